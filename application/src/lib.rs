@@ -1,0 +1,16 @@
+//! The use cases of the log pipeline and the ports they need.
+//!
+//! `IngestUseCase` validates events and queues them, `DrainUseCase` moves them from the queue into
+//! the store, `QueryUseCase` reads them back. Each talks to the outside world only through the
+//! traits in [`ports`], which the adapter crates implement for Redis, ClickHouse and gRPC.
+
+mod drain;
+mod ingest;
+pub mod ports;
+mod query;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use drain::{DrainError, DrainSettings, DrainTrigger, DrainUseCase};
+pub use ingest::{Accepted, IngestError, IngestUseCase};
+pub use query::{LogPage, QueryError, QueryUseCase};

@@ -1,0 +1,129 @@
+//! Ports: what the use cases need from the outside world, named for their role.
+//!
+//! Every method documents the errors an implementation must return, so that use cases can react
+//! to them without knowing the technology behind the port.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use domain::{Filter, LogEvent};
+
+/// The cause of an adapter error, kept for logs.
+pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Failures of a [`LogQueue`].
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached or did not answer in time; retrying later may succeed.
+    #[error("queue unavailable")]
+    Unavailable(#[source] Cause),
+    /// The queue answered with an error that retrying will not fix.
+    #[error("queue operation failed")]
+    Failed(#[source] Cause),
+}
+
+/// Failures of a [`LogStore`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached, timed out or is overloaded; retrying later may succeed.
+    #[error("store unavailable")]
+    Unavailable(#[source] Cause),
+    /// The store refused the data itself (e.g. a value it cannot hold); retrying will not help.
+    #[error("store rejected the data")]
+    Rejected(#[source] Cause),
+    /// The query was refused or failed for a reason that retrying will not fix.
+    #[error("store operation failed")]
+    Failed(#[source] Cause),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Failure to hand a drain signal to its transport.
+#[derive(Debug, thiserror::Error)]
+#[error("drain signal not sent")]
+pub struct SignalError(#[source] pub Cause);
+
+/// What the queue gives a worker to store: events plus the receipt that acknowledges or
+/// releases exactly them.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    pub events: Vec<LogEvent>,
+    pub receipt: Receipt,
+}
+
+/// An adapter's handle on a reserved batch; only the adapter that issued it interprets it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Receipt(u64);
+
+impl Receipt {
+    /// Wraps an adapter-specific token (e.g. how many queue items the batch holds).
+    pub fn new(token: u64) -> Self {
+        Self(token)
+    }
+
+    /// The adapter-specific token.
+    pub fn token(self) -> u64 {
+        self.0
+    }
+}
+
+/// A durable FIFO of events between ingestion and storage, with at-least-once delivery:
+/// reserved events stay in the queue's keeping until acknowledged.
+///
+/// Receipts must be acknowledged or released in the order they were reserved.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait LogQueue: Send + Sync {
+    /// Appends events, all or none. Errors: `Unavailable` when the queue cannot be reached
+    /// (nothing was added), `Failed` otherwise.
+    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError>;
+
+    /// Takes up to `max` of the oldest events into this consumer's keeping. An empty reservation
+    /// means the queue is empty. Items that cannot be decoded are set aside by the adapter
+    /// (dead-lettered), never returned and never dropped.
+    async fn reserve(&self, max: usize) -> Result<Reservation, QueueError>;
+
+    /// Forgets a reservation whose events are stored. Errors as for `push`; on error the events
+    /// stay reserved and may be delivered again.
+    async fn acknowledge(&self, receipt: Receipt) -> Result<(), QueueError>;
+
+    /// Returns a reservation's events to the head of the queue, to be delivered again first.
+    async fn release(&self, receipt: Receipt) -> Result<(), QueueError>;
+
+    /// Returns everything this consumer had reserved but not acknowledged (e.g. before a crash)
+    /// to the head of the queue; answers how many events that was.
+    async fn recover_unacknowledged(&self) -> Result<u64, QueueError>;
+
+    /// Whether the queue answers. Errors: `Unavailable`.
+    async fn health(&self) -> Result<(), QueueError>;
+}
+
+/// Where events end up and are read from.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Stores a batch, all or none. Errors: `Unavailable` (retry later), `Rejected` (the data
+    /// itself was refused; retrying the same batch will fail again).
+    async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError>;
+
+    /// Reads the page of events the filter describes, in its order. Errors: `Unavailable`,
+    /// `Failed`.
+    async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError>;
+
+    /// Whether the store answers. Errors: `Unavailable`.
+    async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// A hint to the worker that events are waiting. Implementations must return at once (send in
+/// the background); losing a signal only delays storage until the worker's next poll.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+pub trait DrainSignal: Send + Sync {
+    /// Asks for a drain soon. Errors: `SignalError` when the signal could not even be handed to
+    /// its transport; callers log it and carry on.
+    fn request_drain(&self) -> Result<(), SignalError>;
+}

@@ -1,0 +1,368 @@
+//! Test support for adapter crates: in-memory fakes of the ports and the contract suites every
+//! implementation of a port must pass, so a fake cannot promise what the real adapter does not do.
+//! Enabled by the `testing` feature.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use domain::{
+    Filter, Level, LogEvent, LogEventDraft, SortOrder, Timestamp, TimestampInput, TraceId,
+};
+
+use crate::ports::{LogQueue, LogStore, QueueError, Receipt, Reservation, StoreError};
+pub use crate::ports::{MockDrainSignal, MockLogQueue, MockLogStore};
+
+/// A valid event with the given fields, for tests.
+pub fn sample_event(service: &str, level: Level, message: &str, timestamp: Timestamp) -> LogEvent {
+    let draft = LogEventDraft {
+        service: service.into(),
+        level: level.as_str().into(),
+        message: message.into(),
+        metadata: [
+            ("user_id".to_owned(), "42".to_owned()),
+            ("host".to_owned(), "db-primary".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        timestamp: Some(TimestampInput::Integer(i128::from(timestamp.unix_nanos()))),
+        trace_id: None,
+        span_id: Some("00f067aa0ba902b7".into()),
+    };
+    #[allow(clippy::expect_used)]
+    LogEvent::from_draft(draft, Timestamp::now(), TraceId::generate())
+        .expect("sample events are valid")
+}
+
+/// A [`LogQueue`] in memory with the same at-least-once semantics as the real ones.
+#[derive(Debug, Default)]
+pub struct InMemoryLogQueue {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    ready: VecDeque<LogEvent>,
+    reserved: VecDeque<Vec<LogEvent>>,
+}
+
+impl InMemoryLogQueue {
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl LogQueue for InMemoryLogQueue {
+    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
+        self.state().ready.extend(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
+        let mut state = self.state();
+        let take = max.min(state.ready.len());
+        let events: Vec<LogEvent> = state.ready.drain(..take).collect();
+        if events.is_empty() {
+            return Ok(Reservation::default());
+        }
+        state.reserved.push_back(events.clone());
+        Ok(Reservation {
+            events,
+            receipt: Receipt::new(take as u64),
+        })
+    }
+
+    async fn acknowledge(&self, _receipt: Receipt) -> Result<(), QueueError> {
+        self.state().reserved.pop_front();
+        Ok(())
+    }
+
+    async fn release(&self, _receipt: Receipt) -> Result<(), QueueError> {
+        let mut state = self.state();
+        if let Some(batch) = state.reserved.pop_front() {
+            for event in batch.into_iter().rev() {
+                state.ready.push_front(event);
+            }
+        }
+        Ok(())
+    }
+
+    async fn recover_unacknowledged(&self) -> Result<u64, QueueError> {
+        let mut state = self.state();
+        let mut recovered = 0;
+        while let Some(batch) = state.reserved.pop_back() {
+            recovered += batch.len() as u64;
+            for event in batch.into_iter().rev() {
+                state.ready.push_front(event);
+            }
+        }
+        Ok(recovered)
+    }
+
+    async fn health(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// A [`LogStore`] in memory that filters, orders and pages like the real one.
+#[derive(Debug, Default)]
+pub struct InMemoryLogStore {
+    events: Mutex<Vec<LogEvent>>,
+}
+
+#[async_trait]
+impl LogStore for InMemoryLogStore {
+    async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
+        let mut matching: Vec<LogEvent> = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|event| {
+                filter.services().is_empty() || filter.services().contains(event.service())
+            })
+            .filter(|event| filter.levels().is_empty() || filter.levels().contains(&event.level()))
+            .filter(|event| filter.from().is_none_or(|from| event.timestamp() >= from))
+            .filter(|event| filter.to().is_none_or(|to| event.timestamp() < to))
+            .cloned()
+            .collect();
+        matching.sort_by_key(|event| (event.timestamp(), event.id()));
+        if filter.order() == SortOrder::Descending {
+            matching.reverse();
+        }
+        let offset = usize::try_from(filter.offset()).unwrap_or(usize::MAX);
+        Ok(matching
+            .into_iter()
+            .skip(offset)
+            .take(filter.limit().get() as usize)
+            .collect())
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The behaviour every [`LogQueue`] must show. Call each function with a fresh, empty queue.
+pub mod queue_contract {
+    use super::*;
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_unix_nanos(1_777_975_200_000_000_000 + seconds * 1_000_000_000)
+    }
+
+    fn ids(events: &[LogEvent]) -> Vec<domain::EventId> {
+        events.iter().map(LogEvent::id).collect()
+    }
+
+    fn numbered(count: u64) -> Vec<LogEvent> {
+        (0..count)
+            .map(|i| sample_event("svc", Level::Info, &format!("event {i}"), at(i)))
+            .collect()
+    }
+
+    /// Events come out in the order they went in, in batches of at most `max`, intact.
+    pub async fn events_are_reserved_oldest_first_in_batches(queue: &dyn LogQueue) {
+        let events = numbered(5);
+        queue.push(&events[..2]).await.expect("push");
+        queue.push(&events[2..]).await.expect("push");
+
+        let first = queue.reserve(3).await.expect("reserve");
+        assert_eq!(
+            first.events,
+            events[..3],
+            "first batch holds the three oldest events, intact"
+        );
+        queue.acknowledge(first.receipt).await.expect("acknowledge");
+        let second = queue.reserve(3).await.expect("reserve");
+        assert_eq!(ids(&second.events), ids(&events[3..]));
+        queue
+            .acknowledge(second.receipt)
+            .await
+            .expect("acknowledge");
+        assert!(
+            queue.reserve(3).await.expect("reserve").events.is_empty(),
+            "queue is empty"
+        );
+    }
+
+    /// A released batch comes back first, in its order.
+    pub async fn released_events_are_delivered_again_first(queue: &dyn LogQueue) {
+        let events = numbered(4);
+        queue.push(&events).await.expect("push");
+
+        let batch = queue.reserve(2).await.expect("reserve");
+        queue.release(batch.receipt).await.expect("release");
+
+        let again = queue.reserve(10).await.expect("reserve");
+        assert_eq!(ids(&again.events), ids(&events));
+        queue.acknowledge(again.receipt).await.expect("acknowledge");
+    }
+
+    /// Reserved but unacknowledged events survive and are recovered, ahead of newer events.
+    pub async fn unacknowledged_events_are_recovered(queue: &dyn LogQueue) {
+        let events = numbered(3);
+        queue.push(&events[..2]).await.expect("push");
+        let abandoned = queue.reserve(2).await.expect("reserve");
+        assert_eq!(abandoned.events.len(), 2);
+        queue.push(&events[2..]).await.expect("push");
+
+        assert_eq!(queue.recover_unacknowledged().await.expect("recover"), 2);
+
+        let all = queue.reserve(10).await.expect("reserve");
+        assert_eq!(ids(&all.events), ids(&events));
+        queue.acknowledge(all.receipt).await.expect("acknowledge");
+        assert_eq!(
+            queue.recover_unacknowledged().await.expect("recover"),
+            0,
+            "acknowledged is gone"
+        );
+    }
+
+    /// Acknowledged events are never delivered again.
+    pub async fn acknowledged_events_are_gone(queue: &dyn LogQueue) {
+        queue.push(&numbered(2)).await.expect("push");
+        let batch = queue.reserve(2).await.expect("reserve");
+        queue.acknowledge(batch.receipt).await.expect("acknowledge");
+
+        assert_eq!(queue.recover_unacknowledged().await.expect("recover"), 0);
+        assert!(queue.reserve(2).await.expect("reserve").events.is_empty());
+        queue.health().await.expect("healthy");
+    }
+}
+
+/// The behaviour every [`LogStore`] must show. Call each function with a fresh, empty store.
+pub mod store_contract {
+    use domain::FilterDraft;
+
+    use super::*;
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_unix_nanos(1_777_975_200_000_000_000 + seconds * 1_000_000_000)
+    }
+
+    fn filter(draft: FilterDraft) -> Filter {
+        #[allow(clippy::expect_used)]
+        Filter::from_draft(draft).expect("valid filter")
+    }
+
+    fn messages(events: &[LogEvent]) -> Vec<&str> {
+        events
+            .iter()
+            .map(|event| event.message().as_str())
+            .collect()
+    }
+
+    /// Every field survives a round trip through the store.
+    pub async fn stored_events_read_back_unchanged(store: &dyn LogStore) {
+        let event = sample_event("auth-service", Level::Error, "DB connection failed", at(0));
+        store
+            .insert(std::slice::from_ref(&event))
+            .await
+            .expect("insert");
+
+        let read = store.query(&Filter::default()).await.expect("query");
+
+        assert_eq!(read, vec![event]);
+    }
+
+    /// Service, level and time range filters combine; results are newest first by default;
+    /// `from` is inclusive and `to` exclusive.
+    pub async fn filters_combine_and_results_are_newest_first(store: &dyn LogStore) {
+        let events = vec![
+            sample_event("auth", Level::Error, "a0", at(0)),
+            sample_event("auth", Level::Info, "a1", at(1)),
+            sample_event("auth", Level::Error, "a2", at(2)),
+            sample_event("billing", Level::Error, "b3", at(3)),
+            sample_event("auth", Level::Error, "a4", at(4)),
+        ];
+        store.insert(&events).await.expect("insert");
+
+        let all = store.query(&Filter::default()).await.expect("query");
+        assert_eq!(messages(&all), ["a4", "b3", "a2", "a1", "a0"]);
+
+        let auth_errors = filter(FilterDraft {
+            services: vec!["auth".into()],
+            levels: vec!["ERROR".into()],
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            messages(&store.query(&auth_errors).await.expect("query")),
+            ["a4", "a2", "a0"]
+        );
+
+        let window = filter(FilterDraft {
+            from: Some(at(1).to_rfc3339()),
+            to: Some(at(4).to_rfc3339()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            messages(&store.query(&window).await.expect("query")),
+            ["b3", "a2", "a1"]
+        );
+
+        let several = filter(FilterDraft {
+            services: vec!["auth".into(), "billing".into()],
+            levels: vec!["INFO".into(), "ERROR".into()],
+            order: Some("asc".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            messages(&store.query(&several).await.expect("query")),
+            ["a0", "a1", "a2", "b3", "a4"]
+        );
+    }
+
+    /// Limit and offset page through the results without gaps or repeats.
+    pub async fn limit_and_offset_page_through_results(store: &dyn LogStore) {
+        let events: Vec<LogEvent> = (0..7)
+            .map(|i| sample_event("svc", Level::Warn, &format!("m{i}"), at(i)))
+            .collect();
+        store.insert(&events).await.expect("insert");
+
+        let mut seen = Vec::new();
+        for offset in [0, 3, 6] {
+            let page = filter(FilterDraft {
+                limit: Some("3".into()),
+                offset: Some(offset.to_string()),
+                ..FilterDraft::default()
+            });
+            let logs = store.query(&page).await.expect("query");
+            seen.extend(logs.iter().map(|event| event.message().as_str().to_owned()));
+        }
+        assert_eq!(seen, ["m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
+        store.health().await.expect("healthy");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_in_memory_queue_keeps_the_queue_contract() {
+        queue_contract::events_are_reserved_oldest_first_in_batches(&InMemoryLogQueue::default())
+            .await;
+        queue_contract::released_events_are_delivered_again_first(&InMemoryLogQueue::default())
+            .await;
+        queue_contract::unacknowledged_events_are_recovered(&InMemoryLogQueue::default()).await;
+        queue_contract::acknowledged_events_are_gone(&InMemoryLogQueue::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_store_keeps_the_store_contract() {
+        store_contract::stored_events_read_back_unchanged(&InMemoryLogStore::default()).await;
+        store_contract::filters_combine_and_results_are_newest_first(&InMemoryLogStore::default())
+            .await;
+        store_contract::limit_and_offset_page_through_results(&InMemoryLogStore::default()).await;
+    }
+}

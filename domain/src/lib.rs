@@ -1,0 +1,22 @@
+//! The log pipeline's domain: validated values and nothing that does I/O.
+//!
+//! A value of any type in this crate is valid by construction: fields are private and every
+//! constructor that takes outside input returns a [`ValidationError`] naming the field and the reason.
+//! The limits a client can hit are collected in [`limits`].
+
+mod error;
+mod event;
+mod filter;
+mod ids;
+mod level;
+pub mod limits;
+mod text;
+mod timestamp;
+
+pub use error::{ValidationError, ValidationReason};
+pub use event::{LogEvent, LogEventDraft, LogEventParts, Metadata};
+pub use filter::{Filter, FilterDraft, Limit, SortOrder};
+pub use ids::{EventId, SpanId, TraceId};
+pub use level::Level;
+pub use text::{Message, ServiceName};
+pub use timestamp::{Timestamp, TimestampInput};
