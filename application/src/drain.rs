@@ -66,7 +66,8 @@ impl DrainTrigger {
         self.0.notify_one();
     }
 
-    async fn woken(&self) {
+    /// Waits for the next wake; a wake that came while nobody waited is delivered at once.
+    pub async fn woken(&self) {
         self.0.notified().await;
     }
 }
