@@ -1,0 +1,113 @@
+//! The JSON document one queued event is stored as, and its conversion to and from the domain.
+
+use std::collections::BTreeMap;
+
+use domain::{
+    EventId, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName, SpanId, Timestamp,
+    TraceId, ValidationError,
+};
+use serde::{Deserialize, Serialize};
+
+/// One event on the queue. Field names are stable: operators read them with `LRANGE`, and events
+/// queued by one version are drained by the next.
+#[derive(Debug, Serialize, Deserialize)]
+struct QueuedEvent {
+    id: String,
+    /// Nanoseconds since the Unix epoch.
+    timestamp: u64,
+    observed_timestamp: u64,
+    service: String,
+    level: String,
+    message: String,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    trace_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    span_id: Option<String>,
+}
+
+/// Why a queued item could not be turned back into an event.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    #[error("not a queued event document: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("invalid queued event: {0}")]
+    Invalid(#[from] ValidationError),
+}
+
+pub(crate) fn encode(event: &LogEvent) -> Result<String, serde_json::Error> {
+    let parts = event.parts();
+    serde_json::to_string(&QueuedEvent {
+        id: parts.id.to_string(),
+        timestamp: parts.timestamp.unix_nanos(),
+        observed_timestamp: parts.observed_timestamp.unix_nanos(),
+        service: parts.service.to_string(),
+        level: parts.level.to_string(),
+        message: parts.message.as_str().to_owned(),
+        metadata: parts
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        trace_id: parts.trace_id.to_string(),
+        span_id: parts.span_id.map(|span| span.to_string()),
+    })
+}
+
+pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
+    let queued: QueuedEvent = serde_json::from_str(raw)?;
+    Ok(LogEvent::from_parts(LogEventParts {
+        id: EventId::parse(&queued.id)?,
+        timestamp: Timestamp::from_unix_nanos(queued.timestamp),
+        observed_timestamp: Timestamp::from_unix_nanos(queued.observed_timestamp),
+        service: ServiceName::parse(&queued.service, "service")?,
+        level: Level::parse(&queued.level)?,
+        message: Message::new(queued.message)?,
+        metadata: Metadata::new(queued.metadata)?,
+        trace_id: TraceId::parse(&queued.trace_id)?,
+        span_id: queued.span_id.as_deref().map(SpanId::parse).transpose()?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use application::testing::sample_event;
+
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_queue_document() {
+        let event = sample_event(
+            "auth-service",
+            Level::Error,
+            "quote \" and \\ and ünïcode",
+            Timestamp::now(),
+        );
+        assert_eq!(decode(&encode(&event).unwrap()).unwrap(), event);
+    }
+
+    #[test]
+    fn the_document_is_readable_json_with_stable_field_names() {
+        let event = sample_event(
+            "auth-service",
+            Level::Warn,
+            "disk almost full",
+            Timestamp::from_unix_nanos(1_777_975_200_000_000_005),
+        );
+        let document: serde_json::Value = serde_json::from_str(&encode(&event).unwrap()).unwrap();
+        assert_eq!(document["service"], "auth-service");
+        assert_eq!(document["level"], "WARN");
+        assert_eq!(document["message"], "disk almost full");
+        assert_eq!(document["timestamp"], 1_777_975_200_000_000_005_u64);
+        assert_eq!(document["metadata"]["user_id"], "42");
+        assert_eq!(document["trace_id"].as_str().map(str::len), Some(32));
+    }
+
+    #[test]
+    fn garbage_and_invalid_documents_are_decode_errors() {
+        assert!(matches!(decode("not json"), Err(DecodeError::Json(_))));
+        let invalid = r#"{"id":"0190b2a1-0000-7000-8000-000000000000","timestamp":1,"observed_timestamp":1,
+            "service":"","level":"INFO","message":"m","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#;
+        assert!(matches!(decode(invalid), Err(DecodeError::Invalid(_))));
+    }
+}

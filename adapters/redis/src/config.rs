@@ -1,0 +1,40 @@
+//! Settings of the Redis queue.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where the queue lives and how long to wait for Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` (or `rediss://` / `redis+unix://`).
+    pub url: String,
+    /// The list holding queued events.
+    pub queue_key: String,
+    /// Longest wait for one Redis reply, in milliseconds; past it the call fails as unavailable.
+    pub response_timeout_ms: u64,
+    /// Longest wait to (re)connect, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            queue_key: "logs_queue".into(),
+            response_timeout_ms: 2_000,
+            connect_timeout_ms: 1_000,
+        }
+    }
+}
+
+impl RedisConfig {
+    pub(crate) fn response_timeout(&self) -> Duration {
+        Duration::from_millis(self.response_timeout_ms)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
