@@ -1,0 +1,70 @@
+//! Assembles each API with its OpenAPI document, Swagger UI and middleware, and serves it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use application::{IngestUseCase, QueryUseCase};
+use poem::listener::TcpAcceptor;
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
+use poem_openapi::OpenApiService;
+
+use crate::body_limit::BodyLimit;
+use crate::config::IngestHttpConfig;
+use crate::ingest::IngestApi;
+use crate::query::QueryApi;
+use crate::trace::Traced;
+
+/// The ingestion service: `POST /ingest`, `/health`, `/ready`, `/docs`, `/openapi.json`.
+pub fn ingestion_app(ingest: IngestUseCase, config: IngestHttpConfig) -> impl Endpoint + 'static {
+    let api = OpenApiService::new(
+        IngestApi { ingest },
+        "Log ingestion API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Accepts log events and queues them for storage.");
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let routes = Route::new()
+        .nest(
+            "/",
+            BodyLimit::new(api.into_endpoint(), config.max_body_bytes),
+        )
+        .nest("/docs", docs)
+        .at("/openapi.json", spec);
+    Traced::new(routes).map_to_response()
+}
+
+/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`.
+pub fn query_app(query: QueryUseCase) -> impl Endpoint + 'static {
+    let api = OpenApiService::new(
+        QueryApi { query },
+        "Log query API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Reads stored log events with filters and pagination.");
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    let routes = Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec);
+    Traced::new(routes).map_to_response()
+}
+
+/// Serves `app` on an already bound listener until `shutdown` completes, then lets in-flight
+/// requests finish for up to `grace`.
+pub async fn serve<E>(
+    listener: std::net::TcpListener,
+    app: E,
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    E: Endpoint + 'static,
+{
+    listener.set_nonblocking(true)?;
+    let acceptor = TcpAcceptor::from_std(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown, Some(grace))
+        .await
+}

@@ -1,0 +1,18 @@
+//! The HTTP face of the pipeline: the ingestion API and the query API (poem + poem-openapi), each
+//! with its OpenAPI document at `/openapi.json` and Swagger UI at `/docs`.
+//!
+//! Handlers stay thin: decode the request, call the use case, convert the answer. Error kinds are
+//! mapped to statuses in one place ([`error`]).
+
+mod app;
+mod body_limit;
+mod config;
+pub mod error;
+mod health;
+mod ingest;
+mod query;
+mod trace;
+
+pub use app::{ingestion_app, query_app, serve};
+pub use config::IngestHttpConfig;
+pub use trace::RequestTraceId;

@@ -1,0 +1,86 @@
+//! The query service: reads logs back from ClickHouse over HTTP (default :8081).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::QueryUseCase;
+use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info};
+
+/// Every setting, named after its environment variable (see `.env.example`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct Settings {
+    query_addr: SocketAddr,
+    clickhouse_url: String,
+    clickhouse_database: String,
+    clickhouse_user: String,
+    clickhouse_password: String,
+    clickhouse_query_timeout_ms: u64,
+    shutdown_grace_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let clickhouse = ClickHouseConfig::default();
+        Self {
+            query_addr: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            clickhouse_url: clickhouse.url,
+            clickhouse_database: clickhouse.database,
+            clickhouse_user: clickhouse.user,
+            clickhouse_password: clickhouse.password,
+            clickhouse_query_timeout_ms: clickhouse.query_timeout_ms,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Settings {
+    fn clickhouse(&self) -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: self.clickhouse_url.clone(),
+            database: self.clickhouse_database.clone(),
+            user: self.clickhouse_user.clone(),
+            password: self.clickhouse_password.clone(),
+            query_timeout_ms: self.clickhouse_query_timeout_ms,
+            ..ClickHouseConfig::default()
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings: Settings = match service_runtime::load_settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("query: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    service_runtime::init_tracing("query");
+    let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
+    let app = http_adapter::query_app(QueryUseCase::new(store));
+    let listener = match std::net::TcpListener::bind(settings.query_addr) {
+        Ok(listener) => listener,
+        Err(bind_error) => {
+            error!(addr = %settings.query_addr, error = %bind_error, "cannot bind QUERY_ADDR");
+            return ExitCode::FAILURE;
+        }
+    };
+    info!(addr = %settings.query_addr, "query service listening");
+    let shutdown = service_runtime::shutdown_on_signal();
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    match http_adapter::serve(listener, app, shutdown.cancelled_owned(), grace).await {
+        Ok(()) => {
+            info!("query service stopped");
+            ExitCode::SUCCESS
+        }
+        Err(serve_error) => {
+            error!(error = %serve_error, "query service failed");
+            ExitCode::FAILURE
+        }
+    }
+}
