@@ -1,0 +1,126 @@
+//! Settings of the ClickHouse store and of the migration runner.
+
+use std::fmt;
+use std::time::Duration;
+
+use clickhouse::Client;
+use serde::Deserialize;
+
+/// Where ClickHouse lives, who we are, and how long to wait for it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ClickHouseConfig {
+    /// The HTTP interface, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// The database holding the `logs` table; the migration runner creates it. Must be an
+    /// identifier (`[A-Za-z_][A-Za-z0-9_]*`) for the migration runner.
+    pub database: String,
+    /// The ClickHouse user, sent in the `X-ClickHouse-User` header.
+    pub user: String,
+    /// Empty for a user without password. Never printed by `Debug`.
+    pub password: String,
+    /// Longest wait for a query, a health check or one migration statement, in milliseconds;
+    /// past it the call fails as unavailable. Also sent as the server's `max_execution_time`
+    /// (rounded up to whole seconds) so the server stops the query too.
+    pub query_timeout_ms: u64,
+    /// Longest wait for one batch insert, in milliseconds; past it the insert fails as
+    /// unavailable (the batch may or may not have been stored: delivery is at least once).
+    pub insert_timeout_ms: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "observability".into(),
+            user: "default".into(),
+            password: String::new(),
+            query_timeout_ms: 10_000,
+            insert_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("query_timeout_ms", &self.query_timeout_ms)
+            .field("insert_timeout_ms", &self.insert_timeout_ms)
+            .finish()
+    }
+}
+
+impl ClickHouseConfig {
+    pub(crate) fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.query_timeout_ms)
+    }
+
+    pub(crate) fn insert_timeout(&self) -> Duration {
+        Duration::from_millis(self.insert_timeout_ms)
+    }
+
+    /// The query timeout in whole seconds, at least one, for the server's `max_execution_time`.
+    pub(crate) fn max_execution_time_secs(&self) -> u64 {
+        self.query_timeout_ms.div_ceil(1000).max(1)
+    }
+
+    /// A client for the server as a whole, without a default database (which may not exist yet).
+    pub(crate) fn server_client(&self) -> Client {
+        // ClickHouse 18.16 knows neither the `describe_include_subcolumns` setting nor the
+        // `RowBinaryWithNamesAndTypes` format that validation needs: rows are sent as RowBinary,
+        // and the tests guard the row struct against schema drift instead.
+        Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_compression(clickhouse::Compression::Lz4)
+            .with_validation(false)
+    }
+
+    /// A client whose default database is the configured one.
+    pub(crate) fn database_client(&self) -> Client {
+        self.server_client().with_database(&self.database)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_a_local_server_and_debug_hides_the_password() {
+        let config = ClickHouseConfig {
+            password: "s3cret".into(),
+            ..ClickHouseConfig::default()
+        };
+        assert_eq!(config.url, "http://127.0.0.1:8123");
+        assert_eq!(config.database, "observability");
+        assert_eq!(config.user, "default");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+    }
+
+    #[test]
+    fn the_server_timeout_is_rounded_up_to_whole_seconds() {
+        let at = |ms| ClickHouseConfig {
+            query_timeout_ms: ms,
+            ..ClickHouseConfig::default()
+        };
+        assert_eq!(at(0).max_execution_time_secs(), 1);
+        assert_eq!(at(1).max_execution_time_secs(), 1);
+        assert_eq!(at(10_000).max_execution_time_secs(), 10);
+        assert_eq!(at(10_001).max_execution_time_secs(), 11);
+    }
+}

@@ -1,0 +1,18 @@
+//! The ClickHouse adapter: [`ClickHouseLogStore`] implements the `LogStore` port over
+//! ClickHouse's HTTP interface, and [`apply_migrations`] brings a database to the schema of the
+//! workspace's `migrations/*.sql` files, which are embedded at compile time.
+//!
+//! Works with ClickHouse 18.16 (Debian 12's package) and current releases: rows travel as
+//! RowBinary without server-side validation, queries bind every value client-side.
+
+mod config;
+mod errors;
+mod migrations;
+mod row;
+mod store;
+
+pub use config::ClickHouseConfig;
+pub use migrations::{
+    AppliedMigration, EmbeddedMigration, MigrationError, apply_migrations, embedded_migrations,
+};
+pub use store::ClickHouseLogStore;

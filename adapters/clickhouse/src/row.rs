@@ -1,0 +1,242 @@
+//! The `logs` table's row, column for column, and its conversion from and to [`LogEvent`].
+//!
+//! Rows travel as RowBinary without the server checking names or types (validation is off for
+//! ClickHouse 18.16), so the field order and types here must match
+//! `migrations/001_create_logs.sql` exactly; the round-trip tests against a real server guard it.
+
+use std::collections::BTreeMap;
+
+use domain::{
+    EventId, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName, SpanId, Timestamp,
+    TraceId, ValidationError,
+};
+use serde::{Deserialize, Serialize};
+
+/// The table the store writes and reads, relative to the configured database.
+pub(crate) const LOGS_TABLE: &str = "logs";
+
+/// One row of `logs`.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub(crate) struct LogRow {
+    /// `UInt64`: event time, ns since the Unix epoch.
+    pub(crate) timestamp: u64,
+    /// `UInt64`: receive time, ns.
+    pub(crate) observed_timestamp: u64,
+    /// `String`: hyphenated UUIDv7.
+    pub(crate) id: String,
+    /// `String`: 32 lowercase hex.
+    pub(crate) trace_id: String,
+    /// `String`: 16 lowercase hex, or empty for no span.
+    pub(crate) span_id: String,
+    pub(crate) service: String,
+    /// `Enum8`, sent and read as its number (see [`level_code`]).
+    pub(crate) level: i8,
+    pub(crate) message: String,
+    /// `Array(String)`, parallel to `metadata_values`, ordered by key.
+    pub(crate) metadata_keys: Vec<String>,
+    pub(crate) metadata_values: Vec<String>,
+}
+
+/// The `Enum8` number of a level in the `logs.level` column.
+pub(crate) fn level_code(level: Level) -> i8 {
+    match level {
+        Level::Trace => 1,
+        Level::Debug => 5,
+        Level::Info => 9,
+        Level::Warn => 13,
+        Level::Error => 17,
+        Level::Fatal => 21,
+    }
+}
+
+fn level_from_code(code: i8) -> Option<Level> {
+    Level::ALL
+        .into_iter()
+        .find(|level| level_code(*level) == code)
+}
+
+/// A stored row that is not a valid event: the table was written by something other than this
+/// adapter, or its schema drifted from the row struct.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InvalidStoredRow {
+    #[error("stored row {id:?} is not a valid event: {source}")]
+    Invalid {
+        id: String,
+        #[source]
+        source: ValidationError,
+    },
+    #[error("stored row {id:?} has unknown level number {code}")]
+    UnknownLevel { id: String, code: i8 },
+    #[error("stored row {id:?} has {keys} metadata keys but {values} values")]
+    MetadataLengths {
+        id: String,
+        keys: usize,
+        values: usize,
+    },
+}
+
+impl LogRow {
+    pub(crate) fn from_event(event: &LogEvent) -> Self {
+        let parts = event.parts();
+        let (metadata_keys, metadata_values) = parts
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .unzip();
+        Self {
+            timestamp: parts.timestamp.unix_nanos(),
+            observed_timestamp: parts.observed_timestamp.unix_nanos(),
+            id: parts.id.to_string(),
+            trace_id: parts.trace_id.to_string(),
+            span_id: parts
+                .span_id
+                .map(|span| span.to_string())
+                .unwrap_or_default(),
+            service: parts.service.as_str().to_owned(),
+            level: level_code(parts.level),
+            message: parts.message.as_str().to_owned(),
+            metadata_keys,
+            metadata_values,
+        }
+    }
+
+    /// Rebuilds the event through the domain's constructors, so a stored row never yields an
+    /// event that could not have been ingested.
+    pub(crate) fn into_event(self) -> Result<LogEvent, InvalidStoredRow> {
+        let invalid = |id: &str| {
+            let id = id.to_owned();
+            move |source| InvalidStoredRow::Invalid { id, source }
+        };
+        let id = EventId::parse(&self.id).map_err(invalid(&self.id))?;
+        let level = level_from_code(self.level).ok_or_else(|| InvalidStoredRow::UnknownLevel {
+            id: self.id.clone(),
+            code: self.level,
+        })?;
+        if self.metadata_keys.len() != self.metadata_values.len() {
+            return Err(InvalidStoredRow::MetadataLengths {
+                id: self.id,
+                keys: self.metadata_keys.len(),
+                values: self.metadata_values.len(),
+            });
+        }
+        let entries: BTreeMap<String, String> = self
+            .metadata_keys
+            .into_iter()
+            .zip(self.metadata_values)
+            .collect();
+        let span_id = match self.span_id.as_str() {
+            "" => None,
+            text => Some(SpanId::parse(text).map_err(invalid(&self.id))?),
+        };
+        Ok(LogEvent::from_parts(LogEventParts {
+            id,
+            timestamp: Timestamp::from_unix_nanos(self.timestamp),
+            observed_timestamp: Timestamp::from_unix_nanos(self.observed_timestamp),
+            service: ServiceName::parse(&self.service, "service").map_err(invalid(&self.id))?,
+            level,
+            message: Message::new(self.message).map_err(invalid(&self.id))?,
+            metadata: Metadata::new(entries).map_err(invalid(&self.id))?,
+            trace_id: TraceId::parse(&self.trace_id).map_err(invalid(&self.id))?,
+            span_id,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use application::testing::sample_event;
+
+    use super::*;
+
+    fn event() -> LogEvent {
+        sample_event(
+            "auth",
+            Level::Warn,
+            "disk almost full",
+            Timestamp::from_unix_nanos(1_777_975_200_000_000_123),
+        )
+    }
+
+    #[test]
+    fn an_event_becomes_a_row_and_back_unchanged() {
+        let original = event();
+        let row = LogRow::from_event(&original);
+        assert_eq!(row.level, 13);
+        assert_eq!(row.metadata_keys, ["host", "user_id"]);
+        assert_eq!(row.metadata_values, ["db-primary", "42"]);
+        assert_eq!(row.span_id, "00f067aa0ba902b7");
+        assert_eq!(row.into_event().unwrap(), original);
+    }
+
+    #[test]
+    fn level_numbers_match_the_enum8_of_the_schema() {
+        let codes: Vec<i8> = Level::ALL.into_iter().map(level_code).collect();
+        assert_eq!(codes, [1, 5, 9, 13, 17, 21]);
+        for level in Level::ALL {
+            assert_eq!(level_from_code(level_code(level)), Some(level));
+        }
+        assert_eq!(level_from_code(2), None);
+    }
+
+    #[test]
+    fn invalid_rows_are_errors_that_name_the_row_and_the_problem() {
+        let base = LogRow::from_event(&event());
+        let cases: Vec<(LogRow, &str)> = vec![
+            (
+                LogRow {
+                    level: 3,
+                    ..base.clone()
+                },
+                "unknown level number 3",
+            ),
+            (
+                LogRow {
+                    trace_id: "xyz".into(),
+                    ..base.clone()
+                },
+                "trace_id must be",
+            ),
+            (
+                LogRow {
+                    span_id: "0000000000000000".into(),
+                    ..base.clone()
+                },
+                "span_id must be",
+            ),
+            (
+                LogRow {
+                    service: " ".into(),
+                    ..base.clone()
+                },
+                "service must not be empty",
+            ),
+            (
+                LogRow {
+                    message: String::new(),
+                    ..base.clone()
+                },
+                "message must not be empty",
+            ),
+            (
+                LogRow {
+                    metadata_values: vec![],
+                    ..base.clone()
+                },
+                "2 metadata keys but 0 values",
+            ),
+            (
+                LogRow {
+                    id: "not-a-uuid".into(),
+                    ..base.clone()
+                },
+                "id must be a UUID",
+            ),
+        ];
+        for (row, expected) in cases {
+            let id = row.id.clone();
+            let message = row.into_event().unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+            assert!(message.contains(&format!("{id:?}")), "{message}");
+        }
+    }
+}

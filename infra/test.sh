@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one command that runs every test: unit tests, adapter tests against a real Redis and a real
+# ClickHouse, and end-to-end tests of the three real binaries.
+#
+#   infra/test.sh            # everything
+#   infra/test.sh -p domain  # extra arguments go to `cargo test`
+#
+# It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
+# on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
+# runs `cargo test --workspace`. Servers are stopped whatever the outcome.
+set -euo pipefail
+
+# shellcheck source=infra/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=test
+cd "$REPO_ROOT"
+
+servers_dir="$REPO_ROOT/.test-servers/run-$$"
+cleanup() {
+    "$INFRA_DIR/test-servers.sh" clean "$servers_dir" >&2 || true
+}
+trap cleanup EXIT
+
+env_lines="$("$INFRA_DIR/test-servers.sh" start "$servers_dir")"
+eval "$env_lines"
+log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
+
+cargo build --workspace --bins
+cargo test --workspace "$@"
