@@ -1,0 +1,85 @@
+//! Settings of the gRPC client (ingestion's drain signal) and server (the worker's endpoint).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How the ingestion service reaches the worker.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GrpcClientConfig {
+    /// The worker's endpoint, `http://host:port` (plain HTTP/2; this build has no TLS).
+    pub url: String,
+    /// Longest wait for one Drain call, connecting included, in milliseconds.
+    pub timeout_ms: u64,
+    /// Longest wait to (re)connect to the worker, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for GrpcClientConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:50051".into(),
+            timeout_ms: 1_000,
+            connect_timeout_ms: 500,
+        }
+    }
+}
+
+impl GrpcClientConfig {
+    /// The default settings with another worker URL.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// Where the worker's gRPC server listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GrpcServerConfig {
+    /// Address to bind, e.g. `0.0.0.0:50051`.
+    pub listen: SocketAddr,
+}
+
+impl Default for GrpcServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 50051)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_fields_take_their_defaults() {
+        let client: GrpcClientConfig =
+            serde_json::from_str(r#"{"url": "http://worker:50051"}"#).unwrap();
+        assert_eq!(client, GrpcClientConfig::with_url("http://worker:50051"));
+        assert_eq!(client.timeout(), Duration::from_secs(1));
+
+        let server: GrpcServerConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(server.listen.to_string(), "0.0.0.0:50051");
+    }
+
+    #[test]
+    fn a_listen_address_is_read_from_its_usual_text_form() {
+        let server: GrpcServerConfig =
+            serde_json::from_str(r#"{"listen": "127.0.0.1:6000"}"#).unwrap();
+        assert_eq!(server.listen, SocketAddr::from(([127, 0, 0, 1], 6000)));
+    }
+}

@@ -1,0 +1,21 @@
+//! The gRPC adapter between ingestion and the worker.
+//!
+//! The worker runs [`serve_worker`]: a `logpipeline.worker.v1.Worker` service (see
+//! `proto/log.proto`) whose Drain call wakes its `DrainTrigger`, next to the standard
+//! `grpc.health.v1.Health` service. The ingestion service holds a [`GrpcDrainSignal`], its
+//! `DrainSignal`, which calls Drain after events are queued. The signal is only a hint: the Redis
+//! queue is the source of truth and the worker also polls it, so a lost signal delays storage and
+//! never loses data. Generated protobuf types stay inside this crate.
+
+mod config;
+mod error;
+mod proto;
+mod server;
+mod signal;
+#[cfg(test)]
+mod tests;
+
+pub use config::{GrpcClientConfig, GrpcServerConfig};
+pub use error::GrpcError;
+pub use server::{WORKER_SERVICE_NAME, WorkerHealth, serve_worker, serve_worker_with_health};
+pub use signal::GrpcDrainSignal;

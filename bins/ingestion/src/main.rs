@@ -1,0 +1,105 @@
+//! The ingestion service: validates log events and queues them in Redis over HTTP (default
+//! :8080), nudging the worker over gRPC.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::IngestUseCase;
+use grpc_adapter::GrpcDrainSignal;
+use http_adapter::IngestHttpConfig;
+use redis_adapter::{RedisConfig, RedisLogQueue};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info};
+
+/// Every setting, named after its environment variable (see `.env.example`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct Settings {
+    ingestion_addr: SocketAddr,
+    worker_grpc_url: String,
+    redis_url: String,
+    redis_queue_key: String,
+    redis_response_timeout_ms: u64,
+    ingest_max_body_bytes: usize,
+    shutdown_grace_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let redis = RedisConfig::default();
+        Self {
+            ingestion_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            worker_grpc_url: "http://127.0.0.1:50051".into(),
+            redis_url: redis.url,
+            redis_queue_key: redis.queue_key,
+            redis_response_timeout_ms: redis.response_timeout_ms,
+            ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Settings {
+    fn redis(&self) -> RedisConfig {
+        RedisConfig {
+            url: self.redis_url.clone(),
+            queue_key: self.redis_queue_key.clone(),
+            response_timeout_ms: self.redis_response_timeout_ms,
+            ..RedisConfig::default()
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings: Settings = match service_runtime::load_settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("ingestion: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    service_runtime::init_tracing("ingestion");
+    let queue = match RedisLogQueue::new(&settings.redis(), "ingestion") {
+        Ok(queue) => Arc::new(queue),
+        Err(invalid) => {
+            error!(error = %invalid, "invalid redis settings");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = service_runtime::shutdown_on_signal();
+    let signal = match GrpcDrainSignal::new(&settings.worker_grpc_url, shutdown.clone()) {
+        Ok(signal) => Arc::new(signal),
+        Err(invalid) => {
+            error!(error = %invalid, "invalid WORKER_GRPC_URL");
+            return ExitCode::from(2);
+        }
+    };
+    let app = http_adapter::ingestion_app(
+        IngestUseCase::new(queue, signal),
+        IngestHttpConfig {
+            max_body_bytes: settings.ingest_max_body_bytes,
+        },
+    );
+    let listener = match std::net::TcpListener::bind(settings.ingestion_addr) {
+        Ok(listener) => listener,
+        Err(bind_error) => {
+            error!(addr = %settings.ingestion_addr, error = %bind_error, "cannot bind INGESTION_ADDR");
+            return ExitCode::FAILURE;
+        }
+    };
+    info!(addr = %settings.ingestion_addr, worker = %settings.worker_grpc_url, "ingestion service listening");
+    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    match http_adapter::serve(listener, app, shutdown.cancelled_owned(), grace).await {
+        Ok(()) => {
+            info!("ingestion service stopped");
+            ExitCode::SUCCESS
+        }
+        Err(serve_error) => {
+            error!(error = %serve_error, "ingestion service failed");
+            ExitCode::FAILURE
+        }
+    }
+}

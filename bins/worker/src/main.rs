@@ -1,0 +1,180 @@
+//! The worker: applies migrations, then drains the Redis queue into ClickHouse in batches, on a
+//! gRPC signal (default :50051) or every poll interval.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::{DrainSettings, DrainTrigger, DrainUseCase};
+use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore, apply_migrations};
+use redis_adapter::{RedisConfig, RedisLogQueue};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+/// Every setting, named after its environment variable (see `.env.example`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct Settings {
+    worker_grpc_listen: SocketAddr,
+    /// Names this worker's processing list; keep it stable across restarts.
+    worker_id: String,
+    worker_batch_size: NonZeroUsize,
+    worker_poll_interval_ms: u64,
+    redis_url: String,
+    redis_queue_key: String,
+    clickhouse_url: String,
+    clickhouse_database: String,
+    clickhouse_user: String,
+    clickhouse_password: String,
+    clickhouse_insert_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let redis = RedisConfig::default();
+        let clickhouse = ClickHouseConfig::default();
+        Self {
+            worker_grpc_listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            worker_id: hostname(),
+            worker_batch_size: DrainSettings::default().batch_size,
+            worker_poll_interval_ms: 5_000,
+            redis_url: redis.url,
+            redis_queue_key: redis.queue_key,
+            clickhouse_url: clickhouse.url,
+            clickhouse_database: clickhouse.database,
+            clickhouse_user: clickhouse.user,
+            clickhouse_password: clickhouse.password,
+            clickhouse_insert_timeout_ms: clickhouse.insert_timeout_ms,
+        }
+    }
+}
+
+impl Settings {
+    fn redis(&self) -> RedisConfig {
+        RedisConfig {
+            url: self.redis_url.clone(),
+            queue_key: self.redis_queue_key.clone(),
+            ..RedisConfig::default()
+        }
+    }
+
+    fn clickhouse(&self) -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: self.clickhouse_url.clone(),
+            database: self.clickhouse_database.clone(),
+            user: self.clickhouse_user.clone(),
+            password: self.clickhouse_password.clone(),
+            insert_timeout_ms: self.clickhouse_insert_timeout_ms,
+            ..ClickHouseConfig::default()
+        }
+    }
+
+    fn drain(&self) -> DrainSettings {
+        DrainSettings {
+            batch_size: self.worker_batch_size,
+            poll_interval: Duration::from_millis(self.worker_poll_interval_ms),
+            ..DrainSettings::default()
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings: Settings = match service_runtime::load_settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("worker: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    service_runtime::init_tracing("worker");
+    let queue = match RedisLogQueue::new(&settings.redis(), &settings.worker_id) {
+        Ok(queue) => Arc::new(queue),
+        Err(invalid) => {
+            error!(error = %invalid, "invalid redis settings");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(settings.worker_grpc_listen).await {
+        Ok(listener) => listener,
+        Err(bind_error) => {
+            error!(addr = %settings.worker_grpc_listen, error = %bind_error, "cannot bind WORKER_GRPC_LISTEN");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = service_runtime::shutdown_on_signal();
+    if !migrate(&settings.clickhouse(), &shutdown).await {
+        return ExitCode::FAILURE;
+    }
+
+    let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
+    let drain = DrainUseCase::new(queue, store, settings.drain());
+    let trigger = DrainTrigger::new();
+    let grpc = tokio::spawn(grpc_adapter::serve_worker(
+        listener,
+        trigger.clone(),
+        shutdown.clone().cancelled_owned(),
+    ));
+    info!(
+        grpc = %settings.worker_grpc_listen,
+        worker_id = %settings.worker_id,
+        batch_size = settings.worker_batch_size.get(),
+        poll_interval_ms = settings.worker_poll_interval_ms,
+        "worker running"
+    );
+    drain.run(trigger, shutdown.clone()).await;
+    shutdown.cancel();
+    match grpc.await {
+        Ok(Ok(())) => {
+            info!("worker stopped");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(grpc_error)) => {
+            error!(error = %grpc_error, "grpc server failed");
+            ExitCode::FAILURE
+        }
+        Err(join_error) => {
+            error!(error = %join_error, "grpc server task failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Applies the schema, retrying while ClickHouse is not reachable yet (e.g. still starting).
+/// False when it cannot succeed or shutdown came first.
+async fn migrate(config: &ClickHouseConfig, shutdown: &CancellationToken) -> bool {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match apply_migrations(config).await {
+            Ok(applied) => {
+                for migration in &applied {
+                    info!(migration = ?migration, "applied migration");
+                }
+                return true;
+            }
+            Err(failure) if failure.is_retryable() => {
+                warn!(error = %failure, retry_in_ms = delay.as_millis() as u64, "clickhouse not ready for migrations");
+            }
+            Err(failure) => {
+                error!(error = %failure, cause = ?failure, "migrations failed");
+                return false;
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

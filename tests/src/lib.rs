@@ -1,0 +1,365 @@
+//! A harness for black-box tests: starts the real `worker`, `ingestion` and `query` binaries on
+//! free loopback ports against the test Redis (`TEST_REDIS_URL`) and ClickHouse
+//! (`TEST_CLICKHOUSE_URL`), each stack with its own queue key and database, so tests run in
+//! parallel. Build the binaries first (`cargo build --bins`); the test command does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)] // test code fails loudly
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn clickhouse_url() -> String {
+    std::env::var("TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A port nobody listens on (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000_000;
+    format!(
+        "{prefix}_{}_{nanos}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
+    let path = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// Which service of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Worker,
+    Ingestion,
+    Query,
+}
+
+impl Service {
+    fn binary(self) -> &'static str {
+        match self {
+            Service::Worker => "worker",
+            Service::Ingestion => "ingestion",
+            Service::Query => "query",
+        }
+    }
+}
+
+/// One running pipeline: three processes, a queue key and a database of its own.
+#[derive(Debug)]
+pub struct Stack {
+    pub queue_key: String,
+    pub database: String,
+    pub ingestion_url: String,
+    pub query_url: String,
+    pub worker_port: u16,
+    env: HashMap<Service, Vec<(String, String)>>,
+    children: HashMap<Service, Child>,
+    pub http: reqwest::Client,
+}
+
+/// Settings a test may change before the stack starts.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub poll_interval_ms: u64,
+    pub batch_size: usize,
+    /// Where ingestion sends drain signals; default: the stack's worker.
+    pub worker_grpc_url: Option<String>,
+    /// Redis for ingestion; default: the test Redis.
+    pub ingestion_redis_url: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 5_000,
+            batch_size: 1000,
+            worker_grpc_url: None,
+            ingestion_redis_url: None,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Stack {
+    /// Starts worker, ingestion and query, and waits until all answer.
+    pub async fn start(options: StackOptions) -> Stack {
+        let queue_key = unique_name("e2e_queue");
+        let database = unique_name("e2e");
+        let worker_port = free_port();
+        let ingestion_port = free_port();
+        let query_port = free_port();
+        let common = vec![
+            ("REDIS_QUEUE_KEY".to_owned(), queue_key.clone()),
+            ("CLICKHOUSE_URL".to_owned(), clickhouse_url()),
+            ("CLICKHOUSE_DATABASE".to_owned(), database.clone()),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        let mut env = HashMap::new();
+        let mut worker = common.clone();
+        worker.extend([
+            ("REDIS_URL".to_owned(), redis_url()),
+            (
+                "WORKER_GRPC_LISTEN".to_owned(),
+                format!("127.0.0.1:{worker_port}"),
+            ),
+            ("WORKER_ID".to_owned(), format!("{queue_key}-worker")),
+            (
+                "WORKER_BATCH_SIZE".to_owned(),
+                options.batch_size.to_string(),
+            ),
+            (
+                "WORKER_POLL_INTERVAL_MS".to_owned(),
+                options.poll_interval_ms.to_string(),
+            ),
+        ]);
+        env.insert(Service::Worker, worker);
+        let mut ingestion = common.clone();
+        ingestion.extend([
+            (
+                "REDIS_URL".to_owned(),
+                options
+                    .ingestion_redis_url
+                    .clone()
+                    .unwrap_or_else(redis_url),
+            ),
+            (
+                "INGESTION_ADDR".to_owned(),
+                format!("127.0.0.1:{ingestion_port}"),
+            ),
+            (
+                "WORKER_GRPC_URL".to_owned(),
+                options
+                    .worker_grpc_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://127.0.0.1:{worker_port}")),
+            ),
+            (
+                "INGEST_MAX_BODY_BYTES".to_owned(),
+                options.max_body_bytes.to_string(),
+            ),
+            ("REDIS_RESPONSE_TIMEOUT_MS".to_owned(), "1000".to_owned()),
+        ]);
+        env.insert(Service::Ingestion, ingestion);
+        let mut query = common;
+        query.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{query_port}")));
+        env.insert(Service::Query, query);
+
+        let mut stack = Stack {
+            queue_key,
+            database,
+            ingestion_url: format!("http://127.0.0.1:{ingestion_port}"),
+            query_url: format!("http://127.0.0.1:{query_port}"),
+            worker_port,
+            env,
+            children: HashMap::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        stack.spawn(Service::Worker);
+        stack.wait_for_worker().await;
+        stack.spawn(Service::Ingestion);
+        stack.spawn(Service::Query);
+        stack
+            .wait_for_http(&format!("{}/health", stack.ingestion_url))
+            .await;
+        stack
+            .wait_for_http(&format!("{}/health", stack.query_url))
+            .await;
+        stack
+    }
+
+    /// Starts (or restarts) one service.
+    pub fn spawn(&mut self, service: Service) {
+        let child = Command::new(binary(service.binary()))
+            .envs(self.env[&service].iter().map(|(k, v)| (k, v)))
+            .env_remove("RUST_BACKTRACE")
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.children.insert(service, child);
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self, service: Service) {
+        if let Some(mut child) = self.children.remove(&service) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit; returns whether it exited successfully.
+    pub fn terminate(&mut self, service: Service) -> bool {
+        let mut child = self.children.remove(&service).unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait().unwrap().success()
+    }
+
+    /// Waits until the worker has applied migrations and listens for gRPC.
+    pub async fn wait_for_worker(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.worker_port)).is_err() {
+            assert!(Instant::now() < deadline, "worker did not start listening");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_http(&self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = self.http.get(url).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// POSTs a JSON body to `/ingest`; returns status and parsed body.
+    pub async fn ingest(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/ingest", self.ingestion_url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET /logs with a query string such as `service=a&level=ERROR`.
+    pub async fn logs(&self, query: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/logs?{query}", self.query_url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs SQL on the stack's ClickHouse database and returns the text answer.
+    pub async fn clickhouse(&self, sql: &str) -> String {
+        let response = self
+            .http
+            .post(clickhouse_url())
+            .query(&[("database", self.database.as_str())])
+            .body(sql.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{sql}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        response.text().await.unwrap()
+    }
+
+    /// Number of distinct event ids stored, and number of rows.
+    pub async fn stored_counts(&self) -> (u64, u64) {
+        let text = self
+            .clickhouse("SELECT uniqExact(id), count() FROM logs FORMAT TSV")
+            .await;
+        let mut fields = text
+            .split_whitespace()
+            .map(|field| field.parse::<u64>().unwrap());
+        (fields.next().unwrap(), fields.next().unwrap())
+    }
+
+    /// A connection to the test Redis.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// Length of this stack's queue list.
+    pub async fn queue_length(&self) -> u64 {
+        let mut redis = self.redis().await;
+        redis::cmd("LLEN")
+            .arg(&self.queue_key)
+            .query_async(&mut redis)
+            .await
+            .unwrap()
+    }
+
+    /// Polls `GET /logs?query` until it returns at least `count` logs or `within` passes.
+    pub async fn wait_for_logs(&self, query: &str, count: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.logs(query).await;
+            assert_eq!(status, 200, "{body}");
+            let logs = body["logs"].as_array().cloned().unwrap_or_default();
+            if logs.len() >= count || Instant::now() > deadline {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for (_, mut child) in self.children.drain() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "--data-binary"])
+            .arg(format!("DROP DATABASE IF EXISTS {}", self.database))
+            .arg(clickhouse_url())
+            .status();
+    }
+}
