@@ -84,6 +84,7 @@ fn describe(error: figment::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
 mod tests {
     use std::num::NonZeroUsize;
 
