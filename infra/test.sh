@@ -3,7 +3,7 @@
 # ClickHouse, and end-to-end tests of the three real binaries.
 #
 #   infra/test.sh            # everything
-#   infra/test.sh -p domain  # extra arguments go to `cargo test`
+#   infra/test.sh -p domain  # arguments replace `--workspace` in `cargo test`
 #
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
 # on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
@@ -26,4 +26,8 @@ eval "$env_lines"
 log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
 
 cargo build --workspace --bins
-cargo test --workspace "$@"
+if [[ $# -gt 0 ]]; then
+    cargo test "$@"
+else
+    cargo test --workspace
+fi

@@ -348,24 +348,41 @@ async fn an_unreachable_queue_answers_503_with_retry_after() {
 #[tokio::test]
 async fn a_worker_killed_mid_stream_and_restarted_loses_nothing_that_was_accepted() {
     let mut stack = Stack::start(StackOptions {
-        batch_size: 50,
+        batch_size: 20,
         poll_interval_ms: 200,
         ..StackOptions::default()
     })
     .await;
-    let mut accepted = 0_u64;
-    for round in 0..4 {
-        for i in 0..250 {
-            let event = json!({"service": "chaos", "level": "INFO", "message": format!("round {round} event {i}")});
-            let (status, _) = stack.ingest(&event).await;
-            if status == 202 {
+    let (http, url) = (
+        stack.http.clone(),
+        format!("{}/ingest", stack.ingestion_url),
+    );
+    let load = tokio::spawn(async move {
+        let mut accepted = 0_u64;
+        for i in 0..1500 {
+            let event =
+                json!({"service": "chaos", "level": "INFO", "message": format!("event {i}")});
+            let response = http.post(&url).json(&event).send().await.unwrap();
+            if response.status() == 202 {
                 accepted += 1;
             }
         }
+        accepted
+    });
+    // SIGKILL the worker every 100 ms while the load runs, restarting it each time.
+    let mut kills = 0;
+    while !load.is_finished() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
         stack.kill(Service::Worker);
         stack.spawn(Service::Worker);
+        kills += 1;
     }
-    assert_eq!(accepted, 1000);
+    let accepted = load.await.unwrap();
+    assert_eq!(accepted, 1500);
+    assert!(
+        kills >= 2,
+        "the worker was killed during the load ({kills} times)"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let (distinct, rows) = loop {
@@ -376,7 +393,7 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_nothing_that_was_accepte
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     eprintln!(
-        "accepted {accepted}, stored {distinct} distinct ids in {rows} rows ({} duplicates)",
+        "{kills} kills: accepted {accepted}, stored {distinct} distinct ids in {rows} rows ({} duplicates)",
         rows - distinct
     );
     assert_eq!(distinct, accepted, "every accepted event is stored");
