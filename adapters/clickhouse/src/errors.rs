@@ -89,6 +89,7 @@ const DATA_CODES: &[u32] = &[
     321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
     349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
     376, // CANNOT_PARSE_UUID
+    395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (a table's own check rejected a row)
     441, // CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING
     691, // UNKNOWN_ELEMENT_OF_ENUM
 ];
@@ -116,6 +117,11 @@ pub(crate) fn kind_of(error: &Error, operation: Operation) -> ErrorKind {
 }
 
 fn kind_of_response(text: &str, operation: Operation) -> ErrorKind {
+    // Code 252 also means a batch spanning more than max_partitions_per_insert_block days: the
+    // same rows fail again however long we wait, but smaller batches of them succeed.
+    if operation == Operation::Insert && text.contains("partitions for single INSERT block") {
+        return ErrorKind::Rejected;
+    }
     if let Some(code) = exception_code(text) {
         return if UNAVAILABLE_CODES.contains(&code) {
             ErrorKind::Unavailable
