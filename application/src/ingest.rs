@@ -1,4 +1,5 @@
-//! Accepting events: validate, give each a trace id, queue, nudge the worker.
+//! Accepting events: validate, give each a trace id, queue, nudge the worker. One event at a time
+//! or a batch, whose valid events are queued together and whose invalid ones are reported.
 
 use std::sync::Arc;
 
@@ -12,6 +13,25 @@ use crate::ports::{DrainSignal, LogQueue, QueueError};
 pub struct Accepted {
     pub event_id: EventId,
     pub trace_id: TraceId,
+}
+
+/// One event of a batch that was not accepted: its position in the batch and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedEvent {
+    /// Zero-based position of the event in the batch handed to [`IngestUseCase::ingest_batch`].
+    pub index: usize,
+    /// The first field that failed validation.
+    pub error: ValidationError,
+}
+
+/// What became of a batch: the accepted events (queued, in batch order) and the rejected ones
+/// (not queued, in batch order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The request's trace id, given to every event of the batch that has none of its own.
+    pub trace_id: TraceId,
+    pub accepted: Vec<Accepted>,
+    pub rejected: Vec<RejectedEvent>,
 }
 
 /// Why an event was not accepted. Nothing was queued in either case.
@@ -58,10 +78,54 @@ impl IngestUseCase {
             trace_id: event.trace_id(),
         };
         self.queue.push(std::slice::from_ref(&event)).await?;
-        if let Err(error) = self.signal.request_drain() {
-            warn!(error = %error, cause = ?error.0, "drain signal not sent; the worker's poll will pick the event up");
-        }
+        self.signal_drain();
         Ok(accepted)
+    }
+
+    /// Validates every event of a batch and queues the valid ones with one `push` (all or none)
+    /// and one drain signal. Invalid events are reported by position and never queued; when none
+    /// is valid nothing is pushed or signalled and the outcome has no accepted event. Every event
+    /// without a trace id of its own gets `request_trace_id`, else one new id for the batch.
+    ///
+    /// Errors: `Queue` when the queue did not take the valid events; then none was accepted.
+    pub async fn ingest_batch(
+        &self,
+        drafts: Vec<LogEventDraft>,
+        request_trace_id: Option<TraceId>,
+    ) -> Result<BatchOutcome, IngestError> {
+        let trace_id = request_trace_id.unwrap_or_else(TraceId::generate);
+        let received_at = Timestamp::now();
+        let mut events = Vec::with_capacity(drafts.len());
+        let mut rejected = Vec::new();
+        for (index, draft) in drafts.into_iter().enumerate() {
+            match LogEvent::from_draft(draft, received_at, trace_id) {
+                Ok(event) => events.push(event),
+                Err(error) => rejected.push(RejectedEvent { index, error }),
+            }
+        }
+        if !events.is_empty() {
+            self.queue.push(&events).await?;
+            self.signal_drain();
+        }
+        let accepted = events
+            .iter()
+            .map(|event| Accepted {
+                event_id: event.id(),
+                trace_id: event.trace_id(),
+            })
+            .collect();
+        Ok(BatchOutcome {
+            trace_id,
+            accepted,
+            rejected,
+        })
+    }
+
+    /// Nudges the worker; a lost signal only delays storage until its next poll.
+    fn signal_drain(&self) {
+        if let Err(error) = self.signal.request_drain() {
+            warn!(error = %error, cause = ?error.0, "drain signal not sent; the worker's poll will pick the events up");
+        }
     }
 
     /// Whether events can be accepted now (the queue answers).
@@ -222,6 +286,147 @@ mod tests {
         let accepted = use_case.ingest(draft(), Some(request_trace())).await;
 
         assert_eq!(accepted.map(|a| a.trace_id).ok(), Some(request_trace()));
+    }
+
+    fn batch_drafts(levels: &[&str]) -> Vec<LogEventDraft> {
+        levels
+            .iter()
+            .enumerate()
+            .map(|(position, level)| LogEventDraft {
+                level: (*level).into(),
+                message: format!("event {position}"),
+                ..draft()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_valid_batch_is_queued_with_one_push_and_one_signal() {
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_push()
+            .times(1)
+            .withf(|events| {
+                events.len() == 3
+                    && events.iter().enumerate().all(|(position, event)| {
+                        event.message().as_str() == format!("event {position}")
+                            && event.trace_id() == request_trace()
+                    })
+            })
+            .returning(|_| Ok(()));
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(1, || Ok(()))));
+
+        let outcome = use_case
+            .ingest_batch(
+                batch_drafts(&["INFO", "warn", "ERROR"]),
+                Some(request_trace()),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.trace_id, request_trace());
+        assert_eq!(outcome.accepted.len(), 3);
+        assert!(outcome.rejected.is_empty());
+        assert!(
+            outcome
+                .accepted
+                .iter()
+                .all(|accepted| accepted.trace_id == request_trace())
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_valid_events_of_a_batch_are_queued_and_the_invalid_ones_are_reported_by_index()
+     {
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_push()
+            .times(1)
+            .withf(|events| {
+                let messages: Vec<&str> = events.iter().map(|e| e.message().as_str()).collect();
+                messages == ["event 0", "event 2", "event 4"]
+            })
+            .returning(|_| Ok(()));
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(1, || Ok(()))));
+        let mut drafts = batch_drafts(&["INFO", "LOUD", "DEBUG", "INFO", "FATAL"]);
+        drafts[3].service = String::new();
+
+        let outcome = use_case.ingest_batch(drafts, None).await.unwrap();
+
+        assert_eq!(outcome.accepted.len(), 3);
+        let rejected: Vec<(usize, &str)> = outcome
+            .rejected
+            .iter()
+            .map(|rejected| (rejected.index, rejected.error.field()))
+            .collect();
+        assert_eq!(rejected, [(1, "level"), (3, "service")]);
+        assert!(
+            outcome
+                .accepted
+                .iter()
+                .all(|accepted| accepted.trace_id == outcome.trace_id)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_without_a_valid_event_pushes_nothing_and_signals_nothing() {
+        let mut queue = MockLogQueue::new();
+        queue.expect_push().times(0);
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(0, || Ok(()))));
+
+        let outcome = use_case
+            .ingest_batch(batch_drafts(&["LOUD", "", "nope"]), None)
+            .await
+            .unwrap();
+
+        assert!(outcome.accepted.is_empty());
+        let indices: Vec<usize> = outcome.rejected.iter().map(|r| r.index).collect();
+        assert_eq!(indices, [0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_queue_failure_fails_the_whole_batch_and_the_worker_is_not_signalled() {
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_push()
+            .times(1)
+            .withf(|events| events.len() == 2)
+            .returning(|_| Err(QueueError::Unavailable("connection refused".into())));
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(0, || Ok(()))));
+
+        let error = use_case
+            .ingest_batch(batch_drafts(&["INFO", "LOUD", "INFO"]), None)
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, IngestError::Queue(QueueError::Unavailable(_))),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_signal_failure_does_not_fail_a_batch() {
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_push()
+            .times(1)
+            .withf(|events| events.len() == 2)
+            .returning(|_| Ok(()));
+        let signal = signal_expecting(1, || Err(SignalError("worker unreachable".into())));
+        let use_case = IngestUseCase::new(Arc::new(queue), Arc::new(signal));
+
+        let outcome = use_case
+            .ingest_batch(batch_drafts(&["INFO", "ERROR"]), Some(request_trace()))
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.accepted.len(), 2);
+        assert!(outcome.rejected.is_empty());
     }
 
     #[tokio::test]

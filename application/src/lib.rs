@@ -12,5 +12,5 @@ mod query;
 pub mod testing;
 
 pub use drain::{DrainError, DrainSettings, DrainTrigger, DrainUseCase};
-pub use ingest::{Accepted, IngestError, IngestUseCase};
+pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
 pub use query::{LogPage, QueryError, QueryUseCase};
