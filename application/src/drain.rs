@@ -1,41 +1,61 @@
 //! Moving events from the queue into the store, in batches, at least once.
+//!
+//! A pass reserves a batch, inserts it and acknowledges it; while a full batch is being inserted
+//! the next one is already reserved, so reading Redis overlaps writing ClickHouse. A short batch
+//! waits until its oldest event has waited `batch_timeout`, so a trickle of events still makes
+//! few, larger inserts. A batch the store refuses for its content is split in halves until the
+//! refused events are isolated; those go to the dead-letter list and the rest is stored. Beside
+//! the drain loop, a maintenance loop renews this worker's lease and reclaims the batches of
+//! workers whose lease ran out.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::{LogEvent, Timestamp};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::ports::{LogQueue, LogStore, QueueError, StoreError};
+use crate::ports::{LogQueue, LogStore, QueueError, Reservation, StoreError};
 
 /// How the worker drains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainSettings {
     /// Most events per store insert.
     pub batch_size: NonZeroUsize,
+    /// How long the oldest waiting event may wait for a batch to fill before a short batch is
+    /// stored anyway. Zero stores whatever is there at once.
+    pub batch_timeout: Duration,
     /// How long the worker sleeps when nobody signals it.
     pub poll_interval: Duration,
-    /// First wait after a failed batch; doubled on each further failure.
+    /// First wait after a failed batch; doubled on each further failure, with jitter.
     pub retry_initial: Duration,
     /// Longest wait between retries.
     pub retry_max: Duration,
+    /// How often the worker renews its lease on the queue (well under the lease's length).
+    pub heartbeat_interval: Duration,
+    /// How often the worker looks for batches of workers whose lease ran out.
+    pub reclaim_interval: Duration,
 }
 
 impl Default for DrainSettings {
     fn default() -> Self {
         Self {
             batch_size: NonZeroUsize::new(1000).unwrap_or(NonZeroUsize::MIN),
+            batch_timeout: Duration::from_millis(50),
             poll_interval: Duration::from_secs(5),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(5),
+            reclaim_interval: Duration::from_secs(10),
         }
     }
 }
 
 /// Why a drain stopped early. Events of a failed batch were released back to the queue unless
-/// `released` says otherwise (then they are recovered at the worker's next start).
+/// `released` says otherwise (then they are recovered at the worker's next start, or by another
+/// worker once this one's lease runs out).
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError {
     #[error("queue failed while draining")]
@@ -49,6 +69,28 @@ pub enum DrainError {
         #[source]
         source: StoreError,
     },
+}
+
+/// What one stored batch came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainOutcome {
+    /// Events now in the store.
+    pub stored: usize,
+    /// Events the store refused for their content, now in the dead-letter list.
+    pub dead_lettered: usize,
+}
+
+impl DrainOutcome {
+    fn total(self) -> usize {
+        self.stored + self.dead_lettered
+    }
+}
+
+impl std::ops::AddAssign for DrainOutcome {
+    fn add_assign(&mut self, other: Self) {
+        self.stored += other.stored;
+        self.dead_lettered += other.dead_lettered;
+    }
 }
 
 /// Wakes a draining loop: cheap to clone, and wakes coalesce (many wakes while the loop is busy
@@ -101,78 +143,216 @@ impl DrainUseCase {
         }
     }
 
-    /// Stores one batch of at most `batch_size` events: reserve, insert, acknowledge. Returns the
-    /// number stored (0 when the queue is empty). On a store failure the batch is released.
-    pub async fn drain_batch(&self) -> Result<usize, DrainError> {
-        let reservation = self.queue.reserve(self.settings.batch_size.get()).await?;
+    fn batch_size(&self) -> usize {
+        self.settings.batch_size.get()
+    }
+
+    /// Stores one batch of at most `batch_size` events: reserve, insert, acknowledge. Returns what
+    /// became of it (nothing when the queue is empty). On a store failure the batch is released.
+    pub async fn drain_batch(&self) -> Result<DrainOutcome, DrainError> {
+        let reservation = self.queue.reserve(self.batch_size()).await?;
+        self.store_reserved(reservation).await
+    }
+
+    /// Inserts a reserved batch and acknowledges it; isolates and dead-letters events the store
+    /// refuses for their content; releases the batch when the store cannot be reached.
+    async fn store_reserved(&self, reservation: Reservation) -> Result<DrainOutcome, DrainError> {
         let batch = reservation.events.len();
         if batch == 0 {
-            return Ok(0);
+            return Ok(DrainOutcome::default());
         }
-        if let Err(source) = self.store.insert(&reservation.events).await {
-            let released = match self.queue.release(reservation.receipt).await {
-                Ok(()) => true,
-                Err(error) => {
-                    warn!(error = %error, batch, "failed batch not released; it is recovered at next start");
-                    false
+        let outcome = match self.store.insert(&reservation.events).await {
+            Ok(()) => Ok(DrainOutcome {
+                stored: batch,
+                dead_lettered: 0,
+            }),
+            Err(StoreError::Rejected(cause)) => {
+                warn!(batch, cause = %cause, "store refused a batch; isolating the refused events");
+                self.isolate_refused(&reservation.events).await
+            }
+            Err(other) => Err(other),
+        };
+        match outcome {
+            Ok(outcome) => {
+                self.queue.acknowledge(reservation.receipt).await?;
+                debug!(
+                    stored = outcome.stored,
+                    dead_lettered = outcome.dead_lettered,
+                    "stored batch"
+                );
+                Ok(outcome)
+            }
+            Err(source) => {
+                let released = match self.queue.release(reservation.receipt).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        warn!(error = %error, batch, "failed batch not released; it is recovered later");
+                        false
+                    }
+                };
+                Err(DrainError::Store {
+                    batch,
+                    released,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Splits a refused batch in halves until every refused event stands alone; stores the rest
+    /// and dead-letters those. Any other store failure aborts (the caller releases the batch; what
+    /// was stored meanwhile may be stored again: delivery is at least once).
+    async fn isolate_refused(&self, events: &[LogEvent]) -> Result<DrainOutcome, StoreError> {
+        let mut outcome = DrainOutcome::default();
+        let mut parts: Vec<&[LogEvent]> = Vec::new();
+        push_halves(&mut parts, events);
+        while let Some(part) = parts.pop() {
+            match self.store.insert(part).await {
+                Ok(()) => outcome.stored += part.len(),
+                Err(StoreError::Rejected(cause)) if part.len() == 1 => {
+                    let reason = describe(&*cause);
+                    warn!(event_id = %part[0].id(), reason = %reason, "event refused by the store; dead-lettered");
+                    self.queue
+                        .dead_letter(part, &reason)
+                        .await
+                        .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
+                    outcome.dead_lettered += 1;
                 }
-            };
-            return Err(DrainError::Store {
-                batch,
-                released,
-                source,
-            });
+                Err(StoreError::Rejected(_)) => push_halves(&mut parts, part),
+                Err(other) => return Err(other),
+            }
         }
-        self.queue.acknowledge(reservation.receipt).await?;
-        debug!(batch, "stored batch");
-        Ok(batch)
+        Ok(outcome)
+    }
+
+    /// Waits until the waiting events make a batch worth storing: a full one, or one whose
+    /// oldest event has waited `batch_timeout`. False when nothing waits.
+    async fn wait_for_batch(&self, shutdown: &CancellationToken) -> Result<bool, DrainError> {
+        loop {
+            let backlog = self.queue.backlog().await?;
+            if backlog.depth == 0 {
+                return Ok(false);
+            }
+            if backlog.depth >= self.batch_size() as u64 || self.settings.batch_timeout.is_zero() {
+                return Ok(true);
+            }
+            let waited = backlog
+                .oldest_received_at
+                .map(|received| {
+                    Timestamp::now()
+                        .unix_nanos()
+                        .saturating_sub(received.unix_nanos())
+                })
+                .map_or(self.settings.batch_timeout, Duration::from_nanos);
+            let Some(remaining) = self
+                .settings
+                .batch_timeout
+                .checked_sub(waited)
+                .filter(|left| !left.is_zero())
+            else {
+                return Ok(true);
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(true),
+                () = tokio::time::sleep(remaining) => {}
+            }
+        }
     }
 
     /// Drains batch after batch until the queue runs dry or `shutdown` is cancelled; a batch that
-    /// has started is always finished. Returns how many events were stored.
+    /// has started is always finished. While a full batch is inserted, the next is reserved.
     pub async fn drain_until_empty(
         &self,
         shutdown: &CancellationToken,
-    ) -> Result<usize, DrainError> {
-        let mut stored = 0;
-        while !shutdown.is_cancelled() {
-            let batch = self.drain_batch().await?;
-            stored += batch;
-            if batch < self.settings.batch_size.get() {
-                break;
+    ) -> Result<DrainOutcome, DrainError> {
+        let mut total = DrainOutcome::default();
+        let mut prefetched: Option<Reservation> = None;
+        loop {
+            let current = match prefetched.take() {
+                Some(reservation) => reservation,
+                None => {
+                    if shutdown.is_cancelled() || !self.wait_for_batch(shutdown).await? {
+                        return Ok(total);
+                    }
+                    self.queue.reserve(self.batch_size()).await?
+                }
+            };
+            if current.events.is_empty() {
+                return Ok(total);
+            }
+            let full = current.events.len() == self.batch_size();
+            let prefetch = async {
+                if full && !shutdown.is_cancelled() {
+                    Some(self.queue.reserve(self.batch_size()).await)
+                } else {
+                    None
+                }
+            };
+            let (stored, next) = tokio::join!(self.store_reserved(current), prefetch);
+            let next = next.transpose();
+            match (stored, next) {
+                (Ok(outcome), Ok(next)) => {
+                    total += outcome;
+                    prefetched = next;
+                }
+                (Err(error), Ok(Some(next))) => {
+                    // The next batch goes back too, so that the queue keeps its order.
+                    if let Err(release_error) = self.queue.release(next.receipt).await {
+                        warn!(error = %release_error, "prefetched batch not released; it is recovered later");
+                    }
+                    return Err(error);
+                }
+                (Err(error), _) => return Err(error),
+                (Ok(outcome), Err(error)) => {
+                    total += outcome;
+                    return Err(error.into());
+                }
             }
         }
-        Ok(stored)
     }
 
-    /// The worker's loop: recovers what a previous run left reserved, then drains whenever
-    /// `trigger` wakes it or `poll_interval` passes, whichever comes first. Failures are retried
-    /// with exponential backoff. Returns when `shutdown` is cancelled, after finishing the batch
-    /// in progress.
+    /// The worker's loop: takes its lease, recovers what a previous run left reserved, then drains
+    /// whenever `trigger` wakes it or `poll_interval` passes, whichever comes first. Failures are
+    /// retried with exponential backoff and jitter. Meanwhile it renews its lease and reclaims the
+    /// batches of workers whose lease ran out. Returns when `shutdown` is cancelled, after
+    /// finishing the batch in progress.
     pub async fn run(&self, trigger: DrainTrigger, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
         loop {
-            match self.queue.recover_unacknowledged().await {
+            let started = async {
+                self.queue.heartbeat().await?;
+                self.queue.recover_unacknowledged().await
+            };
+            match started.await {
                 Ok(recovered) => {
                     if recovered > 0 {
                         info!(recovered, "returned unacknowledged events to the queue");
                     }
                     break;
                 }
-                Err(error) => {
-                    warn!(error = %error, cause = ?error, "could not recover unacknowledged events")
-                }
+                Err(error) => warn!(error = %error, cause = ?error, "queue not ready; retrying"),
             }
             if !pause(backoff.next_delay(), &shutdown).await {
                 return;
             }
         }
-        backoff.reset();
+        tokio::join!(
+            self.drain_loop(&trigger, &shutdown),
+            self.maintenance_loop(&trigger, &shutdown)
+        );
+    }
+
+    async fn drain_loop(&self, trigger: &DrainTrigger, shutdown: &CancellationToken) {
+        let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
         loop {
-            let wait = match self.drain_until_empty(&shutdown).await {
-                Ok(stored) => {
-                    if stored > 0 {
-                        info!(stored, "drained queue");
+            let wait = match self.drain_until_empty(shutdown).await {
+                Ok(outcome) => {
+                    if outcome.total() > 0 {
+                        info!(
+                            stored = outcome.stored,
+                            dead_lettered = outcome.dead_lettered,
+                            "drained queue"
+                        );
                     }
                     backoff.reset();
                     None
@@ -187,7 +367,7 @@ impl DrainUseCase {
             }
             match wait {
                 Some(delay) => {
-                    if !pause(delay, &shutdown).await {
+                    if !pause(delay, shutdown).await {
                         return;
                     }
                 }
@@ -201,6 +381,50 @@ impl DrainUseCase {
             }
         }
     }
+
+    async fn maintenance_loop(&self, trigger: &DrainTrigger, shutdown: &CancellationToken) {
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat_interval);
+        let mut reclaim = tokio::time::interval(self.settings.reclaim_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reclaim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = heartbeat.tick() => {
+                    if let Err(error) = self.queue.heartbeat().await {
+                        warn!(error = %error, cause = ?error, "lease not renewed");
+                    }
+                }
+                _ = reclaim.tick() => match self.queue.reclaim_abandoned().await {
+                    Ok(0) => {}
+                    Ok(reclaimed) => {
+                        info!(reclaimed, "reclaimed events of workers whose lease ran out");
+                        trigger.wake();
+                    }
+                    Err(error) => warn!(error = %error, cause = ?error, "could not reclaim abandoned batches"),
+                },
+            }
+        }
+    }
+}
+
+fn push_halves<'a>(parts: &mut Vec<&'a [LogEvent]>, events: &'a [LogEvent]) {
+    let (first, second) = events.split_at(events.len() / 2);
+    // Popped last-in first-out: the first half is tried first, keeping the batch's order.
+    parts.push(second);
+    parts.push(first);
+}
+
+/// An error and its causes, for the dead-letter entry.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Sleeps for `delay`; false when `shutdown` came first.
@@ -211,7 +435,8 @@ async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-/// Exponential backoff: initial, 2x, 4x, ... capped at max.
+/// Exponential backoff with "equal jitter": the n-th delay lies between half and all of
+/// initial * 2^n (capped at max), so many workers retrying at once spread out.
 #[derive(Debug)]
 struct Backoff {
     initial: Duration,
@@ -229,9 +454,9 @@ impl Backoff {
     }
 
     fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
+        let ceiling = self.next;
         self.next = (self.next * 2).min(self.max);
-        delay
+        ceiling / 2 + ceiling.mul_f64(fastrand::f64() / 2.0)
     }
 
     fn reset(&mut self) {
@@ -243,11 +468,11 @@ impl Backoff {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use domain::{LogEvent, LogEventDraft, Timestamp, TraceId};
+    use domain::{EventId, LogEventDraft, TraceId};
     use mockall::Sequence;
 
     use super::*;
-    use crate::ports::{MockLogQueue, MockLogStore, Receipt, Reservation};
+    use crate::ports::{Backlog, MockLogQueue, MockLogStore, Receipt};
 
     fn events(count: usize) -> Vec<LogEvent> {
         (0..count)
@@ -263,13 +488,34 @@ mod tests {
             .collect()
     }
 
+    fn reservation(count: usize, receipt: u64) -> Reservation {
+        Reservation {
+            events: events(count),
+            receipt: Receipt::new(receipt),
+        }
+    }
+
     fn settings(batch_size: usize) -> DrainSettings {
         DrainSettings {
             batch_size: NonZeroUsize::new(batch_size).unwrap(),
+            batch_timeout: Duration::ZERO,
             poll_interval: Duration::from_secs(5),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(5),
+            reclaim_interval: Duration::from_secs(10),
         }
+    }
+
+    fn backlog(depth: u64) -> Backlog {
+        Backlog {
+            depth,
+            oldest_received_at: Some(Timestamp::now()),
+        }
+    }
+
+    fn rejected() -> StoreError {
+        StoreError::Rejected("Code: 395, value passed to throwIf is non zero".into())
     }
 
     #[tokio::test]
@@ -287,7 +533,7 @@ mod tests {
             .return_once(move |_| {
                 Ok(Reservation {
                     events: batch,
-                    receipt: Receipt::new(3),
+                    receipt: Receipt::new(7),
                 })
             });
         store
@@ -303,14 +549,20 @@ mod tests {
             .returning(|_| Ok(()));
         queue
             .expect_acknowledge()
-            .withf(|receipt| receipt.token() == 3)
+            .withf(|receipt| receipt.token() == 7)
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|_| Ok(()));
         queue.expect_release().times(0);
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
 
-        assert_eq!(use_case.drain_batch().await.unwrap(), 3);
+        assert_eq!(
+            use_case.drain_batch().await.unwrap(),
+            DrainOutcome {
+                stored: 3,
+                dead_lettered: 0
+            }
+        );
     }
 
     #[tokio::test]
@@ -325,18 +577,19 @@ mod tests {
         store.expect_insert().times(0);
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
 
-        assert_eq!(use_case.drain_batch().await.unwrap(), 0);
+        assert_eq!(
+            use_case.drain_batch().await.unwrap(),
+            DrainOutcome::default()
+        );
     }
 
     #[tokio::test]
-    async fn a_store_failure_releases_the_batch_instead_of_acknowledging_it() {
+    async fn an_unreachable_store_releases_the_batch_instead_of_acknowledging_it() {
         let mut queue = MockLogQueue::new();
-        queue.expect_reserve().times(1).returning(|_| {
-            Ok(Reservation {
-                events: events(2),
-                receipt: Receipt::new(2),
-            })
-        });
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(|_| Ok(reservation(2, 2)));
         queue.expect_acknowledge().times(0);
         queue
             .expect_release()
@@ -368,12 +621,10 @@ mod tests {
     #[tokio::test]
     async fn a_failed_release_is_reported_and_the_batch_is_not_acknowledged() {
         let mut queue = MockLogQueue::new();
-        queue.expect_reserve().times(1).returning(|_| {
-            Ok(Reservation {
-                events: events(1),
-                receipt: Receipt::new(1),
-            })
-        });
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(|_| Ok(reservation(1, 1)));
         queue.expect_acknowledge().times(0);
         queue
             .expect_release()
@@ -383,7 +634,7 @@ mod tests {
         store
             .expect_insert()
             .times(1)
-            .returning(|_| Err(StoreError::Rejected("bad row".into())));
+            .returning(|_| Err(StoreError::Failed("permission denied".into())));
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
 
         let error = use_case.drain_batch().await.unwrap_err();
@@ -418,37 +669,239 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn draining_until_empty_stops_after_a_short_batch() {
+    async fn a_poison_event_is_isolated_dead_lettered_and_the_rest_of_its_batch_stored() {
+        let batch = events(4);
+        let poison: EventId = batch[1].id();
         let mut queue = MockLogQueue::new();
-        let sizes = Arc::new(AtomicUsize::new(0));
-        let calls = Arc::clone(&sizes);
-        queue.expect_reserve().times(3).returning(move |max| {
-            let count = match calls.fetch_add(1, Ordering::SeqCst) {
-                0 | 1 => max,
-                _ => 1,
-            };
+        queue.expect_reserve().times(1).return_once(move |_| {
             Ok(Reservation {
-                events: events(count),
-                receipt: Receipt::new(count as u64),
+                events: batch,
+                receipt: Receipt::new(9),
             })
         });
+        queue
+            .expect_dead_letter()
+            .withf(move |events, reason| {
+                events.len() == 1 && events[0].id() == poison && reason.contains("Code: 395")
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        queue
+            .expect_acknowledge()
+            .withf(|receipt| receipt.token() == 9)
+            .times(1)
+            .returning(|_| Ok(()));
+        queue.expect_release().times(0);
+        let stored = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&stored);
+        let mut store = MockLogStore::new();
+        // The whole batch, then [0,1] (refused), [0], [1] (refused), [2,3].
+        store.expect_insert().times(5).returning(move |events| {
+            if events.iter().any(|event| event.id() == poison) {
+                Err(rejected())
+            } else {
+                counted.fetch_add(events.len(), Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
+
+        let outcome = use_case.drain_batch().await.unwrap();
+
+        assert_eq!(
+            outcome,
+            DrainOutcome {
+                stored: 3,
+                dead_lettered: 1
+            }
+        );
+        assert_eq!(
+            stored.load(Ordering::SeqCst),
+            3,
+            "every event but the poison reached the store once"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_outage_while_isolating_a_refused_batch_releases_it_whole() {
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(|_| Ok(reservation(4, 3)));
+        queue.expect_dead_letter().times(0);
+        queue.expect_acknowledge().times(0);
+        queue
+            .expect_release()
+            .withf(|receipt| receipt.token() == 3)
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut store = MockLogStore::new();
+        let mut sequence = Sequence::new();
+        store
+            .expect_insert()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Err(rejected()));
+        store
+            .expect_insert()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Err(StoreError::Unavailable("timeout".into())));
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
+
+        let error = use_case.drain_batch().await.unwrap_err();
+
+        assert!(matches!(
+            error,
+            DrainError::Store {
+                released: true,
+                source: StoreError::Unavailable(_),
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn draining_reserves_the_next_full_batch_while_storing_and_stops_when_the_queue_is_dry() {
+        let mut queue = MockLogQueue::new();
+        let mut backlog_sequence = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut backlog_sequence)
+            .returning(|| Ok(backlog(5)));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut backlog_sequence)
+            .returning(|| Ok(Backlog::default()));
+        let reserves = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&reserves);
+        queue
+            .expect_reserve()
+            .withf(|max| *max == 2)
+            .times(3)
+            .returning(move |max| {
+                let count = match counter.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => max,
+                    _ => 1,
+                };
+                Ok(reservation(count, count as u64))
+            });
         queue.expect_acknowledge().times(3).returning(|_| Ok(()));
         let mut store = MockLogStore::new();
         store.expect_insert().times(3).returning(|_| Ok(()));
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(2));
 
-        assert_eq!(
-            use_case
-                .drain_until_empty(&CancellationToken::new())
-                .await
-                .unwrap(),
-            5
+        let outcome = use_case
+            .drain_until_empty(&CancellationToken::new())
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.stored, 5);
+    }
+
+    #[tokio::test]
+    async fn when_a_batch_fails_the_prefetched_next_batch_is_released_too() {
+        let mut queue = MockLogQueue::new();
+        queue.expect_backlog().times(1).returning(|| Ok(backlog(4)));
+        let mut reserve_sequence = Sequence::new();
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut reserve_sequence)
+            .returning(|_| Ok(reservation(2, 1)));
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut reserve_sequence)
+            .returning(|_| Ok(reservation(2, 2)));
+        queue
+            .expect_release()
+            .withf(|receipt| receipt.token() == 1)
+            .times(1)
+            .returning(|_| Ok(()));
+        queue
+            .expect_release()
+            .withf(|receipt| receipt.token() == 2)
+            .times(1)
+            .returning(|_| Ok(()));
+        queue.expect_acknowledge().times(0);
+        let mut store = MockLogStore::new();
+        store
+            .expect_insert()
+            .times(1)
+            .returning(|_| Err(StoreError::Unavailable("down".into())));
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(2));
+
+        let error = use_case
+            .drain_until_empty(&CancellationToken::new())
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, DrainError::Store { released: true, .. }),
+            "{error:?}"
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_loop_recovers_first_then_drains_on_a_signal_and_stops_on_shutdown() {
+    #[tokio::test]
+    async fn a_short_batch_waits_for_its_oldest_event_to_reach_the_batch_timeout() {
+        let arrived = Timestamp::now();
         let mut queue = MockLogQueue::new();
+        // Checked once on arrival (too young: wait), once after waiting (old enough: store), and
+        // once more after storing (empty: done).
+        let mut sequence = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(2)
+            .in_sequence(&mut sequence)
+            .returning(move || {
+                Ok(Backlog {
+                    depth: 1,
+                    oldest_received_at: Some(arrived),
+                })
+            });
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(|_| Ok(reservation(1, 1)));
+        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
+        let mut store = MockLogStore::new();
+        store.expect_insert().times(1).returning(|_| Ok(()));
+        let slow = DrainSettings {
+            batch_timeout: Duration::from_millis(100),
+            ..settings(50)
+        };
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), slow);
+
+        let outcome = use_case
+            .drain_until_empty(&CancellationToken::new())
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.stored, 1);
+    }
+
+    fn quiet_maintenance(queue: &mut MockLogQueue) {
+        queue.expect_heartbeat().times(1..).returning(|| Ok(()));
+        queue
+            .expect_reclaim_abandoned()
+            .times(1..)
+            .returning(|| Ok(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_takes_its_lease_recovers_first_then_drains_on_a_signal_and_stops_on_shutdown()
+    {
+        let mut queue = MockLogQueue::new();
+        quiet_maintenance(&mut queue);
         let mut sequence = Sequence::new();
         queue
             .expect_recover_unacknowledged()
@@ -457,20 +910,24 @@ mod tests {
             .returning(|| Ok(4));
         // First pass at start finds nothing; the signalled pass finds one event.
         queue
-            .expect_reserve()
+            .expect_backlog()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| Ok(Reservation::default()));
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(backlog(1)));
         queue
             .expect_reserve()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| {
-                Ok(Reservation {
-                    events: events(1),
-                    receipt: Receipt::new(1),
-                })
-            });
+            .returning(|_| Ok(reservation(1, 1)));
+        queue
+            .expect_backlog()
+            .times(1)
+            .returning(|| Ok(Backlog::default()));
         queue.expect_acknowledge().times(1).returning(|_| Ok(()));
         let mut store = MockLogStore::new();
         store.expect_insert().times(1).returning(|_| Ok(()));
@@ -497,14 +954,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn without_a_signal_the_loop_drains_again_after_the_poll_interval() {
         let mut queue = MockLogQueue::new();
+        quiet_maintenance(&mut queue);
         queue
             .expect_recover_unacknowledged()
             .times(1)
             .returning(|| Ok(0));
         queue
-            .expect_reserve()
+            .expect_backlog()
             .times(2)
-            .returning(|_| Ok(Reservation::default()));
+            .returning(|| Ok(Backlog::default()));
         let use_case =
             DrainUseCase::new(Arc::new(queue), Arc::new(MockLogStore::new()), settings(20));
         let shutdown = CancellationToken::new();
@@ -525,33 +983,47 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn after_a_failed_batch_the_loop_retries_after_a_backoff_not_the_poll_interval() {
         let mut queue = MockLogQueue::new();
-        let mut sequence = Sequence::new();
+        quiet_maintenance(&mut queue);
         queue
             .expect_recover_unacknowledged()
             .times(1)
             .returning(|| Ok(0));
+        let mut sequence = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(backlog(1)));
         queue
             .expect_reserve()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| {
-                Ok(Reservation {
-                    events: events(1),
-                    receipt: Receipt::new(1),
-                })
-            });
+            .returning(|_| Ok(reservation(1, 1)));
+        queue
+            .expect_release()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(()));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(backlog(1)));
         queue
             .expect_reserve()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| {
-                Ok(Reservation {
-                    events: events(1),
-                    receipt: Receipt::new(1),
-                })
-            });
-        queue.expect_release().times(1).returning(|_| Ok(()));
-        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
+            .returning(|_| Ok(reservation(1, 2)));
+        queue
+            .expect_acknowledge()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(()));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(Backlog::default()));
         let mut store = MockLogStore::new();
         let mut store_sequence = Sequence::new();
         store
@@ -571,7 +1043,7 @@ mod tests {
             let shutdown = shutdown.clone();
             async move { use_case.run(DrainTrigger::new(), shutdown).await }
         });
-        // Well before the 5 s poll interval: only the 100 ms backoff can explain the second pass.
+        // Well before the 5 s poll interval: only the (at most 100 ms) backoff explains the retry.
         tokio::time::sleep(Duration::from_millis(150)).await;
         shutdown.cancel();
 
@@ -581,12 +1053,88 @@ mod tests {
             .unwrap();
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn reclaimed_batches_of_a_dead_worker_wake_the_drain_loop() {
+        let mut queue = MockLogQueue::new();
+        queue.expect_heartbeat().times(1..).returning(|| Ok(()));
+        queue
+            .expect_recover_unacknowledged()
+            .times(1)
+            .returning(|| Ok(0));
+        let mut reclaim_sequence = Sequence::new();
+        queue
+            .expect_reclaim_abandoned()
+            .times(1)
+            .in_sequence(&mut reclaim_sequence)
+            .returning(|| Ok(0));
+        queue
+            .expect_reclaim_abandoned()
+            .times(1)
+            .in_sequence(&mut reclaim_sequence)
+            .returning(|| Ok(3));
+        queue
+            .expect_reclaim_abandoned()
+            .times(0..)
+            .in_sequence(&mut reclaim_sequence)
+            .returning(|| Ok(0));
+        let mut backlog_sequence = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut backlog_sequence)
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut backlog_sequence)
+            .returning(|| Ok(backlog(3)));
+        queue
+            .expect_backlog()
+            .times(0..)
+            .in_sequence(&mut backlog_sequence)
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(|_| Ok(reservation(3, 1)));
+        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
+        let mut store = MockLogStore::new();
+        store.expect_insert().times(1).returning(|_| Ok(()));
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
+        let shutdown = CancellationToken::new();
+
+        let running = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { use_case.run(DrainTrigger::new(), shutdown).await }
+        });
+        // The second reclaim tick (10 s) finds a dead worker's events, before the 15 s poll.
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
+        shutdown.cancel();
+
+        tokio::time::timeout(Duration::from_secs(1), running)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
     #[test]
-    fn backoff_doubles_up_to_its_cap_and_resets() {
+    fn backoff_grows_up_to_its_cap_with_jitter_and_resets() {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
-        let delays: Vec<_> = (0..4).map(|_| backoff.next_delay().as_millis()).collect();
-        assert_eq!(delays, [100, 200, 350, 350]);
+        let ceilings = [100, 200, 350, 350];
+        for ceiling in ceilings {
+            let delay = backoff.next_delay().as_millis();
+            assert!(
+                (ceiling / 2..=ceiling).contains(&delay),
+                "{delay} ms for a ceiling of {ceiling} ms"
+            );
+        }
         backoff.reset();
-        assert_eq!(backoff.next_delay().as_millis(), 100);
+        assert!(backoff.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn dead_letter_reasons_carry_the_whole_cause_chain() {
+        let error = StoreError::Rejected("Code: 395".into());
+        assert_eq!(describe(&error), "store rejected the data: Code: 395");
     }
 }

@@ -11,6 +11,6 @@ mod query;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use drain::{DrainError, DrainSettings, DrainTrigger, DrainUseCase};
+pub use drain::{DrainError, DrainOutcome, DrainSettings, DrainTrigger, DrainUseCase};
 pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
 pub use query::{LogPage, QueryError, QueryUseCase};

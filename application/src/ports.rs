@@ -6,7 +6,7 @@
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
-use domain::{Filter, LogEvent};
+use domain::{Filter, LogEvent, Timestamp};
 
 /// The cause of an adapter error, kept for logs.
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -17,6 +17,10 @@ pub enum QueueError {
     /// The queue could not be reached or did not answer in time; retrying later may succeed.
     #[error("queue unavailable")]
     Unavailable(#[source] Cause),
+    /// The queue holds more events than its configured capacity; nothing was added. Retrying
+    /// after the worker has drained some will succeed.
+    #[error("queue is full ({depth} events queued, capacity {capacity})")]
+    Full { depth: u64, capacity: u64 },
     /// The queue answered with an error that retrying will not fix.
     #[error("queue operation failed")]
     Failed(#[source] Cause),
@@ -72,15 +76,25 @@ impl Receipt {
     }
 }
 
+/// How much is waiting in a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Events queued and not yet reserved.
+    pub depth: u64,
+    /// When the oldest of them was received, if any is queued.
+    pub oldest_received_at: Option<Timestamp>,
+}
+
 /// A durable FIFO of events between ingestion and storage, with at-least-once delivery:
-/// reserved events stay in the queue's keeping until acknowledged.
-///
-/// Receipts must be acknowledged or released in the order they were reserved.
+/// reserved events stay in the queue's keeping until acknowledged. Several consumers may share a
+/// queue; each holds a lease that it renews with `heartbeat`, and the batches of a consumer whose
+/// lease ran out are returned to the queue by `reclaim_abandoned` (from any other consumer).
 #[cfg_attr(any(test, feature = "testing"), mockall::automock)]
 #[async_trait]
 pub trait LogQueue: Send + Sync {
-    /// Appends events, all or none. Errors: `Unavailable` when the queue cannot be reached
-    /// (nothing was added), `Failed` otherwise.
+    /// Appends events, all or none. Errors: `Full` when the queue is over its capacity,
+    /// `Unavailable` when it cannot be reached (nothing was added in either case), `Failed`
+    /// otherwise.
     async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError>;
 
     /// Takes up to `max` of the oldest events into this consumer's keeping. An empty reservation
@@ -98,6 +112,22 @@ pub trait LogQueue: Send + Sync {
     /// Returns everything this consumer had reserved but not acknowledged (e.g. before a crash)
     /// to the head of the queue; answers how many events that was.
     async fn recover_unacknowledged(&self) -> Result<u64, QueueError>;
+
+    /// How many events wait and since when. Errors: `Unavailable`.
+    async fn backlog(&self) -> Result<Backlog, QueueError>;
+
+    /// Renews this consumer's lease. A consumer that stops renewing (it crashed or hangs) has its
+    /// reserved batches reclaimed by others once the lease runs out.
+    async fn heartbeat(&self) -> Result<(), QueueError>;
+
+    /// Returns the reserved batches of every consumer whose lease ran out to the head of the
+    /// queue; answers how many events that was.
+    async fn reclaim_abandoned(&self) -> Result<u64, QueueError>;
+
+    /// Moves reserved events that the store refused for their content to the dead-letter list,
+    /// with `reason` and the time, so they stop blocking the queue. They stay part of their
+    /// reservation, which must still be acknowledged.
+    async fn dead_letter(&self, events: &[LogEvent], reason: &str) -> Result<(), QueueError>;
 
     /// Whether the queue answers. Errors: `Unavailable`.
     async fn health(&self) -> Result<(), QueueError>;

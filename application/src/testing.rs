@@ -10,7 +10,7 @@ use domain::{
     Filter, Level, LogEvent, LogEventDraft, SortOrder, Timestamp, TimestampInput, TraceId,
 };
 
-use crate::ports::{LogQueue, LogStore, QueueError, Receipt, Reservation, StoreError};
+use crate::ports::{Backlog, LogQueue, LogStore, QueueError, Receipt, Reservation, StoreError};
 pub use crate::ports::{MockDrainSignal, MockLogQueue, MockLogStore};
 
 /// A valid event with the given fields, for tests.
@@ -34,7 +34,8 @@ pub fn sample_event(service: &str, level: Level, message: &str, timestamp: Times
         .expect("sample events are valid")
 }
 
-/// A [`LogQueue`] in memory with the same at-least-once semantics as the real ones.
+/// A [`LogQueue`] in memory with the same at-least-once semantics as the real ones, for one
+/// consumer (its lease never runs out).
 #[derive(Debug, Default)]
 pub struct InMemoryLogQueue {
     state: Mutex<QueueState>,
@@ -43,12 +44,25 @@ pub struct InMemoryLogQueue {
 #[derive(Debug, Default)]
 struct QueueState {
     ready: VecDeque<LogEvent>,
-    reserved: VecDeque<Vec<LogEvent>>,
+    reserved: std::collections::BTreeMap<u64, Vec<LogEvent>>,
+    next_receipt: u64,
+    dead: Vec<(LogEvent, String)>,
 }
 
 impl InMemoryLogQueue {
     fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Events moved to the dead-letter list, with their reasons.
+    pub fn dead_letters(&self) -> Vec<(LogEvent, String)> {
+        self.state().dead.clone()
+    }
+}
+
+fn requeue_front(state: &mut QueueState, batch: Vec<LogEvent>) {
+    for event in batch.into_iter().rev() {
+        state.ready.push_front(event);
     }
 }
 
@@ -66,24 +80,24 @@ impl LogQueue for InMemoryLogQueue {
         if events.is_empty() {
             return Ok(Reservation::default());
         }
-        state.reserved.push_back(events.clone());
+        state.next_receipt += 1;
+        let receipt = state.next_receipt;
+        state.reserved.insert(receipt, events.clone());
         Ok(Reservation {
             events,
-            receipt: Receipt::new(take as u64),
+            receipt: Receipt::new(receipt),
         })
     }
 
-    async fn acknowledge(&self, _receipt: Receipt) -> Result<(), QueueError> {
-        self.state().reserved.pop_front();
+    async fn acknowledge(&self, receipt: Receipt) -> Result<(), QueueError> {
+        self.state().reserved.remove(&receipt.token());
         Ok(())
     }
 
-    async fn release(&self, _receipt: Receipt) -> Result<(), QueueError> {
+    async fn release(&self, receipt: Receipt) -> Result<(), QueueError> {
         let mut state = self.state();
-        if let Some(batch) = state.reserved.pop_front() {
-            for event in batch.into_iter().rev() {
-                state.ready.push_front(event);
-            }
+        if let Some(batch) = state.reserved.remove(&receipt.token()) {
+            requeue_front(&mut state, batch);
         }
         Ok(())
     }
@@ -91,13 +105,36 @@ impl LogQueue for InMemoryLogQueue {
     async fn recover_unacknowledged(&self) -> Result<u64, QueueError> {
         let mut state = self.state();
         let mut recovered = 0;
-        while let Some(batch) = state.reserved.pop_back() {
+        while let Some((_, batch)) = state.reserved.pop_last() {
             recovered += batch.len() as u64;
-            for event in batch.into_iter().rev() {
-                state.ready.push_front(event);
-            }
+            requeue_front(&mut state, batch);
         }
         Ok(recovered)
+    }
+
+    async fn backlog(&self) -> Result<Backlog, QueueError> {
+        let state = self.state();
+        Ok(Backlog {
+            depth: state.ready.len() as u64,
+            oldest_received_at: state.ready.front().map(LogEvent::observed_timestamp),
+        })
+    }
+
+    async fn heartbeat(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    async fn reclaim_abandoned(&self) -> Result<u64, QueueError> {
+        Ok(0)
+    }
+
+    async fn dead_letter(&self, events: &[LogEvent], reason: &str) -> Result<(), QueueError> {
+        self.state().dead.extend(
+            events
+                .iter()
+                .map(|event| (event.clone(), reason.to_owned())),
+        );
+        Ok(())
     }
 
     async fn health(&self) -> Result<(), QueueError> {
@@ -228,6 +265,74 @@ pub mod queue_contract {
         );
     }
 
+    /// Receipts are exact: acknowledging or releasing one batch never touches another, in any
+    /// order.
+    pub async fn receipts_are_independent_of_order(queue: &dyn LogQueue) {
+        let events = numbered(6);
+        queue.push(&events).await.expect("push");
+        let first = queue.reserve(2).await.expect("reserve");
+        let second = queue.reserve(2).await.expect("reserve");
+        let third = queue.reserve(2).await.expect("reserve");
+
+        queue
+            .acknowledge(second.receipt)
+            .await
+            .expect("acknowledge the middle batch first");
+        queue
+            .release(first.receipt)
+            .await
+            .expect("release the oldest");
+        queue
+            .acknowledge(third.receipt)
+            .await
+            .expect("acknowledge the newest");
+
+        let again = queue.reserve(10).await.expect("reserve");
+        assert_eq!(
+            ids(&again.events),
+            ids(&events[..2]),
+            "only the released batch comes back"
+        );
+        queue.acknowledge(again.receipt).await.expect("acknowledge");
+        assert_eq!(queue.recover_unacknowledged().await.expect("recover"), 0);
+    }
+
+    /// Dead-lettered events leave the flow; their batch is still acknowledged as a whole.
+    pub async fn dead_lettered_events_do_not_come_back(queue: &dyn LogQueue) {
+        let events = numbered(3);
+        queue.push(&events).await.expect("push");
+        let batch = queue.reserve(3).await.expect("reserve");
+        queue
+            .dead_letter(&batch.events[1..2], "refused by the store")
+            .await
+            .expect("dead letter");
+        queue.acknowledge(batch.receipt).await.expect("acknowledge");
+
+        assert_eq!(queue.recover_unacknowledged().await.expect("recover"), 0);
+        assert!(queue.reserve(3).await.expect("reserve").events.is_empty());
+        queue.heartbeat().await.expect("heartbeat");
+    }
+
+    /// The backlog counts what waits and knows when the oldest of it arrived.
+    pub async fn the_backlog_reports_depth_and_the_oldest_arrival(queue: &dyn LogQueue) {
+        assert_eq!(queue.backlog().await.expect("backlog"), Backlog::default());
+        let events = numbered(3);
+        queue.push(&events).await.expect("push");
+        let backlog = queue.backlog().await.expect("backlog");
+        assert_eq!(backlog.depth, 3);
+        assert_eq!(
+            backlog.oldest_received_at,
+            Some(events[0].observed_timestamp())
+        );
+        let batch = queue.reserve(2).await.expect("reserve");
+        assert_eq!(
+            queue.backlog().await.expect("backlog").depth,
+            1,
+            "reserved events are not waiting"
+        );
+        queue.acknowledge(batch.receipt).await.expect("acknowledge");
+    }
+
     /// Acknowledged events are never delivered again.
     pub async fn acknowledged_events_are_gone(queue: &dyn LogQueue) {
         queue.push(&numbered(2)).await.expect("push");
@@ -356,6 +461,12 @@ mod tests {
             .await;
         queue_contract::unacknowledged_events_are_recovered(&InMemoryLogQueue::default()).await;
         queue_contract::acknowledged_events_are_gone(&InMemoryLogQueue::default()).await;
+        queue_contract::receipts_are_independent_of_order(&InMemoryLogQueue::default()).await;
+        queue_contract::dead_lettered_events_do_not_come_back(&InMemoryLogQueue::default()).await;
+        queue_contract::the_backlog_reports_depth_and_the_oldest_arrival(
+            &InMemoryLogQueue::default(),
+        )
+        .await;
     }
 
     #[tokio::test]

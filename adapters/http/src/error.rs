@@ -5,7 +5,7 @@ use application::ports::{QueueError, StoreError};
 use application::{IngestError, QueryError};
 use domain::ValidationError;
 use poem_openapi::Object;
-use tracing::error;
+use tracing::{error, warn};
 
 /// Seconds a client is asked to wait before retrying when a backend is unavailable.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -15,7 +15,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 pub struct ErrorBody {
     /// `invalid_field`, `invalid_parameter`, `malformed_json`, `unsupported_media_type`,
-    /// `payload_too_large`, `queue_unavailable`, `store_unavailable` or `internal`.
+    /// `payload_too_large`, `queue_full`, `queue_unavailable`, `store_unavailable` or `internal`.
     pub code: String,
     /// The body field or query parameter at fault, e.g. `service` or `metadata.user_id`.
     #[oai(skip_serializing_if_is_none)]
@@ -45,6 +45,8 @@ pub(crate) enum Failure {
     BadRequest(ErrorBody),
     /// 503 with Retry-After
     Unavailable(ErrorBody),
+    /// 429 with Retry-After
+    TooManyRequests(ErrorBody),
     /// 500 (details only in the log)
     Internal(ErrorBody),
 }
@@ -79,6 +81,14 @@ pub(crate) fn queue_failure(failure: &QueueError) -> Failure {
                 "queue_unavailable",
                 None,
                 "the queue cannot be reached; nothing was accepted, retry later",
+            ))
+        }
+        QueueError::Full { depth, capacity } => {
+            warn!(depth, capacity, "queue full; refusing events");
+            Failure::TooManyRequests(ErrorBody::new(
+                "queue_full",
+                None,
+                format!("the queue holds {depth} events, over its capacity of {capacity}; nothing was accepted, retry later"),
             ))
         }
         QueueError::Failed(cause) => {

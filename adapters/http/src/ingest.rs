@@ -220,6 +220,10 @@ pub(crate) enum IngestResponse {
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// The queue cannot be reached; nothing was accepted. Retry after the given seconds.
+    /// The queue is over its capacity (`QUEUE_MAX_EVENTS`); nothing was accepted. Retry after
+    /// the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
@@ -244,6 +248,7 @@ impl From<Failure> for IngestResponse {
         match failure {
             Failure::BadRequest(body) => Self::BadRequest(Json(body)),
             Failure::Unavailable(body) => Self::Unavailable(Json(body), RETRY_AFTER_SECONDS),
+            Failure::TooManyRequests(body) => Self::TooManyRequests(Json(body), RETRY_AFTER_SECONDS),
             Failure::Internal(body) => Self::Internal(Json(body)),
         }
     }

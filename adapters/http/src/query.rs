@@ -86,7 +86,9 @@ impl From<Failure> for LogsResponse {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::BadRequest(body) => Self::BadRequest(Json(body)),
-            Failure::Unavailable(body) => Self::Unavailable(Json(body), RETRY_AFTER_SECONDS),
+            Failure::Unavailable(body) | Failure::TooManyRequests(body) => {
+                Self::Unavailable(Json(body), RETRY_AFTER_SECONDS)
+            }
             Failure::Internal(body) => Self::Internal(Json(body)),
         }
     }

@@ -69,6 +69,17 @@ pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
     }))
 }
 
+/// When a queued document's event was received, read without decoding the whole event.
+pub(crate) fn received_at(raw: &str) -> Option<Timestamp> {
+    #[derive(Deserialize)]
+    struct Received {
+        observed_timestamp: u64,
+    }
+    serde_json::from_str::<Received>(raw)
+        .ok()
+        .map(|received| Timestamp::from_unix_nanos(received.observed_timestamp))
+}
+
 #[cfg(test)]
 mod tests {
     use application::testing::sample_event;

@@ -2,14 +2,17 @@
 //!
 //! Producers `LPUSH` one JSON document per event onto the queue key (default `logs_queue`), so the
 //! operator commands `LLEN logs_queue` and `LRANGE logs_queue 0 4` show what is waiting. A consumer
-//! moves batches from the other end, atomically, into a processing list of its own
-//! (`logs_queue:processing:<consumer>`) and removes them only when told they are stored. What a
-//! consumer left there (a crash) is put back at its next start. Items that cannot be decoded go to
-//! the dead-letter list `logs_queue:dead` with the reason and the time.
+//! moves batches from the other end, atomically, into processing lists of its own
+//! (`logs_queue:processing:<consumer>:<batch>`) and removes them only when told they are stored.
+//! Each consumer holds a lease (`logs_queue:lease:<consumer>`, renewed by heartbeats): what a
+//! consumer left behind is put back at its own next start, or by any other consumer once its lease
+//! ran out. Items that cannot be decoded, and events the store refused, go to the dead-letter list
+//! `logs_queue:dead` with the reason and the time. A queue over its capacity refuses pushes.
 
 mod codec;
 mod config;
 mod queue;
+mod scripts;
 
 pub use config::RedisConfig;
-pub use queue::{RedisLogQueue, RedisQueueError};
+pub use queue::{DeadLetter, RedisLogQueue, RedisQueueError};

@@ -1,41 +1,26 @@
 //! The Redis implementation of the `LogQueue` port.
+//!
+//! Keys, for queue key `Q` and consumer `C`: `Q` (the queue), `Q:processing:C:<batch>` (one list
+//! per reserved batch), `Q:batches:C` (the set of C's batch lists), `Q:lease:C` (C's lease, a key
+//! that expires), `Q:consumers` (the set of consumers), `Q:dead` (dead letters).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use application::ports::{LogQueue, QueueError, Receipt, Reservation};
+use application::ports::{Backlog, LogQueue, QueueError, Receipt, Reservation};
 use async_trait::async_trait;
-use domain::LogEvent;
+use domain::{LogEvent, Timestamp};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 use tracing::{info, warn};
 
-use crate::codec::{decode, encode};
+use crate::codec::{decode, encode, received_at};
 use crate::config::RedisConfig;
+use crate::scripts;
 
-/// Moves up to ARGV[1] of the oldest items (right end) of the queue onto the left of the
-/// processing list, keeping their order (oldest rightmost), and returns them newest first.
-const RESERVE: &str = r"
-local max = tonumber(ARGV[1])
-if max <= 0 then return {} end
-local items = redis.call('LRANGE', KEYS[1], -max, -1)
-if #items == 0 then return items end
-redis.call('LTRIM', KEYS[1], 0, -#items - 1)
-for i = #items, 1, -1 do redis.call('LPUSH', KEYS[2], items[i]) end
-return items
-";
-
-/// Moves the ARGV[1] oldest items of the processing list (all of them when negative) back to the
-/// consuming end of the queue, oldest last so it is taken first; returns how many.
-const RETURN_TO_QUEUE: &str = r"
-local count = tonumber(ARGV[1])
-if count < 0 then count = redis.call('LLEN', KEYS[1]) end
-if count == 0 then return 0 end
-local items = redis.call('LRANGE', KEYS[1], -count, -1)
-if #items == 0 then return 0 end
-redis.call('LTRIM', KEYS[1], 0, -#items - 1)
-for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
-return #items
-";
+/// How long a measured queue depth is trusted when deciding that the queue is full.
+const DEPTH_RECHECK_AFTER: Duration = Duration::from_millis(250);
 
 /// Failures of the Redis adapter itself, before any command was sent.
 #[derive(Debug, thiserror::Error)]
@@ -48,28 +33,93 @@ pub enum RedisQueueError {
     },
 }
 
+/// One entry of the dead-letter list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// Why it was set aside.
+    pub error: String,
+    /// When, RFC 3339.
+    pub dead_lettered_at: String,
+    /// The queue it came from.
+    pub source: String,
+    /// The queue document (or the undecodable text) as it was queued.
+    pub payload: String,
+}
+
+#[derive(Clone)]
+struct Keys {
+    queue: String,
+    consumer: String,
+    consumers: String,
+    batches: String,
+    lease: String,
+    dead: String,
+    /// Prefix of this process's batch lists; unique per process start, so a restarted consumer
+    /// never reuses the name of a batch its predecessor left behind.
+    batch_prefix: String,
+}
+
+impl Keys {
+    fn new(queue: &str, consumer: &str) -> Self {
+        let started_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        Self {
+            queue: queue.to_owned(),
+            consumer: consumer.to_owned(),
+            consumers: format!("{queue}:consumers"),
+            batches: format!("{queue}:batches:{consumer}"),
+            lease: format!("{queue}:lease:{consumer}"),
+            dead: format!("{queue}:dead"),
+            batch_prefix: format!("{queue}:processing:{consumer}:{started_ms:013}"),
+        }
+    }
+
+    /// Batch list names sort in reservation order.
+    fn batch(&self, number: u64) -> String {
+        format!("{}-{number:012}", self.batch_prefix)
+    }
+
+    fn batches_of(&self, consumer: &str) -> String {
+        format!("{}:batches:{consumer}", self.queue)
+    }
+
+    fn lease_of(&self, consumer: &str) -> String {
+        format!("{}:lease:{consumer}", self.queue)
+    }
+}
+
 /// A `LogQueue` on a Redis list. Cheap to clone; the connection manager reconnects by itself.
 #[derive(Clone)]
 pub struct RedisLogQueue {
     connection: ConnectionManager,
-    queue_key: String,
-    processing_key: String,
-    dead_key: String,
-    reserve: Script,
-    return_to_queue: Script,
+    keys: Keys,
+    capacity: u64,
+    lease: Duration,
+    next_batch: Arc<AtomicU64>,
+    depth: Arc<DepthEstimate>,
+}
+
+/// The last known queue depth, so that a full queue is noticed without a round trip per push.
+#[derive(Default)]
+struct DepthEstimate {
+    depth: AtomicU64,
+    measured_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RedisLogQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisLogQueue")
-            .field("queue_key", &self.queue_key)
-            .field("processing_key", &self.processing_key)
+            .field("queue", &self.keys.queue)
+            .field("consumer", &self.keys.consumer)
+            .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisLogQueue {
-    /// A queue handle for `consumer` (the worker's id; its processing list is named after it).
+    /// A queue handle for `consumer` (the worker's id; its batches and lease are named after it).
     /// Connects lazily, so a service starts even while Redis is down.
     pub fn new(config: &RedisConfig, consumer: &str) -> Result<Self, RedisQueueError> {
         let invalid = |source| RedisQueueError::InvalidUrl {
@@ -86,41 +136,130 @@ impl RedisLogQueue {
             ConnectionManager::new_lazy_with_config(client, manager_config).map_err(invalid)?;
         Ok(Self {
             connection,
-            queue_key: config.queue_key.clone(),
-            processing_key: format!("{}:processing:{consumer}", config.queue_key),
-            dead_key: format!("{}:dead", config.queue_key),
-            reserve: Script::new(RESERVE),
-            return_to_queue: Script::new(RETURN_TO_QUEUE),
+            keys: Keys::new(&config.queue_key, consumer),
+            capacity: config.max_queue_events,
+            lease: Duration::from_millis(config.lease_ms.max(1)),
+            next_batch: Arc::new(AtomicU64::new(0)),
+            depth: Arc::new(DepthEstimate::default()),
         })
-    }
-
-    /// The key of this consumer's processing list.
-    pub fn processing_key(&self) -> &str {
-        &self.processing_key
     }
 
     /// The key of the dead-letter list.
     pub fn dead_letter_key(&self) -> &str {
-        &self.dead_key
+        &self.keys.dead
     }
 
-    /// Moves an undecodable item from the processing list to the dead-letter list, with the reason
-    /// and the time, in one transaction.
-    async fn dead_letter(&self, raw: &str, reason: &str) -> Result<(), QueueError> {
-        let entry = serde_json::json!({
-            "error": reason,
-            "dead_lettered_at_ms": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0),
-            "source": self.queue_key,
-            "payload": raw,
-        });
+    /// The newest `limit` dead letters, newest first.
+    pub async fn list_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let mut connection = self.connection.clone();
-        redis::pipe()
-            .atomic()
-            .lrem(&self.processing_key, 1, raw)
-            .ignore()
-            .lpush(&self.dead_key, entry.to_string())
-            .ignore()
-            .exec_async(&mut connection)
+        let raw: Vec<String> = connection
+            .lrange(&self.keys.dead, 0, limit as isize - 1)
+            .await
+            .map_err(classify)?;
+        Ok(raw
+            .into_iter()
+            .map(|entry| {
+                serde_json::from_str(&entry).unwrap_or_else(|_| DeadLetter {
+                    error: "unreadable dead-letter entry".into(),
+                    dead_lettered_at: String::new(),
+                    source: self.keys.queue.clone(),
+                    payload: entry,
+                })
+            })
+            .collect())
+    }
+
+    /// Puts up to `limit` of the oldest dead letters back on the queue; answers how many.
+    pub async fn requeue_dead_letters(&self, limit: u64) -> Result<u64, QueueError> {
+        let mut connection = self.connection.clone();
+        Script::new(scripts::REQUEUE_DEAD)
+            .key(&self.keys.dead)
+            .key(&self.keys.queue)
+            .arg(limit)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(classify)
+    }
+
+    async fn append_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<(), QueueError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let documents = letters
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| QueueError::Failed(Box::new(error)))?;
+        let mut connection = self.connection.clone();
+        let _: i64 = connection
+            .lpush(&self.keys.dead, documents)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    fn letter(&self, payload: String, error: &str) -> DeadLetter {
+        DeadLetter {
+            error: error.to_owned(),
+            dead_lettered_at: Timestamp::now().to_rfc3339(),
+            source: self.keys.queue.clone(),
+            payload,
+        }
+    }
+
+    /// Answers `Full` when the queue cannot take `adding` more events. Trusts the depth last seen
+    /// (by a push or a check) and asks Redis again only while that says "full" and is stale, so a
+    /// queue under its capacity costs no extra round trip.
+    async fn ensure_room(&self, adding: u64) -> Result<(), QueueError> {
+        if self.capacity == 0 || self.depth.depth.load(Ordering::Relaxed) + adding <= self.capacity
+        {
+            return Ok(());
+        }
+        let stale = {
+            let measured_at = self
+                .depth
+                .measured_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            measured_at.is_none_or(|at| at.elapsed() >= DEPTH_RECHECK_AFTER)
+        };
+        if stale {
+            let mut connection = self.connection.clone();
+            let depth: u64 = connection.llen(&self.keys.queue).await.map_err(classify)?;
+            self.record_depth(depth);
+        }
+        let depth = self.depth.depth.load(Ordering::Relaxed);
+        if depth + adding > self.capacity {
+            return Err(QueueError::Full {
+                depth,
+                capacity: self.capacity,
+            });
+        }
+        Ok(())
+    }
+
+    fn record_depth(&self, depth: u64) {
+        self.depth.depth.store(depth, Ordering::Relaxed);
+        *self
+            .depth
+            .measured_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    async fn reclaim(&self, consumer: &str, force: bool) -> Result<i64, QueueError> {
+        let mut connection = self.connection.clone();
+        Script::new(scripts::RECLAIM)
+            .key(self.keys.lease_of(consumer))
+            .key(self.keys.batches_of(consumer))
+            .key(&self.keys.queue)
+            .key(&self.keys.consumers)
+            .arg(consumer)
+            .arg(if force { "1" } else { "0" })
+            .invoke_async(&mut connection)
             .await
             .map_err(classify)
     }
@@ -139,79 +278,104 @@ fn classify(error: RedisError) -> QueueError {
     }
 }
 
-fn receipt_count(receipt: Receipt) -> i64 {
-    i64::try_from(receipt.token()).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl LogQueue for RedisLogQueue {
     async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
         if events.is_empty() {
             return Ok(());
         }
+        self.ensure_room(events.len() as u64).await?;
         let documents = events
             .iter()
             .map(encode)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| QueueError::Failed(Box::new(error)))?;
         let mut connection = self.connection.clone();
-        // One multi-value LPUSH: all or nothing, one round trip.
-        let _: i64 = connection
-            .lpush(&self.queue_key, documents)
+        // One multi-value LPUSH: all or nothing, one round trip; it answers the new depth.
+        let depth: u64 = connection
+            .lpush(&self.keys.queue, documents)
             .await
             .map_err(classify)?;
+        self.record_depth(depth);
         Ok(())
     }
 
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
+        let number = self.next_batch.fetch_add(1, Ordering::Relaxed) + 1;
+        let batch = self.keys.batch(number);
         let mut connection = self.connection.clone();
-        let mut raw: Vec<String> = self
-            .reserve
-            .key(&self.queue_key)
-            .key(&self.processing_key)
+        let mut raw: Vec<String> = Script::new(scripts::RESERVE)
+            .key(&self.keys.queue)
+            .key(&batch)
+            .key(&self.keys.batches)
             .arg(max)
             .invoke_async(&mut connection)
             .await
             .map_err(classify)?;
+        if raw.is_empty() {
+            return Ok(Reservation::default());
+        }
         raw.reverse();
         let mut events = Vec::with_capacity(raw.len());
+        let mut undecodable = Vec::new();
         for item in raw {
             match decode(&item) {
                 Ok(event) => events.push(event),
                 Err(error) => {
-                    warn!(error = %error, dead_letter = %self.dead_key, "undecodable queue item dead-lettered");
-                    self.dead_letter(&item, &error.to_string()).await?;
+                    warn!(error = %error, dead_letter = %self.keys.dead, "undecodable queue item dead-lettered");
+                    undecodable.push((item, error.to_string()));
                 }
             }
         }
-        let receipt = Receipt::new(events.len() as u64);
-        Ok(Reservation { events, receipt })
+        if !undecodable.is_empty() {
+            let mut transaction = redis::pipe();
+            transaction.atomic();
+            for (item, error) in undecodable {
+                let letter = serde_json::to_string(&self.letter(item.clone(), &error))
+                    .map_err(|error| QueueError::Failed(Box::new(error)))?;
+                transaction
+                    .lrem(&batch, 1, item)
+                    .ignore()
+                    .lpush(&self.keys.dead, letter)
+                    .ignore();
+            }
+            transaction
+                .exec_async(&mut connection)
+                .await
+                .map_err(classify)?;
+        }
+        Ok(Reservation {
+            events,
+            receipt: Receipt::new(number),
+        })
     }
 
     async fn acknowledge(&self, receipt: Receipt) -> Result<(), QueueError> {
-        let count = receipt_count(receipt);
-        if count == 0 {
+        if receipt.token() == 0 {
             return Ok(());
         }
+        let batch = self.keys.batch(receipt.token());
         let mut connection = self.connection.clone();
-        // The acknowledged batch is the oldest one reserved: the right end of the processing list.
-        connection
-            .ltrim(&self.processing_key, 0, -(count as isize) - 1)
+        redis::pipe()
+            .atomic()
+            .del(&batch)
+            .ignore()
+            .srem(&self.keys.batches, &batch)
+            .ignore()
+            .exec_async(&mut connection)
             .await
             .map_err(classify)
     }
 
     async fn release(&self, receipt: Receipt) -> Result<(), QueueError> {
-        let count = receipt_count(receipt);
-        if count == 0 {
+        if receipt.token() == 0 {
             return Ok(());
         }
         let mut connection = self.connection.clone();
-        let _: i64 = self
-            .return_to_queue
-            .key(&self.processing_key)
-            .key(&self.queue_key)
-            .arg(count)
+        let _: i64 = Script::new(scripts::RELEASE)
+            .key(self.keys.batch(receipt.token()))
+            .key(&self.keys.queue)
+            .key(&self.keys.batches)
             .invoke_async(&mut connection)
             .await
             .map_err(classify)?;
@@ -219,19 +383,72 @@ impl LogQueue for RedisLogQueue {
     }
 
     async fn recover_unacknowledged(&self) -> Result<u64, QueueError> {
-        let mut connection = self.connection.clone();
-        let recovered: u64 = self
-            .return_to_queue
-            .key(&self.processing_key)
-            .key(&self.queue_key)
-            .arg(-1)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(classify)?;
+        let recovered = u64::try_from(self.reclaim(&self.keys.consumer, true).await?).unwrap_or(0);
         if recovered > 0 {
-            info!(recovered, processing = %self.processing_key, "requeued unacknowledged events");
+            info!(recovered, consumer = %self.keys.consumer, "requeued unacknowledged events");
         }
         Ok(recovered)
+    }
+
+    async fn backlog(&self) -> Result<Backlog, QueueError> {
+        let mut connection = self.connection.clone();
+        let (depth, oldest): (u64, Option<String>) = redis::pipe()
+            .llen(&self.keys.queue)
+            .lindex(&self.keys.queue, -1)
+            .query_async(&mut connection)
+            .await
+            .map_err(classify)?;
+        Ok(Backlog {
+            depth,
+            oldest_received_at: oldest.as_deref().and_then(received_at),
+        })
+    }
+
+    async fn heartbeat(&self) -> Result<(), QueueError> {
+        let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
+        let mut connection = self.connection.clone();
+        redis::pipe()
+            .cmd("SET")
+            .arg(&self.keys.lease)
+            .arg(1)
+            .arg("PX")
+            .arg(lease_ms)
+            .ignore()
+            .sadd(&self.keys.consumers, &self.keys.consumer)
+            .ignore()
+            .exec_async(&mut connection)
+            .await
+            .map_err(classify)
+    }
+
+    async fn reclaim_abandoned(&self) -> Result<u64, QueueError> {
+        let mut connection = self.connection.clone();
+        let consumers: Vec<String> = connection
+            .smembers(&self.keys.consumers)
+            .await
+            .map_err(classify)?;
+        let mut reclaimed = 0;
+        for consumer in consumers
+            .iter()
+            .filter(|consumer| **consumer != self.keys.consumer)
+        {
+            let moved = self.reclaim(consumer, false).await?;
+            if moved >= 0 {
+                let moved = moved.unsigned_abs();
+                info!(consumer = %consumer, events = moved, "reclaimed the batches of a consumer whose lease ran out");
+                reclaimed += moved;
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    async fn dead_letter(&self, events: &[LogEvent], reason: &str) -> Result<(), QueueError> {
+        let letters = events
+            .iter()
+            .map(|event| encode(event).map(|payload| self.letter(payload, reason)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| QueueError::Failed(Box::new(error)))?;
+        self.append_dead_letters(letters).await
     }
 
     async fn health(&self) -> Result<(), QueueError> {

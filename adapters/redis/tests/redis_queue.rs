@@ -69,6 +69,21 @@ async fn the_redis_queue_forgets_acknowledged_events() {
 }
 
 #[tokio::test]
+async fn the_redis_queue_keeps_receipts_independent_of_order() {
+    queue_contract::receipts_are_independent_of_order(&fresh_queue()).await;
+}
+
+#[tokio::test]
+async fn the_redis_queue_drops_dead_lettered_events_from_the_flow() {
+    queue_contract::dead_lettered_events_do_not_come_back(&fresh_queue()).await;
+}
+
+#[tokio::test]
+async fn the_redis_queue_reports_its_backlog() {
+    queue_contract::the_backlog_reports_depth_and_the_oldest_arrival(&fresh_queue()).await;
+}
+
+#[tokio::test]
 async fn operators_see_queued_events_as_json_with_llen_and_lrange() {
     let key = unique_key();
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
@@ -182,10 +197,10 @@ async fn an_undecodable_item_is_dead_lettered_and_does_not_block_the_queue() {
             .unwrap()
             .contains("not a queued event")
     );
-    let processing: usize = redis.llen(queue.processing_key()).await.unwrap();
-    assert_eq!(
-        processing, 0,
-        "nothing is left behind in the processing list"
+    let leftovers: Vec<String> = redis.keys(format!("{key}:processing:*")).await.unwrap();
+    assert!(
+        leftovers.is_empty(),
+        "nothing is left behind in processing lists: {leftovers:?}"
     );
 }
 
@@ -196,6 +211,7 @@ async fn an_unreachable_redis_is_reported_as_unavailable_within_the_timeouts() {
         queue_key: unique_key(),
         response_timeout_ms: 500,
         connect_timeout_ms: 500,
+        ..RedisConfig::default()
     };
     let queue = RedisLogQueue::new(&config, "worker-a").unwrap();
     let event = sample_event("svc", Level::Info, "lost?", Timestamp::now());
@@ -224,4 +240,130 @@ fn a_malformed_url_is_rejected_at_construction() {
     };
     let error = RedisLogQueue::new(&config, "worker-a").unwrap_err();
     assert!(error.to_string().contains("REDIS_URL"));
+}
+
+fn events(count: usize, prefix: &str) -> Vec<domain::LogEvent> {
+    (0..count)
+        .map(|i| {
+            sample_event(
+                "svc",
+                Level::Info,
+                &format!("{prefix}{i}"),
+                Timestamp::now(),
+            )
+        })
+        .collect()
+}
+
+fn ids(events: &[domain::LogEvent]) -> Vec<domain::EventId> {
+    events.iter().map(|event| event.id()).collect()
+}
+
+#[tokio::test]
+async fn the_batches_of_a_consumer_whose_lease_ran_out_are_reclaimed_by_another() {
+    let key = unique_key();
+    let short_lease = RedisConfig {
+        lease_ms: 300,
+        ..config(&key)
+    };
+    let dead = RedisLogQueue::new(&short_lease, "worker-dead").unwrap();
+    let alive = RedisLogQueue::new(&short_lease, "worker-alive").unwrap();
+    let queued = events(5, "e");
+    dead.push(&queued).await.unwrap();
+    dead.heartbeat().await.unwrap();
+    alive.heartbeat().await.unwrap();
+    let first = dead.reserve(2).await.unwrap();
+    let second = dead.reserve(2).await.unwrap();
+    assert_eq!(first.events.len() + second.events.len(), 4);
+
+    assert_eq!(
+        alive.reclaim_abandoned().await.unwrap(),
+        0,
+        "a live lease is respected"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    alive.heartbeat().await.unwrap();
+    assert_eq!(
+        alive.reclaim_abandoned().await.unwrap(),
+        4,
+        "an expired lease is reclaimed"
+    );
+
+    let everything = alive.reserve(10).await.unwrap();
+    assert_eq!(
+        ids(&everything.events),
+        ids(&queued),
+        "reclaimed events come first, in order"
+    );
+    alive.acknowledge(everything.receipt).await.unwrap();
+    // The slow consumer's late acknowledgement touches nothing of anyone else's.
+    dead.acknowledge(first.receipt).await.unwrap();
+    assert_eq!(alive.recover_unacknowledged().await.unwrap(), 0);
+    assert_eq!(dead.recover_unacknowledged().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_pushes_without_adding_anything_and_accepts_again_once_drained() {
+    let key = unique_key();
+    let small = RedisConfig {
+        max_queue_events: 3,
+        ..config(&key)
+    };
+    let queue = RedisLogQueue::new(&small, "worker-a").unwrap();
+    queue.push(&events(2, "a")).await.unwrap();
+
+    let refused = queue.push(&events(2, "b")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(QueueError::Full {
+                depth: 2,
+                capacity: 3
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        queue.backlog().await.unwrap().depth,
+        2,
+        "nothing of a refused push is queued"
+    );
+    queue.push(&events(1, "c")).await.unwrap();
+
+    let batch = queue.reserve(3).await.unwrap();
+    queue.acknowledge(batch.receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    queue
+        .push(&events(3, "d"))
+        .await
+        .expect("room again after draining");
+}
+
+#[tokio::test]
+async fn dead_letters_can_be_listed_and_put_back_on_the_queue() {
+    let key = unique_key();
+    let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
+    let poison = events(2, "poison");
+    queue.push(&poison).await.unwrap();
+    let batch = queue.reserve(2).await.unwrap();
+    queue
+        .dead_letter(&batch.events, "Code: 395 refused")
+        .await
+        .unwrap();
+    queue.acknowledge(batch.receipt).await.unwrap();
+
+    let letters = queue.list_dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].error, "Code: 395 refused");
+    assert!(letters[0].dead_lettered_at.ends_with('Z'));
+    assert_eq!(letters[0].source, key);
+
+    assert_eq!(queue.requeue_dead_letters(10).await.unwrap(), 2);
+    assert!(queue.list_dead_letters(10).await.unwrap().is_empty());
+    let again = queue.reserve(10).await.unwrap();
+    assert_eq!(
+        ids(&again.events),
+        ids(&poison),
+        "requeued dead letters are whole events again, in order"
+    );
 }
