@@ -17,7 +17,10 @@ use crate::trace::Traced;
 /// The ingestion service: `POST /ingest`, `/health`, `/ready`, `/docs`, `/openapi.json`.
 pub fn ingestion_app(ingest: IngestUseCase, config: IngestHttpConfig) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
-        IngestApi { ingest },
+        IngestApi {
+            ingest,
+            limits: config,
+        },
         "Log ingestion API",
         env!("CARGO_PKG_VERSION"),
     )

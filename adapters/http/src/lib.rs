@@ -8,8 +8,10 @@ mod app;
 mod body_limit;
 mod config;
 pub mod error;
+mod gzip;
 mod health;
 mod ingest;
+mod ingest_body;
 mod query;
 mod trace;
 

@@ -23,6 +23,7 @@ struct Settings {
     redis_queue_key: String,
     redis_response_timeout_ms: u64,
     ingest_max_body_bytes: usize,
+    ingest_max_batch_events: usize,
     shutdown_grace_ms: u64,
 }
 
@@ -36,6 +37,7 @@ impl Default for Settings {
             redis_queue_key: redis.queue_key,
             redis_response_timeout_ms: redis.response_timeout_ms,
             ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
+            ingest_max_batch_events: IngestHttpConfig::default().max_batch_events,
             shutdown_grace_ms: 10_000,
         }
     }
@@ -81,6 +83,7 @@ async fn main() -> ExitCode {
         IngestUseCase::new(queue, signal),
         IngestHttpConfig {
             max_body_bytes: settings.ingest_max_body_bytes,
+            max_batch_events: settings.ingest_max_batch_events,
         },
     );
     let listener = match std::net::TcpListener::bind(settings.ingestion_addr) {
