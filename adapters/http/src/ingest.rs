@@ -231,6 +231,10 @@ pub(crate) enum IngestResponse {
     /// Unexpected failure; nothing was accepted.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The queue is over its capacity (`QUEUE_MAX_EVENTS`); nothing was accepted. Retry after
+    /// the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// The queue cannot be reached; nothing was accepted. Retry after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
@@ -269,6 +273,9 @@ impl From<Failure> for IngestResponse {
         match failure {
             Failure::BadRequest(body) => Self::bad_request(body),
             Failure::Unavailable(body) => Self::Unavailable(Json(body), RETRY_AFTER_SECONDS),
+            Failure::TooManyRequests(body) => {
+                Self::TooManyRequests(Json(body), RETRY_AFTER_SECONDS)
+            }
             Failure::Internal(body) => Self::Internal(Json(body)),
         }
     }
