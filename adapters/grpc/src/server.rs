@@ -46,6 +46,20 @@ impl WorkerHealth {
         self.set(ServingStatus::NotServing).await;
     }
 
+    /// Reports whether a dependency of the worker (e.g. `redis`, `clickhouse`) answers, as the
+    /// health service name `<WORKER_SERVICE_NAME>/<component>`, so that a health check names
+    /// what is down: `grpc_health_probe -service=logpipeline.worker.v1.Worker/clickhouse`.
+    pub async fn set_component(&self, component: &str, up: bool) {
+        let status = if up {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter
+            .set_service_status(format!("{WORKER_SERVICE_NAME}/{component}"), status)
+            .await;
+    }
+
     async fn set(&self, status: ServingStatus) {
         for service in ["", WORKER_SERVICE_NAME] {
             self.reporter.set_service_status(service, status).await;

@@ -319,6 +319,31 @@ async fn the_worker_can_flip_its_health_to_not_serving_and_back() {
 }
 
 #[tokio::test]
+async fn a_health_check_names_the_dependency_that_is_down() {
+    let health = WorkerHealth::new();
+    let server = start_worker(bind_loopback().await, DrainTrigger::new(), health.clone()).await;
+    health.set_component("redis", true).await;
+    health.set_component("clickhouse", false).await;
+
+    let clickhouse = format!("{WORKER_SERVICE_NAME}/clickhouse");
+    let redis = format!("{WORKER_SERVICE_NAME}/redis");
+    assert_eq!(
+        health_of(server.url(), &clickhouse).await,
+        ServingStatus::NotServing
+    );
+    assert_eq!(
+        health_of(server.url(), &redis).await,
+        ServingStatus::Serving
+    );
+
+    health.set_component("clickhouse", true).await;
+    assert_eq!(
+        health_of(server.url(), &clickhouse).await,
+        ServingStatus::Serving
+    );
+}
+
+#[tokio::test]
 async fn the_server_returns_ok_once_its_shutdown_future_completes() {
     let listener = bind_loopback().await;
     let stop = CancellationToken::new();

@@ -1,5 +1,8 @@
 //! The worker: applies migrations, then drains the Redis queue into ClickHouse in batches, on a
-//! gRPC signal (default :50051) or every poll interval.
+//! gRPC signal (default :50051) or every poll interval. `worker dead-letters ...` runs operator
+//! commands instead (see [`operator`]).
+
+mod operator;
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -7,8 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use application::ports::{LogQueue, LogStore};
 use application::{DrainSettings, DrainTrigger, DrainUseCase};
 use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore, apply_migrations};
+use grpc_adapter::WorkerHealth;
 use redis_adapter::{RedisConfig, RedisLogQueue};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -22,7 +27,12 @@ struct Settings {
     /// Names this worker's processing list; keep it stable across restarts.
     worker_id: String,
     worker_batch_size: NonZeroUsize,
+    /// How long a short batch may wait to fill, measured from its oldest event.
+    worker_batch_timeout_ms: u64,
     worker_poll_interval_ms: u64,
+    /// How long this worker's lease lasts without a heartbeat; after that other workers take
+    /// over the batches it holds.
+    worker_lease_ms: u64,
     redis_url: String,
     redis_queue_key: String,
     clickhouse_url: String,
@@ -40,7 +50,9 @@ impl Default for Settings {
             worker_grpc_listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
             worker_id: hostname(),
             worker_batch_size: DrainSettings::default().batch_size,
+            worker_batch_timeout_ms: 50,
             worker_poll_interval_ms: 5_000,
+            worker_lease_ms: redis.lease_ms,
             redis_url: redis.url,
             redis_queue_key: redis.queue_key,
             clickhouse_url: clickhouse.url,
@@ -73,9 +85,13 @@ impl Settings {
     }
 
     fn drain(&self) -> DrainSettings {
+        let lease = Duration::from_millis(self.worker_lease_ms.max(3));
         DrainSettings {
             batch_size: self.worker_batch_size,
+            batch_timeout: Duration::from_millis(self.worker_batch_timeout_ms),
             poll_interval: Duration::from_millis(self.worker_poll_interval_ms),
+            heartbeat_interval: lease / 3,
+            reclaim_interval: lease / 2,
             ..DrainSettings::default()
         }
     }
@@ -98,14 +114,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    service_runtime::init_tracing("worker");
-    let queue = match RedisLogQueue::new(&settings.redis(), &settings.worker_id) {
-        Ok(queue) => Arc::new(queue),
-        Err(invalid) => {
-            error!(error = %invalid, "invalid redis settings");
+    let command = match operator::parse(&std::env::args().skip(1).collect::<Vec<_>>()) {
+        Ok(command) => command,
+        Err(usage) => {
+            eprintln!("{usage}");
             return ExitCode::from(2);
         }
     };
+    let queue = match RedisLogQueue::new(&settings.redis(), &settings.worker_id) {
+        Ok(queue) => Arc::new(queue),
+        Err(invalid) => {
+            eprintln!("worker: invalid configuration: {invalid}");
+            return ExitCode::from(2);
+        }
+    };
+    if command != operator::Command::Serve {
+        return operator::run(command, &queue).await;
+    }
+    service_runtime::init_tracing("worker");
     let listener = match tokio::net::TcpListener::bind(settings.worker_grpc_listen).await {
         Ok(listener) => listener,
         Err(bind_error) => {
@@ -119,11 +145,19 @@ async fn main() -> ExitCode {
     }
 
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
+    let health = WorkerHealth::new();
+    tokio::spawn(report_dependencies(
+        health.clone(),
+        queue.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
     let drain = DrainUseCase::new(queue, store, settings.drain());
     let trigger = DrainTrigger::new();
-    let grpc = tokio::spawn(grpc_adapter::serve_worker(
+    let grpc = tokio::spawn(grpc_adapter::serve_worker_with_health(
         listener,
         trigger.clone(),
+        health,
         shutdown.clone().cancelled_owned(),
     ));
     info!(
@@ -147,6 +181,34 @@ async fn main() -> ExitCode {
         Err(join_error) => {
             error!(error = %join_error, "grpc server task failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Keeps the worker's gRPC health current: `<service>/redis` and `<service>/clickhouse` say which
+/// dependency answers, and the worker as a whole is NOT_SERVING while either is down.
+async fn report_dependencies(
+    health: WorkerHealth,
+    queue: Arc<RedisLogQueue>,
+    store: Arc<ClickHouseLogStore>,
+    shutdown: CancellationToken,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                health.set_not_serving().await;
+                return;
+            }
+            _ = every.tick() => {}
+        }
+        let (queue_up, store_up) = tokio::join!(queue.health(), store.health());
+        health.set_component("redis", queue_up.is_ok()).await;
+        health.set_component("clickhouse", store_up.is_ok()).await;
+        if queue_up.is_ok() && store_up.is_ok() {
+            health.set_serving().await;
+        } else {
+            health.set_not_serving().await;
         }
     }
 }
