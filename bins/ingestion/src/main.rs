@@ -22,6 +22,8 @@ struct Settings {
     redis_url: String,
     redis_queue_key: String,
     redis_response_timeout_ms: u64,
+    /// Most events the queue may hold before ingestion answers 429 (0: no limit).
+    queue_max_events: u64,
     ingest_max_body_bytes: usize,
     ingest_max_batch_events: usize,
     shutdown_grace_ms: u64,
@@ -36,6 +38,7 @@ impl Default for Settings {
             redis_url: redis.url,
             redis_queue_key: redis.queue_key,
             redis_response_timeout_ms: redis.response_timeout_ms,
+            queue_max_events: redis.max_queue_events,
             ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
             ingest_max_batch_events: IngestHttpConfig::default().max_batch_events,
             shutdown_grace_ms: 10_000,
@@ -49,6 +52,7 @@ impl Settings {
             url: self.redis_url.clone(),
             queue_key: self.redis_queue_key.clone(),
             response_timeout_ms: self.redis_response_timeout_ms,
+            max_queue_events: self.queue_max_events,
             ..RedisConfig::default()
         }
     }
