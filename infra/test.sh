@@ -2,8 +2,9 @@
 # The one command that runs every test: unit tests, adapter tests against a real Redis and a real
 # ClickHouse, and end-to-end tests of the three real binaries.
 #
-#   infra/test.sh            # everything
-#   infra/test.sh -p domain  # arguments replace `--workspace` in `cargo test`
+#   infra/test.sh            # everything: cargo test --workspace, then the fault-injection suite
+#   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs)
+#   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
 #
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
 # on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
@@ -26,8 +27,16 @@ eval "$env_lines"
 log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
 
 cargo build --workspace --bins
-if [[ $# -gt 0 ]]; then
-    cargo test "$@"
-else
+run_fault_suite() {
+    # It stops and starts the servers itself, so it runs alone, one scenario at a time.
+    cargo test -p e2e-tests --features fault-injection --test faults -- --test-threads=1 --nocapture
+}
+
+case "${1:-}" in
+"")
     cargo test --workspace
-fi
+    run_fault_suite
+    ;;
+faults) run_fault_suite ;;
+*) cargo test "$@" ;;
+esac

@@ -102,6 +102,8 @@ pub struct StackOptions {
     /// Redis for ingestion; default: the test Redis.
     pub ingestion_redis_url: Option<String>,
     pub max_body_bytes: usize,
+    /// Further environment variables for one service, e.g. `(Service::Worker, "WORKER_LEASE_MS", "3000")`.
+    pub extra_env: Vec<(Service, &'static str, String)>,
 }
 
 impl Default for StackOptions {
@@ -112,6 +114,7 @@ impl Default for StackOptions {
             worker_grpc_url: None,
             ingestion_redis_url: None,
             max_body_bytes: 1024 * 1024,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -180,6 +183,11 @@ impl Stack {
         query.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{query_port}")));
         env.insert(Service::Query, query);
 
+        for (service, name, value) in &options.extra_env {
+            if let Some(variables) = env.get_mut(service) {
+                variables.push(((*name).to_owned(), value.clone()));
+            }
+        }
         let mut stack = Stack {
             queue_key,
             database,
@@ -208,16 +216,27 @@ impl Stack {
 
     /// Starts (or restarts) one service.
     pub fn spawn(&mut self, service: Service) {
-        let child = Command::new(binary(service.binary()))
+        let child = self.start_process(service, &[]);
+        self.children.insert(service, child);
+    }
+
+    /// Starts one more process of `service` with some variables changed (e.g. a second worker
+    /// with its own `WORKER_ID` and `WORKER_GRPC_LISTEN`); the caller owns it.
+    pub fn spawn_extra(&self, service: Service, overrides: &[(&str, String)]) -> Child {
+        self.start_process(service, overrides)
+    }
+
+    fn start_process(&self, service: Service, overrides: &[(&str, String)]) -> Child {
+        Command::new(binary(service.binary()))
             .envs(self.env[&service].iter().map(|(k, v)| (k, v)))
+            .envs(overrides.iter().map(|(k, v)| (*k, v)))
             .env_remove("RUST_BACKTRACE")
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap();
-        self.children.insert(service, child);
+            .unwrap()
     }
 
     /// SIGKILL: no chance to clean up.
@@ -362,4 +381,135 @@ impl Drop for Stack {
             .arg(clickhouse_url())
             .status();
     }
+}
+
+/// What a load run saw.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    /// Requests sent.
+    pub sent: u64,
+    /// Ids of the events answered 202.
+    pub accepted_ids: Vec<String>,
+    /// Answers by status (202 included).
+    pub statuses: std::collections::BTreeMap<u16, u64>,
+    /// Requests that got no HTTP answer at all (connection refused or reset).
+    pub transport_errors: u64,
+}
+
+impl LoadReport {
+    pub fn accepted(&self) -> u64 {
+        self.accepted_ids.len() as u64
+    }
+
+    pub fn count(&self, status: u16) -> u64 {
+        self.statuses.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// A steady stream of single-event POST /ingest requests from `workers` concurrent senders,
+/// each pausing `pause` between requests, until stopped.
+#[derive(Debug)]
+pub struct Load {
+    stop: tokio::sync::watch::Sender<bool>,
+    senders: Vec<tokio::task::JoinHandle<LoadReport>>,
+}
+
+impl Load {
+    pub fn start(stack: &Stack, service: &str, workers: usize, pause: Duration) -> Load {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let url = format!("{}/ingest", stack.ingestion_url);
+        let senders = (0..workers)
+            .map(|sender| {
+                let (http, url, service, stopped) = (
+                    stack.http.clone(),
+                    url.clone(),
+                    service.to_owned(),
+                    stopped.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut report = LoadReport::default();
+                    let mut sequence = 0_u64;
+                    while !*stopped.borrow() {
+                        sequence += 1;
+                        let event = serde_json::json!({
+                            "service": service, "level": "INFO",
+                            "message": format!("sender {sender} event {sequence}"),
+                        });
+                        report.sent += 1;
+                        match http
+                            .post(&url)
+                            .json(&event)
+                            .timeout(Duration::from_secs(10))
+                            .send()
+                            .await
+                        {
+                            Ok(response) => {
+                                let status = response.status().as_u16();
+                                *report.statuses.entry(status).or_default() += 1;
+                                if status == 202 {
+                                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                                    report
+                                        .accepted_ids
+                                        .push(body["id"].as_str().unwrap_or_default().to_owned());
+                                }
+                            }
+                            Err(_) => report.transport_errors += 1,
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
+                    report
+                })
+            })
+            .collect();
+        Load { stop, senders }
+    }
+
+    /// Stops the senders and adds up what they saw.
+    pub async fn finish(self) -> LoadReport {
+        let _ = self.stop.send(true);
+        let mut total = LoadReport::default();
+        for sender in self.senders {
+            let report = sender.await.unwrap();
+            total.sent += report.sent;
+            total.accepted_ids.extend(report.accepted_ids);
+            total.transport_errors += report.transport_errors;
+            for (status, count) in report.statuses {
+                *total.statuses.entry(status).or_default() += count;
+            }
+        }
+        total
+    }
+}
+
+impl Stack {
+    /// Waits until every id in `ids` is stored (or `within` passes); answers how many of them
+    /// are stored, the number of distinct ids stored and the number of rows.
+    pub async fn wait_until_stored(&self, ids: &[String], within: Duration) -> (u64, u64, u64) {
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let deadline = Instant::now() + within;
+        loop {
+            let stored = self.clickhouse("SELECT id FROM logs FORMAT TSV").await;
+            let rows = stored.lines().count() as u64;
+            let distinct: std::collections::HashSet<&str> = stored.lines().collect();
+            let found = wanted.iter().filter(|id| distinct.contains(**id)).count() as u64;
+            if found == wanted.len() as u64 || Instant::now() > deadline {
+                return (found, distinct.len() as u64, rows);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Runs one of the fault-injection commands the test-server script exports
+/// (`TEST_CLICKHOUSE_STOP_CMD`, `TEST_REDIS_START_CMD`, ...).
+pub fn run_server_command(variable: &str) {
+    let command = std::env::var(variable)
+        .unwrap_or_else(|_| panic!("{variable} is not set: run the suite through infra/test.sh"));
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{variable} failed: {command}");
 }

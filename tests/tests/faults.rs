@@ -1,0 +1,288 @@
+//! Fault injection: the real binaries under a steady load while workers are killed, ClickHouse
+//! and Redis go away, poison arrives, the queue overflows and services are stopped. Every
+//! scenario checks that each event answered 202 is stored, and prints a row of figures for
+//! docs/RELIABILITY.md.
+//!
+//! It stops and starts the test servers, so it runs on servers of its own, one scenario at a time:
+//! `infra/test.sh` runs it as `cargo test -p e2e-tests --features fault-injection --test faults
+//! -- --test-threads=1` after the other tests.
+#![allow(clippy::unwrap_used)] // test code fails loudly
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::{Load, LoadReport, Service, Stack, StackOptions, free_port, run_server_command};
+use serde_json::Value;
+
+const SENDERS: usize = 4;
+const PAUSE: Duration = Duration::from_millis(10);
+
+/// Checks that every accepted event is stored and prints the scenario's row.
+async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Instant) {
+    let (found, distinct, rows) = stack
+        .wait_until_stored(&report.accepted_ids, Duration::from_secs(120))
+        .await;
+    println!(
+        "| {scenario} | {} | {} | {} | {} | {} | {found} | {} | {:.0} s |",
+        report.sent,
+        report.accepted(),
+        report.count(429),
+        report.count(503),
+        report.transport_errors,
+        rows - distinct,
+        started.elapsed().as_secs_f64(),
+    );
+    assert_eq!(
+        found,
+        report.accepted(),
+        "{scenario}: every event answered 202 is stored"
+    );
+    assert_eq!(
+        report.accepted() + report.count(429) + report.count(503) + report.transport_errors,
+        report.sent,
+        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?}",
+        report.statuses
+    );
+}
+
+async fn status_of(stack: &Stack, url: String) -> (u16, Value) {
+    let response = stack.http.get(url).send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn scenario_1_worker_killed_every_two_seconds_under_load() {
+    let started = Instant::now();
+    let mut stack = Stack::start(StackOptions {
+        batch_size: 100,
+        poll_interval_ms: 500,
+        ..StackOptions::default()
+    })
+    .await;
+    let load = Load::start(&stack, "kill", SENDERS, PAUSE);
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stack.kill(Service::Worker);
+        stack.spawn(Service::Worker);
+    }
+    let report = load.finish().await;
+    assert!(report.accepted() > 0);
+    settle(
+        &stack,
+        "1. worker SIGKILL every 2 s (4 kills)",
+        &report,
+        started,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load() {
+    let started = Instant::now();
+    let stack = Stack::start(StackOptions {
+        poll_interval_ms: 500,
+        ..StackOptions::default()
+    })
+    .await;
+    let load = Load::start(&stack, "clickhouse-down", SENDERS, PAUSE);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    run_server_command("TEST_CLICKHOUSE_STOP_CMD");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (ready, body) = status_of(&stack, format!("{}/ready", stack.query_url)).await;
+    assert_eq!(ready, 503, "the query service says ClickHouse is down");
+    assert_eq!(body["down"][0], "clickhouse");
+    let (ingest_ready, _) = status_of(&stack, format!("{}/ready", stack.ingestion_url)).await;
+    assert_eq!(
+        ingest_ready, 200,
+        "ingestion keeps accepting while ClickHouse is down"
+    );
+    tokio::time::sleep(Duration::from_secs(17)).await;
+    run_server_command("TEST_CLICKHOUSE_START_CMD");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.finish().await;
+    assert_eq!(
+        report.count(503) + report.transport_errors,
+        0,
+        "no request failed during the outage"
+    );
+    settle(&stack, "2. ClickHouse stopped for 20 s", &report, started).await;
+}
+
+#[tokio::test]
+async fn scenario_3_redis_restarted_under_load() {
+    let started = Instant::now();
+    let stack = Stack::start(StackOptions {
+        poll_interval_ms: 500,
+        ..StackOptions::default()
+    })
+    .await;
+    let load = Load::start(&stack, "redis-restart", SENDERS, PAUSE);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    run_server_command("TEST_REDIS_STOP_CMD");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (ready, body) = status_of(&stack, format!("{}/ready", stack.ingestion_url)).await;
+    assert_eq!((ready, body["down"][0].as_str()), (503, Some("redis")));
+    run_server_command("TEST_REDIS_START_CMD");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (ready, _) = status_of(&stack, format!("{}/ready", stack.ingestion_url)).await;
+    assert_eq!(
+        ready, 200,
+        "ingestion recovers by itself when Redis returns"
+    );
+    let report = load.finish().await;
+    assert!(
+        report.count(503) > 0,
+        "requests while Redis was down were refused with 503"
+    );
+    settle(&stack, "3. Redis restarted (down 2 s)", &report, started).await;
+}
+
+#[tokio::test]
+async fn scenario_4_two_workers_one_killed_for_good() {
+    let started = Instant::now();
+    let lease = [(Service::Worker, "WORKER_LEASE_MS", "3000".to_owned())];
+    let mut stack = Stack::start(StackOptions {
+        batch_size: 50,
+        poll_interval_ms: 300,
+        extra_env: lease.to_vec(),
+        ..StackOptions::default()
+    })
+    .await;
+    let second_port = free_port();
+    let mut second = stack.spawn_extra(
+        Service::Worker,
+        &[
+            ("WORKER_ID", format!("{}-second", stack.queue_key)),
+            ("WORKER_GRPC_LISTEN", format!("127.0.0.1:{second_port}")),
+        ],
+    );
+    let load = Load::start(&stack, "two-workers", SENDERS, PAUSE);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.kill(Service::Worker);
+    // The first worker never comes back: the second one must take over its batches.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let report = load.finish().await;
+    let settled = settle(
+        &stack,
+        "4. two workers, one SIGKILLed for good",
+        &report,
+        started,
+    );
+    settled.await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
+
+#[tokio::test]
+async fn scenario_5_a_poison_event_in_the_middle_of_a_stream() {
+    let started = Instant::now();
+    let stack = Stack::start(StackOptions {
+        batch_size: 100,
+        poll_interval_ms: 300,
+        ..StackOptions::default()
+    })
+    .await;
+    // A table check ClickHouse enforces on insert: any row whose message is POISON is refused.
+    stack
+        .clickhouse(
+            "ALTER TABLE logs ADD COLUMN poison UInt8 MATERIALIZED throwIf(message = 'POISON')",
+        )
+        .await;
+    let load = Load::start(&stack, "poison", SENDERS, PAUSE);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let poison = serde_json::json!({"service": "poison", "level": "ERROR", "message": "POISON"});
+    let (status, accepted) = stack.ingest(&poison).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.finish().await;
+
+    settle(&stack, "5. a poison event mid-stream", &report, started).await;
+    let mut redis = stack.redis().await;
+    let dead: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{}:dead", stack.queue_key))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "exactly the poison event is dead-lettered");
+    let letter: Value = serde_json::from_str(&dead[0]).unwrap();
+    assert!(
+        letter["payload"]
+            .as_str()
+            .unwrap()
+            .contains(accepted["id"].as_str().unwrap())
+    );
+    assert!(
+        letter["error"].as_str().unwrap().contains("395"),
+        "{letter}"
+    );
+    assert_eq!(stack.queue_length().await, 0, "the queue is not blocked");
+}
+
+#[tokio::test]
+async fn scenario_6_queue_over_its_limit_then_recovery() {
+    let started = Instant::now();
+    let mut stack = Stack::start(StackOptions {
+        poll_interval_ms: 300,
+        extra_env: vec![(Service::Ingestion, "QUEUE_MAX_EVENTS", "200".to_owned())],
+        ..StackOptions::default()
+    })
+    .await;
+    stack.kill(Service::Worker);
+    let load = Load::start(&stack, "overflow", SENDERS, PAUSE);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        stack.queue_length().await <= 200,
+        "the queue never exceeds its capacity"
+    );
+    stack.spawn(Service::Worker);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = load.finish().await;
+    assert!(report.count(429) > 0, "the full queue answered 429");
+    assert!(
+        report.accepted() > 200,
+        "accepted again once the worker drained the queue"
+    );
+    settle(
+        &stack,
+        "6. queue over its limit (200), then drained",
+        &report,
+        started,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scenario_7_sigterm_of_each_service_under_load() {
+    let started = Instant::now();
+    let mut stack = Stack::start(StackOptions {
+        batch_size: 100,
+        poll_interval_ms: 300,
+        ..StackOptions::default()
+    })
+    .await;
+    let load = Load::start(&stack, "sigterm", SENDERS, PAUSE);
+    for service in [Service::Worker, Service::Ingestion, Service::Query] {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            stack.terminate(service),
+            "{service:?} exits cleanly on SIGTERM"
+        );
+        stack.spawn(service);
+        if service == Service::Worker {
+            stack.wait_for_worker().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.finish().await;
+    settle(
+        &stack,
+        "7. SIGTERM of worker, ingestion, query",
+        &report,
+        started,
+    )
+    .await;
+}
