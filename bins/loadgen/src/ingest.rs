@@ -1,0 +1,223 @@
+//! Scenarios 1 and 2: single-event `POST /ingest` at N connections for a fixed time, and batch
+//! ingest of a fixed number of events, measured until ClickHouse counts them all.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::baseline::{count_rows, wait_for_rows};
+use crate::events::{batch_json, batch_ndjson, event_json};
+use crate::http::{Payload, Target};
+use crate::stats::Latencies;
+use crate::{LoadError, Options};
+
+#[derive(Debug, Default)]
+struct ConnectionResult {
+    latencies: Latencies,
+    accepted: u64,
+    refused: u64,
+    errors: u64,
+}
+
+impl ConnectionResult {
+    fn merge(&mut self, other: &ConnectionResult) {
+        self.latencies.merge(&other.latencies);
+        self.accepted += other.accepted;
+        self.refused += other.refused;
+        self.errors += other.errors;
+    }
+}
+
+/// Scenario 1: `--connections` clients each POST one small event, wait for the answer and
+/// repeat, for `--seconds` after `--warmup-seconds` (not counted).
+pub async fn single(options: &Options) -> Result<Value, LoadError> {
+    let target = Target::parse(&options.text("url", None)?)?;
+    let connections: usize = options.number("connections", Some(64))?;
+    let seconds: f64 = options.number("seconds", Some(10.0))?;
+    let warmup: f64 = options.number("warmup-seconds", Some(2.0))?;
+    let mut body = String::new();
+    event_json(1, &mut body);
+    let payload = Arc::new(Payload {
+        content_type: "application/json",
+        header: None,
+        body: Bytes::from(body),
+    });
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs_f64(warmup);
+    let deadline = measure_from + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let target = target.clone();
+        let payload = Arc::clone(&payload);
+        tasks.push(tokio::spawn(async move {
+            let mut result = ConnectionResult::default();
+            let mut connection = None;
+            while Instant::now() < deadline {
+                if connection.is_none() {
+                    connection = target.connect().await.ok();
+                    if connection.is_none() {
+                        result.errors += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                }
+                let Some(open) = connection.as_mut() else {
+                    continue;
+                };
+                let sent = Instant::now();
+                let answer = open.post("/ingest", &payload).await;
+                let counted = sent >= measure_from;
+                match answer {
+                    Ok((status, _)) if counted => {
+                        result.latencies.record(sent.elapsed());
+                        if status == 202 {
+                            result.accepted += 1;
+                        } else {
+                            result.refused += 1;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        result.errors += 1;
+                        connection = None;
+                    }
+                }
+            }
+            result
+        }));
+    }
+    let mut total = ConnectionResult::default();
+    for task in tasks {
+        let result = task
+            .await
+            .map_err(|error| LoadError::Failed(error.to_string()))?;
+        total.merge(&result);
+    }
+    let measured = seconds;
+    Ok(json!({
+        "scenario": "single",
+        "connections": connections,
+        "seconds": measured,
+        "requests": total.latencies.count(),
+        "accepted": total.accepted,
+        "refused": total.refused,
+        "errors": total.errors,
+        "requests_per_second": (total.latencies.count() as f64 / measured).round(),
+        "latency": total.latencies.summary(),
+    }))
+}
+
+/// Scenario 2: `--events` events in requests of `--batch`, over `--connections` clients, then
+/// (with `--clickhouse` and `--database`) waits until the logs table holds them all.
+pub async fn batch(options: &Options) -> Result<Value, LoadError> {
+    let target = Target::parse(&options.text("url", None)?)?;
+    let connections: u64 = options.number("connections", Some(4))?;
+    let events: u64 = options.number("events", Some(2_000_000))?;
+    let batch: u64 = options.number("batch", Some(1000))?;
+    let ndjson = match options.text("format", Some("json"))?.as_str() {
+        "json" => false,
+        "ndjson" => true,
+        other => {
+            return Err(LoadError::Usage(format!(
+                "--format {other}: json or ndjson"
+            )));
+        }
+    };
+    let store = match (
+        options.text("clickhouse", Some("")),
+        options.text("database", Some("")),
+    ) {
+        (Ok(url), Ok(database)) if !url.is_empty() && !database.is_empty() => {
+            Some((Target::parse(&url)?, database))
+        }
+        _ => None,
+    };
+    let rows_before = match &store {
+        Some((clickhouse, database)) => count_rows(clickhouse, database).await?,
+        None => 0,
+    };
+    let requests = events.div_ceil(batch);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let target = target.clone();
+        let next = Arc::clone(&next);
+        tasks.push(tokio::spawn(async move {
+            let mut result = ConnectionResult::default();
+            let mut connection = target.connect().await?;
+            loop {
+                let request = next.fetch_add(1, Ordering::Relaxed);
+                if request >= requests {
+                    return Ok::<_, LoadError>(result);
+                }
+                let first = request * batch;
+                let count = batch.min(events - first);
+                let payload = Payload {
+                    content_type: if ndjson {
+                        "application/x-ndjson"
+                    } else {
+                        "application/json"
+                    },
+                    header: None,
+                    body: if ndjson {
+                        batch_ndjson(first, count)
+                    } else {
+                        batch_json(first, count)
+                    },
+                };
+                let sent = Instant::now();
+                let (status, body) = connection.post("/ingest", &payload).await?;
+                result.latencies.record(sent.elapsed());
+                if status != 202 {
+                    return Err(LoadError::Status {
+                        status,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                }
+                let answer: Value = serde_json::from_slice(&body)
+                    .map_err(|error| LoadError::Failed(format!("batch answer: {error}")))?;
+                result.accepted += answer["accepted"].as_u64().unwrap_or(0);
+                result.refused += answer["rejected"].as_u64().unwrap_or(0);
+            }
+        }));
+    }
+    let mut total = ConnectionResult::default();
+    for task in tasks {
+        let result = task
+            .await
+            .map_err(|error| LoadError::Failed(error.to_string()))??;
+        total.merge(&result);
+    }
+    let http_seconds = started.elapsed().as_secs_f64();
+    let stored_seconds = match &store {
+        Some((clickhouse, database)) => {
+            wait_for_rows(
+                clickhouse,
+                database,
+                rows_before + total.accepted,
+                Duration::from_secs(600),
+            )
+            .await?;
+            Some(started.elapsed().as_secs_f64())
+        }
+        None => None,
+    };
+    Ok(json!({
+        "scenario": "batch",
+        "connections": connections,
+        "batch": batch,
+        "format": if ndjson { "ndjson" } else { "json" },
+        "events": events,
+        "accepted": total.accepted,
+        "rejected": total.refused,
+        "http_seconds": http_seconds,
+        "http_events_per_second": (total.accepted as f64 / http_seconds).round(),
+        "stored_seconds": stored_seconds,
+        "end_to_end_events_per_second": stored_seconds.map(|seconds| (total.accepted as f64 / seconds).round()),
+        "request_latency": total.latencies.summary(),
+    }))
+}
