@@ -20,7 +20,12 @@ struct ConnectionResult {
     accepted: u64,
     refused: u64,
     errors: u64,
+    /// 429 answers (queue full), each followed by a pause and a retry.
+    throttled: u64,
 }
+
+/// Pause before resending a batch refused with 429.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
 
 impl ConnectionResult {
     fn merge(&mut self, other: &ConnectionResult) {
@@ -28,6 +33,7 @@ impl ConnectionResult {
         self.accepted += other.accepted;
         self.refused += other.refused;
         self.errors += other.errors;
+        self.throttled += other.throttled;
     }
 }
 
@@ -170,8 +176,15 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
                     },
                 };
                 let sent = Instant::now();
-                let (status, body) = connection.post("/ingest", &payload).await?;
+                let (mut status, mut body) = connection.post("/ingest", &payload).await?;
                 result.latencies.record(sent.elapsed());
+                // Backpressure: a full queue answers 429; wait as a well-behaved client would,
+                // then send the same batch again.
+                while status == 429 {
+                    result.throttled += 1;
+                    tokio::time::sleep(THROTTLE_PAUSE).await;
+                    (status, body) = connection.post("/ingest", &payload).await?;
+                }
                 if status != 202 {
                     return Err(LoadError::Status {
                         status,
@@ -214,6 +227,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
         "events": events,
         "accepted": total.accepted,
         "rejected": total.refused,
+        "throttled_429": total.throttled,
         "http_seconds": http_seconds,
         "http_events_per_second": (total.accepted as f64 / http_seconds).round(),
         "stored_seconds": stored_seconds,
