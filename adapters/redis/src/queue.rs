@@ -210,9 +210,10 @@ impl RedisLogQueue {
         }
     }
 
-    /// Answers `Full` when the queue cannot take `adding` more events. Trusts the depth last seen
-    /// (by a push or a check) and asks Redis again only while that says "full" and is stale, so a
-    /// queue under its capacity costs no extra round trip.
+    /// Answers `Full` at once, without asking Redis, while the depth last seen (by a push or a
+    /// check at most `DEPTH_RECHECK_AFTER` ago) leaves no room for `adding` events; a full queue
+    /// then costs Redis at most a few LLEN a second, whatever the request rate. The push itself
+    /// checks the capacity exactly.
     async fn ensure_room(&self, adding: u64) -> Result<(), QueueError> {
         if self.capacity == 0 || self.depth.depth.load(Ordering::Relaxed) + adding <= self.capacity
         {
@@ -291,12 +292,24 @@ impl LogQueue for RedisLogQueue {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| QueueError::Failed(Box::new(error)))?;
         let mut connection = self.connection.clone();
-        // One multi-value LPUSH: all or nothing, one round trip; it answers the new depth.
-        let depth: u64 = connection
-            .lpush(&self.keys.queue, documents)
+        // One script: capacity check and multi-value LPUSH in one atomic round trip, so
+        // concurrent pushes cannot overshoot the capacity. It answers the new depth.
+        let answer: i64 = Script::new(scripts::PUSH)
+            .key(&self.keys.queue)
+            .arg(self.capacity)
+            .arg(documents)
+            .invoke_async(&mut connection)
             .await
             .map_err(classify)?;
-        self.record_depth(depth);
+        if answer < 0 {
+            let depth = (-answer - 1).unsigned_abs();
+            self.record_depth(depth);
+            return Err(QueueError::Full {
+                depth,
+                capacity: self.capacity,
+            });
+        }
+        self.record_depth(answer.unsigned_abs());
         Ok(())
     }
 

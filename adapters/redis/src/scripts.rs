@@ -4,6 +4,19 @@
 //! oldest on the right; consumers take from the right. Scripts that walk a consumer's batches
 //! name keys they are not passed, which is fine on a single Redis server (not on Redis Cluster).
 
+/// KEYS: queue. ARGV: capacity (0: none), then the documents.
+/// Pushes all documents unless that would take the queue past its capacity; answers the new
+/// depth, or -(depth + 1) when it refused.
+pub(crate) const PUSH: &str = r"
+local capacity = tonumber(ARGV[1])
+local depth = redis.call('LLEN', KEYS[1])
+if capacity > 0 and depth + #ARGV - 1 > capacity then return -depth - 1 end
+for i = 2, #ARGV, 1000 do
+  depth = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return depth
+";
+
 /// KEYS: queue, batch list, consumer's batch set. ARGV: max.
 /// Moves up to `max` of the oldest queued items into a new batch list and returns them, newest
 /// first.

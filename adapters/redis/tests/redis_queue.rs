@@ -339,6 +339,37 @@ async fn a_full_queue_refuses_pushes_without_adding_anything_and_accepts_again_o
         .expect("room again after draining");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_never_take_the_queue_past_its_capacity() {
+    let key = unique_key();
+    let small = RedisConfig {
+        max_queue_events: 50,
+        ..config(&key)
+    };
+    let producers: Vec<_> = (0..8)
+        .map(|_| {
+            let queue = RedisLogQueue::new(&small, "ingestion").unwrap();
+            tokio::spawn(async move {
+                let mut accepted = 0;
+                for _ in 0..20 {
+                    if queue.push(&events(1, "p")).await.is_ok() {
+                        accepted += 1;
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for producer in producers {
+        accepted += producer.await.unwrap();
+    }
+
+    assert_eq!(accepted, 50, "exactly the capacity was accepted");
+    let queue = RedisLogQueue::new(&small, "ingestion").unwrap();
+    assert_eq!(queue.backlog().await.unwrap().depth, 50);
+}
+
 #[tokio::test]
 async fn dead_letters_can_be_listed_and_put_back_on_the_queue() {
     let key = unique_key();
