@@ -164,13 +164,24 @@ async fn scenario_4_two_workers_one_killed_for_good() {
     // The first worker never comes back: the second one must take over its batches.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let report = load.finish().await;
-    let settled = settle(
+    settle(
         &stack,
         "4. two workers, one SIGKILLed for good",
         &report,
         started,
+    )
+    .await;
+    let mut redis = stack.redis().await;
+    let dead_worker_known: bool = redis::cmd("SISMEMBER")
+        .arg(format!("{}:consumers", stack.queue_key))
+        .arg(format!("{}-worker", stack.queue_key))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        !dead_worker_known,
+        "the surviving worker reclaimed the dead one's lease and batches"
     );
-    settled.await;
     second.kill().unwrap();
     second.wait().unwrap();
 }
