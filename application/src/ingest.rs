@@ -6,6 +6,7 @@ use std::sync::Arc;
 use domain::{EventId, LogEvent, LogEventDraft, Timestamp, TraceId, ValidationError};
 use tracing::warn;
 
+use crate::coalesce::PushCoalescer;
 use crate::ports::{DrainSignal, LogQueue, QueueError};
 
 /// What the client is told about an accepted event.
@@ -50,6 +51,7 @@ pub enum IngestError {
 pub struct IngestUseCase {
     queue: Arc<dyn LogQueue>,
     signal: Arc<dyn DrainSignal>,
+    coalescer: Option<Arc<PushCoalescer>>,
 }
 
 impl std::fmt::Debug for IngestUseCase {
@@ -60,7 +62,31 @@ impl std::fmt::Debug for IngestUseCase {
 
 impl IngestUseCase {
     pub fn new(queue: Arc<dyn LogQueue>, signal: Arc<dyn DrainSignal>) -> Self {
-        Self { queue, signal }
+        Self {
+            queue,
+            signal,
+            coalescer: None,
+        }
+    }
+
+    /// Joins the pushes of concurrent requests into one queue push of up to `max_events` events
+    /// (group commit): under load, one queue round trip then serves many requests. Each request
+    /// still returns only once its events are queued, and a failed joint push fails every
+    /// request in it. Needs a Tokio runtime (it spawns the task that pushes).
+    pub fn with_push_coalescing(mut self, max_events: usize) -> Self {
+        self.coalescer = Some(Arc::new(PushCoalescer::new(
+            Arc::clone(&self.queue),
+            max_events,
+        )));
+        self
+    }
+
+    /// Queues events, all or none: directly, or through the coalescer.
+    async fn push(&self, events: Vec<LogEvent>) -> Result<(), QueueError> {
+        match &self.coalescer {
+            Some(coalescer) => coalescer.push(events).await,
+            None => self.queue.push(&events).await,
+        }
     }
 
     /// Validates one event and queues it. Its trace id is the event's own, else `request_trace_id`
@@ -77,7 +103,7 @@ impl IngestUseCase {
             event_id: event.id(),
             trace_id: event.trace_id(),
         };
-        self.queue.push(std::slice::from_ref(&event)).await?;
+        self.push(vec![event]).await?;
         self.signal_drain();
         Ok(accepted)
     }
@@ -103,10 +129,6 @@ impl IngestUseCase {
                 Err(error) => rejected.push(RejectedEvent { index, error }),
             }
         }
-        if !events.is_empty() {
-            self.queue.push(&events).await?;
-            self.signal_drain();
-        }
         let accepted = events
             .iter()
             .map(|event| Accepted {
@@ -114,6 +136,10 @@ impl IngestUseCase {
                 trace_id: event.trace_id(),
             })
             .collect();
+        if !events.is_empty() {
+            self.push(events).await?;
+            self.signal_drain();
+        }
         Ok(BatchOutcome {
             trace_id,
             accepted,
@@ -427,6 +453,30 @@ mod tests {
 
         assert_eq!(outcome.accepted.len(), 2);
         assert!(outcome.rejected.is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_push_coalescing_concurrent_requests_share_one_push_and_each_gets_its_own_answer()
+    {
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_push()
+            .times(1)
+            .withf(|events| events.len() == 3)
+            .returning(|_| Ok(()));
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(2, || Ok(()))))
+                .with_push_coalescing(1000);
+
+        let (single, batch) = tokio::join!(
+            use_case.ingest(draft(), Some(request_trace())),
+            use_case.ingest_batch(batch_drafts(&["INFO", "LOUD", "WARN"]), None),
+        );
+
+        assert_eq!(single.unwrap().trace_id, request_trace());
+        let batch = batch.unwrap();
+        assert_eq!((batch.accepted.len(), batch.rejected.len()), (2, 1));
+        assert_ne!(batch.trace_id, request_trace());
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 //! the store, `QueryUseCase` reads them back. Each talks to the outside world only through the
 //! traits in [`ports`], which the adapter crates implement for Redis, ClickHouse and gRPC.
 
+mod coalesce;
 mod drain;
 mod ingest;
 pub mod ports;

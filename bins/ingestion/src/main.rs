@@ -89,7 +89,9 @@ async fn main() -> ExitCode {
         }
     };
     let app = http_adapter::ingestion_app(
-        IngestUseCase::new(queue, signal),
+        // Group commit: concurrent requests share Redis round trips (one joint LPUSH of at most
+        // a batch's worth of events).
+        IngestUseCase::new(queue, signal).with_push_coalescing(settings.ingest_max_batch_events),
         IngestHttpConfig {
             max_body_bytes: settings.ingest_max_body_bytes,
             max_batch_events: settings.ingest_max_batch_events,
