@@ -63,6 +63,8 @@ trap cleanup EXIT
 rm -rf "$RESULTS" "$WORK/logs"
 mkdir -p "$RESULTS" "$WORK/logs"
 bench_started=$SECONDS
+# Other work on the machine skews every figure: the report shows the load average at the start.
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
     log "building release binaries"
@@ -286,6 +288,7 @@ log "writing $OUT"
     printf '"commit":"%s",' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf '"rust_log":"%s",' "$RUST_LOG"
     printf '"worker_settings":"%s",' "$(env | grep -E '^(WORKER|QUEUE|INGEST)_' | sort | tr '\n' ' ' | sed 's/ $//')"
+    printf '"load_before":"%s",' "$load_before"
     printf '"seconds":%s}\n' "$((SECONDS - bench_started))"
 } >"$RESULTS/machine.json"
 python3 "$INFRA_DIR/bench_report.py" "$RESULTS" "$OUT"

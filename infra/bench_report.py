@@ -80,7 +80,8 @@ def report(results):
         f"on {machine['nproc']} cores ({machine['cpu']}), {machine['memory_gb']} GB memory, "
         f"Linux {machine['kernel']}; ClickHouse {machine['clickhouse']}, Redis {machine['redis']}, "
         f"rustc {machine['rustc']}. Load generator, services, Redis and ClickHouse share the "
-        f"{machine['nproc']} cores. Services at `RUST_LOG={machine['rust_log']}`; settings: "
+        f"{machine['nproc']} cores; load average before the run {machine.get('load_before', '?')}. "
+        f"Services at `RUST_LOG={machine['rust_log']}`; settings: "
         f"{('`' + machine['worker_settings'] + '`') if machine['worker_settings'] else 'defaults'}."
     )
     add("")
