@@ -9,9 +9,11 @@ mod drain;
 mod ingest;
 pub mod ports;
 mod query;
+mod retention;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use drain::{DrainError, DrainOutcome, DrainSettings, DrainTrigger, DrainUseCase};
 pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
 pub use query::{LogPage, QueryError, QueryUseCase};
+pub use retention::RetentionUseCase;

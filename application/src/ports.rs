@@ -157,3 +157,12 @@ pub trait DrainSignal: Send + Sync {
     /// its transport; callers log it and carry on.
     fn request_drain(&self) -> Result<(), SignalError>;
 }
+
+/// Deletes old logs, a whole day at a time.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait LogRetention: Send + Sync {
+    /// Deletes every day of logs that ended before `cutoff` (days are UTC); answers which days
+    /// went, by name (`2026-05-05`). Errors: `Unavailable`, `Failed`.
+    async fn drop_days_before(&self, cutoff: Timestamp) -> Result<Vec<String>, StoreError>;
+}

@@ -8,6 +8,7 @@
 mod config;
 mod errors;
 mod migrations;
+mod retention;
 mod row;
 mod store;
 
@@ -15,4 +16,5 @@ pub use config::ClickHouseConfig;
 pub use migrations::{
     AppliedMigration, EmbeddedMigration, MigrationError, apply_migrations, embedded_migrations,
 };
+pub use retention::ClickHouseRetention;
 pub use store::ClickHouseLogStore;

@@ -88,7 +88,9 @@ pub(crate) fn queue_failure(failure: &QueueError) -> Failure {
             Failure::TooManyRequests(ErrorBody::new(
                 "queue_full",
                 None,
-                format!("the queue holds {depth} events, over its capacity of {capacity}; nothing was accepted, retry later"),
+                format!(
+                    "the queue holds {depth} events, over its capacity of {capacity}; nothing was accepted, retry later"
+                ),
             ))
         }
         QueueError::Failed(cause) => {

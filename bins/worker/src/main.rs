@@ -5,14 +5,16 @@
 mod operator;
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use application::ports::{LogQueue, LogStore};
-use application::{DrainSettings, DrainTrigger, DrainUseCase};
-use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore, apply_migrations};
+use application::{DrainSettings, DrainTrigger, DrainUseCase, RetentionUseCase};
+use clickhouse_adapter::{
+    ClickHouseConfig, ClickHouseLogStore, ClickHouseRetention, apply_migrations,
+};
 use grpc_adapter::WorkerHealth;
 use redis_adapter::{RedisConfig, RedisLogQueue};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,8 @@ struct Settings {
     clickhouse_user: String,
     clickhouse_password: String,
     clickhouse_insert_timeout_ms: u64,
+    /// Days of logs to keep; older days are dropped whole, hourly. Unset: keep everything.
+    log_retention_days: Option<NonZeroU32>,
 }
 
 impl Default for Settings {
@@ -60,6 +64,7 @@ impl Default for Settings {
             clickhouse_user: clickhouse.user,
             clickhouse_password: clickhouse.password,
             clickhouse_insert_timeout_ms: clickhouse.insert_timeout_ms,
+            log_retention_days: None,
         }
     }
 }
@@ -69,6 +74,7 @@ impl Settings {
         RedisConfig {
             url: self.redis_url.clone(),
             queue_key: self.redis_queue_key.clone(),
+            lease_ms: self.worker_lease_ms,
             ..RedisConfig::default()
         }
     }
@@ -152,6 +158,20 @@ async fn main() -> ExitCode {
         store.clone(),
         shutdown.clone(),
     ));
+    if let Some(keep_days) = settings.log_retention_days {
+        let retention = RetentionUseCase::new(
+            Arc::new(ClickHouseRetention::new(&settings.clickhouse())),
+            keep_days,
+        );
+        info!(
+            keep_days = keep_days.get(),
+            "retention on: older days are dropped hourly"
+        );
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { retention.run(Duration::from_secs(3600), shutdown).await }
+        });
+    }
     let drain = DrainUseCase::new(queue, store, settings.drain());
     let trigger = DrainTrigger::new();
     let grpc = tokio::spawn(grpc_adapter::serve_worker_with_health(

@@ -4,4 +4,5 @@
 
 mod common;
 mod migrations;
+mod retention;
 mod store;
