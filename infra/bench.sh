@@ -132,6 +132,14 @@ start_services() {
     QUERY_URL="http://127.0.0.1:$query"
     wait_http "$INGEST_URL/health" 30 "" "$INGESTION_PID" || die "ingestion did not start"
     wait_http "$QUERY_URL/health" 30 "" "$QUERY_PID" || die "query did not start"
+    # Redis and ClickHouse run for the whole benchmark: their CPU is reported from here on.
+    REDIS_CPU_MARK="$(cpu_seconds "$REDIS_PID")"
+    CLICKHOUSE_CPU_MARK="$(cpu_seconds "$CLICKHOUSE_PID")"
+}
+
+# cpu_since PID MARK: CPU seconds of PID since it had MARK.
+cpu_since() {
+    awk -v now="$(cpu_seconds "$1")" -v mark="$2" 'BEGIN { printf "%.2f", now - mark }'
 }
 
 stop_services() {
@@ -148,7 +156,7 @@ processes_json() {
         "$(peak_rss_mb "$INGESTION_PID")" "$(cpu_seconds "$INGESTION_PID")" \
         "$(peak_rss_mb "$WORKER_PID")" "$(cpu_seconds "$WORKER_PID")" \
         "$(peak_rss_mb "$QUERY_PID")" "$(cpu_seconds "$QUERY_PID")" \
-        "$(cpu_seconds "$REDIS_PID")" "$(cpu_seconds "$CLICKHOUSE_PID")"
+        "$(cpu_since "$REDIS_PID" "$REDIS_CPU_MARK")" "$(cpu_since "$CLICKHOUSE_PID" "$CLICKHOUSE_CPU_MARK")"
 }
 
 # loadgen_timed OUTPUT ARGS...: runs the load generator, writes its JSON with its own CPU

@@ -134,9 +134,9 @@ def report(results):
     add(f"| **median** | **{number(single_rps)}** | **{single_p50:.2f}** | | **{single_p99:.2f}** | | | | |")
     add("")
     add(
-        f"Each run: {single[0]['seconds']:.0f} s measured after 2 s of warm-up; CPU seconds cover "
-        "the whole run including warm-up and the worker storing the events meanwhile "
-        "(Redis and ClickHouse figures are cumulative over the benchmark)."
+        f"Each run: {single[0]['seconds']:.0f} s measured after 2 s of warm-up, against fresh "
+        "services; CPU seconds cover the whole run including warm-up and the worker storing the "
+        "events meanwhile."
     )
     add("")
 
