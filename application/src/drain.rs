@@ -42,7 +42,7 @@ pub struct DrainSettings {
 impl Default for DrainSettings {
     fn default() -> Self {
         Self {
-            batch_size: NonZeroUsize::new(1000).unwrap_or(NonZeroUsize::MIN),
+            batch_size: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
             batch_timeout: Duration::from_millis(50),
             poll_interval: Duration::from_secs(5),
             retry_initial: Duration::from_millis(100),
