@@ -10,10 +10,12 @@ mod ingest;
 pub mod ports;
 mod query;
 mod retention;
+mod tail;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use drain::{DrainError, DrainOutcome, DrainSettings, DrainTrigger, DrainUseCase};
 pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
-pub use query::{LogPage, QueryError, QueryUseCase};
+pub use query::{Histogram, HistogramBucket, LogPage, QueryError, QuerySettings, QueryUseCase};
 pub use retention::RetentionUseCase;
+pub use tail::{TailItem, TailSettings, TailSubscription};

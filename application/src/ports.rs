@@ -6,7 +6,7 @@
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
-use domain::{Filter, LogEvent, Timestamp};
+use domain::{EventId, Filter, GroupBy, HistogramInterval, Level, LogEvent, Timestamp};
 
 /// The cause of an adapter error, kept for logs.
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -38,6 +38,10 @@ pub enum StoreError {
     /// The query was refused or failed for a reason that retrying will not fix.
     #[error("store operation failed")]
     Failed(#[source] Cause),
+    /// A read did not finish within its time limit (the store stopped it, or the adapter gave
+    /// up waiting). Only reads report it; a narrower query may succeed.
+    #[error("store query timed out")]
+    TimedOut(#[source] Cause),
 }
 
 impl StoreError {
@@ -141,12 +145,84 @@ pub trait LogStore: Send + Sync {
     /// itself was refused; retrying the same batch will fail again).
     async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError>;
 
-    /// Reads the page of events the filter describes, in its order. Errors: `Unavailable`,
-    /// `Failed`.
+    /// Reads the page of events the filter describes: the events [`Filter::matches`] accepts,
+    /// ordered by `(timestamp, id)` in the filter's order, after its cursor position, skipping
+    /// its offset, at most its limit. Errors: `Unavailable`, `TimedOut`, `Failed`.
     async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError>;
+
+    /// Counts the events the filter matches per group: the largest count first, equal counts
+    /// by key, at most the filter's limit groups. The filter's offset and cursor are ignored.
+    /// Errors: `Unavailable`, `TimedOut`, `Failed`.
+    async fn count_by(
+        &self,
+        filter: &Filter,
+        group_by: GroupBy,
+    ) -> Result<Vec<GroupCount>, StoreError>;
+
+    /// Counts the events the filter matches per `interval` bucket of event time, and per level
+    /// when `by_level`: only buckets holding events, ordered by start and then level, at most
+    /// `max_rows` rows. The filter's page is ignored. Errors: `Unavailable`, `TimedOut`,
+    /// `Failed`.
+    async fn histogram(
+        &self,
+        filter: &Filter,
+        interval: HistogramInterval,
+        by_level: bool,
+        max_rows: u32,
+    ) -> Result<Vec<BucketCount>, StoreError>;
+
+    /// Opens a cursor over every event the filter matches, in its order, however many: the
+    /// filter's limit, offset and cursor are ignored. Implementations hold only a bounded part
+    /// of the answer in memory at a time. Errors, on opening or from the cursor:
+    /// `Unavailable`, `TimedOut`, `Failed`.
+    async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError>;
+
+    /// Events received in `window`, ordered by `(observed_timestamp, id)`. Errors:
+    /// `Unavailable`, `TimedOut`, `Failed`.
+    async fn arrivals(&self, window: &ArrivalWindow) -> Result<Vec<LogEvent>, StoreError>;
 
     /// Whether the store answers. Errors: `Unavailable`.
     async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// The number of events in one group of [`LogStore::count_by`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCount {
+    /// The level's name or the service.
+    pub key: String,
+    pub count: u64,
+}
+
+/// The number of events in one bucket of [`LogStore::histogram`], of one level when split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketCount {
+    /// Start of the bucket (inclusive); it ends one interval later (exclusive).
+    pub start: Timestamp,
+    /// The level counted, when split by level.
+    pub level: Option<Level>,
+    pub count: u64,
+}
+
+/// Which newly received events one poll of the live tail reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivalWindow {
+    /// Events received (their `observed_timestamp`) at or after this instant ...
+    pub received_from: Timestamp,
+    /// ... and, when set, after this `(observed_timestamp, id)` position: the last event of the
+    /// previous, full, answer.
+    pub after: Option<(Timestamp, EventId)>,
+    /// Only events whose event time is at or after this, so the store can skip older data.
+    pub event_time_from: Timestamp,
+    /// At most this many events.
+    pub max: u32,
+}
+
+/// Reads the answer of [`LogStore::export`] piece by piece.
+#[async_trait]
+pub trait EventCursor: Send {
+    /// The next events in order; empty once every event was read. Errors: `Unavailable`,
+    /// `TimedOut`, `Failed`; after an error the cursor is finished.
+    async fn next_batch(&mut self) -> Result<Vec<LogEvent>, StoreError>;
 }
 
 /// A hint to the worker that events are waiting. Implementations must return at once (send in

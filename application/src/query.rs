@@ -1,15 +1,44 @@
-//! Reading logs back.
+//! Reading logs back: pages, counts per group, histograms, exports and the live tail, all with
+//! the same filters.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use domain::{Filter, FilterDraft, LogEvent, ValidationError};
+use domain::limits::HISTOGRAM_MAX_BUCKETS;
+use domain::{
+    Cursor, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent, Timestamp,
+    ValidationError, ValidationReason,
+};
+use tokio_util::sync::CancellationToken;
 
-use crate::ports::{LogStore, StoreError};
+use crate::ports::{BucketCount, EventCursor, GroupCount, LogStore, StoreError};
+use crate::tail::{TailHub, TailSettings, TailSubscription};
 
 /// One page of logs, in the filter's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogPage {
     pub logs: Vec<LogEvent>,
+    /// Where the next page starts, when more logs match after this page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Counts per time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    pub interval: HistogramInterval,
+    /// Every bucket from the first to the last of the range, empty ones included, oldest first.
+    pub buckets: Vec<HistogramBucket>,
+}
+
+/// The logs in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramBucket {
+    /// Inclusive start; the bucket ends one interval later.
+    pub start: Timestamp,
+    pub count: u64,
+    /// Counts per level (only levels with logs), when split by level; else empty.
+    pub levels: Vec<(Level, u64)>,
 }
 
 /// Why a query failed.
@@ -23,42 +52,248 @@ pub enum QueryError {
     Store(#[from] StoreError),
 }
 
-/// Validates filters and reads pages of logs.
+/// Limits and timings of the query use case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuerySettings {
+    /// The widest time range one query may cover (see [`Filter::within_max_range`]); `None`
+    /// for no limit.
+    pub max_range: Option<Duration>,
+    /// How the live tail polls.
+    pub tail: TailSettings,
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        Self {
+            max_range: Some(Duration::from_secs(30 * 24 * 3600)),
+            tail: TailSettings::default(),
+        }
+    }
+}
+
+/// Validates filters and reads logs: pages, counts, histograms, exports, the live tail.
 #[derive(Clone)]
 pub struct QueryUseCase {
     store: Arc<dyn LogStore>,
+    settings: QuerySettings,
+    tail: Arc<TailHub>,
 }
 
 impl std::fmt::Debug for QueryUseCase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryUseCase").finish_non_exhaustive()
+        f.debug_struct("QueryUseCase")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl QueryUseCase {
+    /// A use case with the default settings, whose tail subscriptions end only when dropped.
     pub fn new(store: Arc<dyn LogStore>) -> Self {
-        Self { store }
+        Self::with_settings(store, QuerySettings::default(), CancellationToken::new())
     }
 
-    /// Validates the client's parameters and returns the page they describe.
+    /// A use case with `settings`; `shutdown` ends every tail subscription and the poller.
+    pub fn with_settings(
+        store: Arc<dyn LogStore>,
+        settings: QuerySettings,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let tail = TailHub::new(Arc::clone(&store), settings.tail, shutdown);
+        Self {
+            store,
+            settings,
+            tail,
+        }
+    }
+
+    /// Validates the client's parameters and returns the page they describe, with a cursor
+    /// for the next page when more logs match.
     pub async fn query(&self, draft: FilterDraft) -> Result<LogPage, QueryError> {
-        let filter = Filter::from_draft(draft)?;
-        let logs = self.store.query(&filter).await?;
-        Ok(LogPage { logs })
+        let filter = self.validated(draft)?;
+        let mut logs = self.store.query(&filter.with_extra_row()).await?;
+        let page_size = filter.limit().get() as usize;
+        let next_cursor = if logs.len() > page_size {
+            logs.truncate(page_size);
+            logs.last().map(|last| Cursor::after(last, filter.order()))
+        } else {
+            None
+        };
+        Ok(LogPage { logs, next_cursor })
+    }
+
+    /// Counts matching logs per level or service (`group_by`), largest first, at most the
+    /// filter's limit groups.
+    pub async fn stats(
+        &self,
+        draft: FilterDraft,
+        group_by: &str,
+    ) -> Result<Vec<GroupCount>, QueryError> {
+        let group_by = GroupBy::parse(group_by)?;
+        let filter = self.validated(draft)?;
+        Ok(self.store.count_by(&filter, group_by).await?)
+    }
+
+    /// Counts matching logs per `interval` (`1m`, `5m`, `15m`, `1h`, `1d`), split by level
+    /// when `by` is `level`. Every bucket of the range is listed, empty ones too; a range of
+    /// more than [`HISTOGRAM_MAX_BUCKETS`] buckets is refused naming `interval`.
+    pub async fn histogram(
+        &self,
+        draft: FilterDraft,
+        interval: &str,
+        by: Option<&str>,
+    ) -> Result<Histogram, QueryError> {
+        let interval = HistogramInterval::parse(interval)?;
+        let by_level = match by.map(str::trim) {
+            None | Some("") => false,
+            Some(text) if text.eq_ignore_ascii_case("level") => true,
+            Some(_) => {
+                return Err(
+                    ValidationError::new("by", ValidationReason::InvalidFormat("level")).into(),
+                );
+            }
+        };
+        let filter = self.validated(draft)?;
+        let now = Timestamp::now();
+        let first = filter.from().map(|from| interval.bucket_start(from));
+        let last = interval.bucket_start(last_instant(&filter, now));
+        if let Some(first) = first {
+            check_bucket_count(first, last, interval)?;
+        }
+        let levels_per_bucket = if by_level { Level::ALL.len() as u64 } else { 1 };
+        let max_rows = (HISTOGRAM_MAX_BUCKETS + 1) * levels_per_bucket;
+        let counts = self
+            .store
+            .histogram(
+                &filter,
+                interval,
+                by_level,
+                u32::try_from(max_rows).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let buckets = fill_buckets(interval, first, last, &counts)?;
+        Ok(Histogram { interval, buckets })
+    }
+
+    /// Opens a cursor over every matching log, in the filter's order (limit and offset do not
+    /// apply).
+    pub async fn export(&self, draft: FilterDraft) -> Result<Box<dyn EventCursor>, QueryError> {
+        let filter = self.validated(draft)?;
+        Ok(self.store.export(&filter).await?)
+    }
+
+    /// Follows new matching logs. With `from`, the stored logs from then on come first (oldest
+    /// first); `from` must lie within the widest allowed range before now. Page parameters
+    /// (`to`, `limit`, `offset`, `order`, `cursor`) are ignored.
+    pub async fn tail(&self, draft: FilterDraft) -> Result<TailSubscription, QueryError> {
+        let conditions = FilterDraft {
+            to: None,
+            limit: None,
+            offset: None,
+            order: None,
+            cursor: None,
+            ..draft
+        };
+        let mut filter = Filter::from_draft(conditions)?;
+        if let (Some(max_range), Some(_)) = (self.settings.max_range, filter.from()) {
+            filter = filter.within_max_range(max_range, Timestamp::now())?;
+        }
+        Ok(self.tail.subscribe(filter).await?)
     }
 
     /// Whether logs can be read now (the store answers).
     pub async fn check_ready(&self) -> Result<(), StoreError> {
         self.store.health().await
     }
+
+    fn validated(&self, draft: FilterDraft) -> Result<Filter, ValidationError> {
+        let filter = Filter::from_draft(draft)?;
+        match self.settings.max_range {
+            Some(max_range) => filter.within_max_range(max_range, Timestamp::now()),
+            None => Ok(filter),
+        }
+    }
+}
+
+/// The last instant the filter's range holds: just before `to`, or `now` without one.
+fn last_instant(filter: &Filter, now: Timestamp) -> Timestamp {
+    filter
+        .to()
+        .map(|to| Timestamp::from_unix_nanos(to.unix_nanos().saturating_sub(1)))
+        .unwrap_or(now)
+}
+
+fn check_bucket_count(
+    first: Timestamp,
+    last: Timestamp,
+    interval: HistogramInterval,
+) -> Result<(), ValidationError> {
+    let count = last.unix_nanos().saturating_sub(first.unix_nanos()) / interval.nanos() + 1;
+    if count > HISTOGRAM_MAX_BUCKETS {
+        return Err(ValidationError::new(
+            "interval",
+            ValidationReason::OutOfRange(format!(
+                "gives {count} buckets over this range, more than {HISTOGRAM_MAX_BUCKETS}: \
+                 choose a longer interval or a shorter range"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// Every bucket from `first` (or the first with logs) to `last` (or the last with logs, if
+/// later), with the store's counts and zeros between them.
+fn fill_buckets(
+    interval: HistogramInterval,
+    first: Option<Timestamp>,
+    last: Timestamp,
+    counts: &[BucketCount],
+) -> Result<Vec<HistogramBucket>, ValidationError> {
+    let mut by_start: BTreeMap<Timestamp, HistogramBucket> = BTreeMap::new();
+    for row in counts {
+        let bucket = by_start.entry(row.start).or_insert(HistogramBucket {
+            start: row.start,
+            count: 0,
+            levels: Vec::new(),
+        });
+        bucket.count += row.count;
+        if let Some(level) = row.level {
+            bucket.levels.push((level, row.count));
+        }
+    }
+    let Some(first) = first.or_else(|| by_start.keys().next().copied()) else {
+        return Ok(Vec::new());
+    };
+    let last = by_start
+        .keys()
+        .next_back()
+        .copied()
+        .map_or(last, |latest| latest.max(last));
+    check_bucket_count(first, last, interval)?;
+    let count = last.unix_nanos().saturating_sub(first.unix_nanos()) / interval.nanos() + 1;
+    Ok((0..count)
+        .map(|index| {
+            let start = first.saturating_add_nanos(index * interval.nanos());
+            by_start.remove(&start).unwrap_or(HistogramBucket {
+                start,
+                count: 0,
+                levels: Vec::new(),
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
-    use domain::{Level, LogEventDraft, Timestamp, TraceId};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use async_trait::async_trait;
+    use domain::{GroupBy, LogEventDraft, SortOrder, TraceId};
 
     use super::*;
-    use crate::ports::MockLogStore;
+    use crate::TailItem;
+    use crate::ports::{ArrivalWindow, MockLogStore};
+    use crate::testing::{InMemoryCursor, InMemoryLogStore, sample_event};
 
     fn stored_event() -> LogEvent {
         let draft = LogEventDraft {
@@ -68,6 +303,14 @@ mod tests {
             ..LogEventDraft::default()
         };
         LogEvent::from_draft(draft, Timestamp::now(), TraceId::generate()).unwrap()
+    }
+
+    fn events(count: usize) -> Vec<LogEvent> {
+        (0..count).map(|_| stored_event()).collect()
+    }
+
+    fn seconds_ago(seconds: u64) -> Timestamp {
+        Timestamp::from_unix_nanos(Timestamp::now().unix_nanos() - seconds * 1_000_000_000)
     }
 
     #[tokio::test]
@@ -81,7 +324,7 @@ mod tests {
                 filter.services().len() == 1
                     && filter.services()[0].as_str() == "auth-service"
                     && filter.levels() == [Level::Error]
-                    && filter.limit().get() == 50
+                    && filter.limit().get() == 51
                     && filter.offset() == 10
             })
             .times(1)
@@ -98,6 +341,94 @@ mod tests {
         let page = use_case.query(draft).await.unwrap();
 
         assert_eq!(page.logs, vec![event]);
+        assert_eq!(page.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn a_store_answer_with_the_extra_row_yields_a_full_page_and_a_cursor_after_it() {
+        let stored = events(4);
+        let returned = stored.clone();
+        let mut store = MockLogStore::new();
+        store
+            .expect_query()
+            .withf(|filter| filter.limit().get() == 4 && filter.order() == SortOrder::Ascending)
+            .times(1)
+            .return_once(move |_| Ok(returned));
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let page = use_case
+            .query(FilterDraft {
+                limit: Some("3".into()),
+                order: Some("asc".into()),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(page.logs, stored[..3]);
+        assert_eq!(
+            page.next_cursor,
+            Some(Cursor::after(&stored[2], SortOrder::Ascending))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_query_without_from_covers_the_widest_allowed_range_before_now() {
+        let mut store = MockLogStore::new();
+        let earliest = seconds_ago(3600 + 60);
+        let latest = seconds_ago(3600 - 60);
+        store
+            .expect_query()
+            .withf(move |filter| {
+                filter
+                    .from()
+                    .is_some_and(|from| from > earliest && from < latest)
+                    && filter.to().is_none()
+            })
+            .times(1)
+            .returning(|_| Ok(Vec::new()));
+        let use_case = QueryUseCase::with_settings(
+            Arc::new(store),
+            QuerySettings {
+                max_range: Some(Duration::from_secs(3600)),
+                ..QuerySettings::default()
+            },
+            CancellationToken::new(),
+        );
+
+        let page = use_case.query(FilterDraft::default()).await.unwrap();
+
+        assert!(page.logs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_range_wider_than_allowed_is_rejected_without_asking_the_store() {
+        let mut store = MockLogStore::new();
+        store.expect_query().times(0);
+        store.expect_count_by().times(0);
+        let use_case = QueryUseCase::with_settings(
+            Arc::new(store),
+            QuerySettings {
+                max_range: Some(Duration::from_secs(3600)),
+                ..QuerySettings::default()
+            },
+            CancellationToken::new(),
+        );
+        let wide = FilterDraft {
+            from: Some("2026-05-05T00:00:00Z".into()),
+            to: Some("2026-05-05T01:00:01Z".into()),
+            ..FilterDraft::default()
+        };
+
+        let page = use_case.query(wide.clone()).await.unwrap_err();
+        let stats = use_case.stats(wide, "level").await.unwrap_err();
+
+        for error in [page, stats] {
+            match error {
+                QueryError::Invalid(invalid) => assert_eq!(invalid.field(), "to"),
+                other => panic!("expected an invalid range, got {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]
@@ -125,15 +456,204 @@ mod tests {
         store
             .expect_query()
             .times(1)
-            .returning(|_| Err(StoreError::Unavailable("timeout".into())));
+            .returning(|_| Err(StoreError::TimedOut("too slow".into())));
         let use_case = QueryUseCase::new(Arc::new(store));
 
         let error = use_case.query(FilterDraft::default()).await.unwrap_err();
 
         assert!(
-            matches!(error, QueryError::Store(StoreError::Unavailable(_))),
+            matches!(error, QueryError::Store(StoreError::TimedOut(_))),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn stats_count_by_the_named_group_with_the_validated_filter() {
+        let mut store = MockLogStore::new();
+        store
+            .expect_count_by()
+            .withf(|filter, group_by| {
+                *group_by == GroupBy::Service && filter.min_level() == Some(Level::Warn)
+            })
+            .times(1)
+            .returning(|_, _| {
+                Ok(vec![GroupCount {
+                    key: "auth".into(),
+                    count: 3,
+                }])
+            });
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let groups = use_case
+            .stats(
+                FilterDraft {
+                    min_level: Some("warn".into()),
+                    ..FilterDraft::default()
+                },
+                "service",
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(groups.len(), 1);
+        assert_eq!((groups[0].key.as_str(), groups[0].count), ("auth", 3));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_group_is_rejected_naming_group_by() {
+        let mut store = MockLogStore::new();
+        store.expect_count_by().times(0);
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let error = use_case
+            .stats(FilterDraft::default(), "host")
+            .await
+            .unwrap_err();
+
+        assert!(matches!(error, QueryError::Invalid(invalid) if invalid.field() == "group_by"));
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text, "t").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_histogram_lists_every_bucket_of_the_range_with_zeros_and_levels() {
+        let mut store = MockLogStore::new();
+        store
+            .expect_histogram()
+            .withf(|_, interval, by_level, max_rows| {
+                *interval == HistogramInterval::FiveMinutes && *by_level && *max_rows == 60_006
+            })
+            .times(1)
+            .returning(|_, _, _, _| {
+                Ok(vec![
+                    BucketCount {
+                        start: at("2026-05-05T10:00:00Z"),
+                        level: Some(Level::Info),
+                        count: 2,
+                    },
+                    BucketCount {
+                        start: at("2026-05-05T10:00:00Z"),
+                        level: Some(Level::Error),
+                        count: 1,
+                    },
+                    BucketCount {
+                        start: at("2026-05-05T10:10:00Z"),
+                        level: Some(Level::Warn),
+                        count: 4,
+                    },
+                ])
+            });
+        let use_case = QueryUseCase::with_settings(
+            Arc::new(store),
+            QuerySettings {
+                max_range: None,
+                ..QuerySettings::default()
+            },
+            CancellationToken::new(),
+        );
+
+        let histogram = use_case
+            .histogram(
+                FilterDraft {
+                    from: Some("2026-05-05T10:02:00Z".into()),
+                    to: Some("2026-05-05T10:20:00Z".into()),
+                    ..FilterDraft::default()
+                },
+                "5m",
+                Some("level"),
+            )
+            .await
+            .unwrap();
+
+        type Summary = (String, u64, Vec<(Level, u64)>);
+        let summary: Vec<Summary> = histogram
+            .buckets
+            .iter()
+            .map(|bucket| {
+                (
+                    bucket.start.to_rfc3339(),
+                    bucket.count,
+                    bucket.levels.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "2026-05-05T10:00:00.000000000Z".to_owned(),
+                    3,
+                    vec![(Level::Info, 2), (Level::Error, 1)]
+                ),
+                ("2026-05-05T10:05:00.000000000Z".to_owned(), 0, vec![]),
+                (
+                    "2026-05-05T10:10:00.000000000Z".to_owned(),
+                    4,
+                    vec![(Level::Warn, 4)]
+                ),
+                ("2026-05-05T10:15:00.000000000Z".to_owned(), 0, vec![]),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_histogram_of_too_many_buckets_or_an_unknown_split_is_rejected_before_the_store() {
+        let mut store = MockLogStore::new();
+        store.expect_histogram().times(0);
+        let use_case = QueryUseCase::new(Arc::new(store));
+        let month = FilterDraft {
+            from: Some("2026-05-01T00:00:00Z".into()),
+            to: Some("2026-05-29T00:00:00Z".into()),
+            ..FilterDraft::default()
+        };
+
+        let per_minute = use_case
+            .histogram(month.clone(), "1m", None)
+            .await
+            .unwrap_err();
+        let by_host = use_case
+            .histogram(month.clone(), "1h", Some("host"))
+            .await
+            .unwrap_err();
+        let weekly = use_case.histogram(month, "1w", None).await.unwrap_err();
+
+        for (error, field) in [
+            (per_minute, "interval"),
+            (by_host, "by"),
+            (weekly, "interval"),
+        ] {
+            assert!(
+                matches!(&error, QueryError::Invalid(invalid) if invalid.field() == field),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_export_opens_a_store_cursor_with_the_validated_filter() {
+        let stored = events(3);
+        let returned = stored.clone();
+        let mut store = MockLogStore::new();
+        store
+            .expect_export()
+            .withf(|filter| filter.services()[0].as_str() == "auth-service")
+            .times(1)
+            .return_once(move |_| Ok(Box::new(InMemoryCursor::new(returned, 2))));
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let mut cursor = use_case
+            .export(FilterDraft {
+                services: vec!["auth-service".into()],
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(cursor.next_batch().await.unwrap(), stored[..2]);
+        assert_eq!(cursor.next_batch().await.unwrap(), stored[2..]);
+        assert!(cursor.next_batch().await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -143,5 +663,218 @@ mod tests {
         let use_case = QueryUseCase::new(Arc::new(store));
 
         assert!(use_case.check_ready().await.is_ok());
+    }
+
+    /// The in-memory store, counting the tail's polls.
+    #[derive(Debug, Default)]
+    struct CountingStore {
+        inner: InMemoryLogStore,
+        polls: AtomicU64,
+    }
+
+    #[async_trait]
+    impl LogStore for CountingStore {
+        async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+            self.inner.insert(events).await
+        }
+        async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
+            self.inner.query(filter).await
+        }
+        async fn count_by(
+            &self,
+            filter: &Filter,
+            group_by: GroupBy,
+        ) -> Result<Vec<GroupCount>, StoreError> {
+            self.inner.count_by(filter, group_by).await
+        }
+        async fn histogram(
+            &self,
+            filter: &Filter,
+            interval: HistogramInterval,
+            by_level: bool,
+            max_rows: u32,
+        ) -> Result<Vec<BucketCount>, StoreError> {
+            self.inner
+                .histogram(filter, interval, by_level, max_rows)
+                .await
+        }
+        async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {
+            self.inner.export(filter).await
+        }
+        async fn arrivals(&self, window: &ArrivalWindow) -> Result<Vec<LogEvent>, StoreError> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            self.inner.arrivals(window).await
+        }
+        async fn health(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn tail_use_case(store: Arc<CountingStore>, shutdown: CancellationToken) -> QueryUseCase {
+        QueryUseCase::with_settings(
+            store,
+            QuerySettings {
+                max_range: Some(Duration::from_secs(3600)),
+                tail: TailSettings {
+                    poll_interval: Duration::from_millis(20),
+                    heartbeat_interval: Duration::from_secs(3600),
+                    ..TailSettings::default()
+                },
+            },
+            shutdown,
+        )
+    }
+
+    async fn next_log(subscription: &mut TailSubscription) -> LogEvent {
+        loop {
+            match subscription.next().await {
+                Some(Ok(TailItem::Log(event))) => return event,
+                Some(Ok(_)) => {}
+                other => panic!("expected a log, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn subscribers_receive_new_matching_events_from_one_shared_poller() {
+        let store = Arc::new(CountingStore::default());
+        let use_case = tail_use_case(Arc::clone(&store), CancellationToken::new());
+        let mut subscribers = Vec::new();
+        for _ in 0..10 {
+            subscribers.push(
+                use_case
+                    .tail(FilterDraft {
+                        q: Some("wanted".into()),
+                        ..FilterDraft::default()
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut errors_only = use_case
+            .tail(FilterDraft {
+                min_level: Some("error".into()),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+        let old = sample_event("svc", Level::Error, "wanted but old", seconds_ago(1));
+        let old = crate::testing::store_contract::received_at(old, seconds_ago(60));
+        let unwanted = sample_event("svc", Level::Info, "other", Timestamp::now());
+        let wanted = sample_event("svc", Level::Error, "the wanted one", Timestamp::now());
+        store.insert(&[old, unwanted]).await.unwrap();
+        store.insert(std::slice::from_ref(&wanted)).await.unwrap();
+
+        for subscriber in &mut subscribers {
+            assert_eq!(next_log(subscriber).await.id(), wanted.id());
+        }
+        assert_eq!(next_log(&mut errors_only).await.id(), wanted.id());
+        let polls = store.polls.load(Ordering::SeqCst);
+        let later = sample_event("svc", Level::Error, "wanted again", Timestamp::now());
+        store.insert(std::slice::from_ref(&later)).await.unwrap();
+        for subscriber in &mut subscribers {
+            assert_eq!(next_log(subscriber).await.id(), later.id());
+        }
+        // Eleven subscribers, one poller: the store saw one query per poll, not per client.
+        let polls_for_one_event = store.polls.load(Ordering::SeqCst) - polls;
+        assert!(
+            polls_for_one_event < 11,
+            "{polls_for_one_event} polls delivered one event to 11 subscribers"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tail_from_a_time_sends_the_stored_events_first_then_new_ones_once() {
+        let store = Arc::new(CountingStore::default());
+        // More than one page (1000) of stored events, oldest first.
+        let earlier: Vec<LogEvent> = (0..1001)
+            .map(|i| {
+                sample_event(
+                    "svc",
+                    Level::Info,
+                    &format!("stored {i}"),
+                    seconds_ago(1100 - i),
+                )
+            })
+            .collect();
+        store.insert(&earlier).await.unwrap();
+        let use_case = QueryUseCase::with_settings(
+            Arc::clone(&store) as Arc<dyn LogStore>,
+            QuerySettings {
+                max_range: Some(Duration::from_secs(3600)),
+                tail: TailSettings {
+                    poll_interval: Duration::from_millis(20),
+                    heartbeat_interval: Duration::from_millis(300),
+                    ..TailSettings::default()
+                },
+            },
+            CancellationToken::new(),
+        );
+
+        let mut subscription = use_case
+            .tail(FilterDraft {
+                from: Some(seconds_ago(1200).to_rfc3339()),
+                order: Some("desc".into()),
+                limit: Some("1".into()),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+        // Stored after the first page was read: the second page and the poller both see it.
+        let fresh = sample_event("svc", Level::Info, "fresh", Timestamp::now());
+        store.insert(std::slice::from_ref(&fresh)).await.unwrap();
+
+        let mut received = Vec::new();
+        loop {
+            match subscription.next().await {
+                Some(Ok(TailItem::Log(event))) => received.push(event.id()),
+                Some(Ok(TailItem::Heartbeat(_))) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let mut expected: Vec<_> = earlier.iter().map(LogEvent::id).collect();
+        expected.push(fresh.id());
+        assert_eq!(received, expected);
+    }
+
+    #[tokio::test]
+    async fn a_tail_from_beyond_the_widest_range_is_rejected_naming_from() {
+        let use_case = tail_use_case(Arc::new(CountingStore::default()), CancellationToken::new());
+
+        let error = use_case
+            .tail(FilterDraft {
+                from: Some(seconds_ago(7200).to_rfc3339()),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap_err();
+
+        assert!(matches!(error, QueryError::Invalid(invalid) if invalid.field() == "from"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_tail_sends_heartbeats_and_ends_at_shutdown() {
+        let shutdown = CancellationToken::new();
+        let use_case = QueryUseCase::with_settings(
+            Arc::new(InMemoryLogStore::default()),
+            QuerySettings {
+                tail: TailSettings {
+                    heartbeat_interval: Duration::from_secs(15),
+                    ..TailSettings::default()
+                },
+                ..QuerySettings::default()
+            },
+            shutdown.clone(),
+        );
+        let mut subscription = use_case.tail(FilterDraft::default()).await.unwrap();
+
+        for _ in 0..2 {
+            assert!(matches!(
+                subscription.next().await,
+                Some(Ok(TailItem::Heartbeat(_)))
+            ));
+        }
+        shutdown.cancel();
+        assert!(subscription.next().await.is_none());
     }
 }

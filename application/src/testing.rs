@@ -6,12 +6,15 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use domain::{
-    Filter, Level, LogEvent, LogEventDraft, SortOrder, Timestamp, TimestampInput, TraceId,
-};
+use domain::{Level, LogEvent, LogEventDraft, Timestamp, TimestampInput, TraceId};
 
-use crate::ports::{Backlog, LogQueue, LogStore, QueueError, Receipt, Reservation, StoreError};
+use crate::ports::{Backlog, LogQueue, QueueError, Receipt, Reservation};
 pub use crate::ports::{MockDrainSignal, MockLogQueue, MockLogStore};
+
+mod in_memory_store;
+pub mod store_contract;
+
+pub use in_memory_store::{InMemoryCursor, InMemoryLogStore};
 
 /// A valid event with the given fields, for tests.
 pub fn sample_event(service: &str, level: Level, message: &str, timestamp: Timestamp) -> LogEvent {
@@ -138,53 +141,6 @@ impl LogQueue for InMemoryLogQueue {
     }
 
     async fn health(&self) -> Result<(), QueueError> {
-        Ok(())
-    }
-}
-
-/// A [`LogStore`] in memory that filters, orders and pages like the real one.
-#[derive(Debug, Default)]
-pub struct InMemoryLogStore {
-    events: Mutex<Vec<LogEvent>>,
-}
-
-#[async_trait]
-impl LogStore for InMemoryLogStore {
-    async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
-        self.events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(events.iter().cloned());
-        Ok(())
-    }
-
-    async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
-        let mut matching: Vec<LogEvent> = self
-            .events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|event| {
-                filter.services().is_empty() || filter.services().contains(event.service())
-            })
-            .filter(|event| filter.levels().is_empty() || filter.levels().contains(&event.level()))
-            .filter(|event| filter.from().is_none_or(|from| event.timestamp() >= from))
-            .filter(|event| filter.to().is_none_or(|to| event.timestamp() < to))
-            .cloned()
-            .collect();
-        matching.sort_by_key(|event| (event.timestamp(), event.id()));
-        if filter.order() == SortOrder::Descending {
-            matching.reverse();
-        }
-        let offset = usize::try_from(filter.offset()).unwrap_or(usize::MAX);
-        Ok(matching
-            .into_iter()
-            .skip(offset)
-            .take(filter.limit().get() as usize)
-            .collect())
-    }
-
-    async fn health(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -345,110 +301,6 @@ pub mod queue_contract {
     }
 }
 
-/// The behaviour every [`LogStore`] must show. Call each function with a fresh, empty store.
-pub mod store_contract {
-    use domain::FilterDraft;
-
-    use super::*;
-
-    fn at(seconds: u64) -> Timestamp {
-        Timestamp::from_unix_nanos(1_777_975_200_000_000_000 + seconds * 1_000_000_000)
-    }
-
-    fn filter(draft: FilterDraft) -> Filter {
-        #[allow(clippy::expect_used)]
-        Filter::from_draft(draft).expect("valid filter")
-    }
-
-    fn messages(events: &[LogEvent]) -> Vec<&str> {
-        events
-            .iter()
-            .map(|event| event.message().as_str())
-            .collect()
-    }
-
-    /// Every field survives a round trip through the store.
-    pub async fn stored_events_read_back_unchanged(store: &dyn LogStore) {
-        let event = sample_event("auth-service", Level::Error, "DB connection failed", at(0));
-        store
-            .insert(std::slice::from_ref(&event))
-            .await
-            .expect("insert");
-
-        let read = store.query(&Filter::default()).await.expect("query");
-
-        assert_eq!(read, vec![event]);
-    }
-
-    /// Service, level and time range filters combine; results are newest first by default;
-    /// `from` is inclusive and `to` exclusive.
-    pub async fn filters_combine_and_results_are_newest_first(store: &dyn LogStore) {
-        let events = vec![
-            sample_event("auth", Level::Error, "a0", at(0)),
-            sample_event("auth", Level::Info, "a1", at(1)),
-            sample_event("auth", Level::Error, "a2", at(2)),
-            sample_event("billing", Level::Error, "b3", at(3)),
-            sample_event("auth", Level::Error, "a4", at(4)),
-        ];
-        store.insert(&events).await.expect("insert");
-
-        let all = store.query(&Filter::default()).await.expect("query");
-        assert_eq!(messages(&all), ["a4", "b3", "a2", "a1", "a0"]);
-
-        let auth_errors = filter(FilterDraft {
-            services: vec!["auth".into()],
-            levels: vec!["ERROR".into()],
-            ..FilterDraft::default()
-        });
-        assert_eq!(
-            messages(&store.query(&auth_errors).await.expect("query")),
-            ["a4", "a2", "a0"]
-        );
-
-        let window = filter(FilterDraft {
-            from: Some(at(1).to_rfc3339()),
-            to: Some(at(4).to_rfc3339()),
-            ..FilterDraft::default()
-        });
-        assert_eq!(
-            messages(&store.query(&window).await.expect("query")),
-            ["b3", "a2", "a1"]
-        );
-
-        let several = filter(FilterDraft {
-            services: vec!["auth".into(), "billing".into()],
-            levels: vec!["INFO".into(), "ERROR".into()],
-            order: Some("asc".into()),
-            ..FilterDraft::default()
-        });
-        assert_eq!(
-            messages(&store.query(&several).await.expect("query")),
-            ["a0", "a1", "a2", "b3", "a4"]
-        );
-    }
-
-    /// Limit and offset page through the results without gaps or repeats.
-    pub async fn limit_and_offset_page_through_results(store: &dyn LogStore) {
-        let events: Vec<LogEvent> = (0..7)
-            .map(|i| sample_event("svc", Level::Warn, &format!("m{i}"), at(i)))
-            .collect();
-        store.insert(&events).await.expect("insert");
-
-        let mut seen = Vec::new();
-        for offset in [0, 3, 6] {
-            let page = filter(FilterDraft {
-                limit: Some("3".into()),
-                offset: Some(offset.to_string()),
-                ..FilterDraft::default()
-            });
-            let logs = store.query(&page).await.expect("query");
-            seen.extend(logs.iter().map(|event| event.message().as_str().to_owned()));
-        }
-        assert_eq!(seen, ["m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
-        store.health().await.expect("healthy");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,13 +319,5 @@ mod tests {
             &InMemoryLogQueue::default(),
         )
         .await;
-    }
-
-    #[tokio::test]
-    async fn the_in_memory_store_keeps_the_store_contract() {
-        store_contract::stored_events_read_back_unchanged(&InMemoryLogStore::default()).await;
-        store_contract::filters_combine_and_results_are_newest_first(&InMemoryLogStore::default())
-            .await;
-        store_contract::limit_and_offset_page_through_results(&InMemoryLogStore::default()).await;
     }
 }

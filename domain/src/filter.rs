@@ -1,9 +1,16 @@
 //! What a reader asks for: which logs, in which order, which page.
 
 use std::fmt;
+use std::time::Duration;
 
-use crate::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
-use crate::{Level, ServiceName, Timestamp, ValidationError, ValidationReason};
+use crate::limits::{
+    DEFAULT_PAGE_LIMIT, FILTER_MAX_LIST_ITEMS, FILTER_MAX_METADATA_CONDITIONS, MAX_PAGE_LIMIT,
+    METADATA_KEY_MAX_CHARS, METADATA_VALUE_MAX_BYTES,
+};
+use crate::{
+    Cursor, Level, LogEvent, ServiceName, TextSearch, Timestamp, TraceId, ValidationError,
+    ValidationReason,
+};
 
 /// Number of logs on one page: 1 to 1000, 100 by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +28,7 @@ impl Limit {
         }
     }
 
+    /// The page size.
     pub fn get(self) -> u32 {
         self.0
     }
@@ -59,45 +67,85 @@ pub struct FilterDraft {
     pub services: Vec<String>,
     /// Levels to match (any of them); empty means all.
     pub levels: Vec<String>,
+    /// `min_level`: this level and the more severe ones.
+    pub min_level: Option<String>,
+    /// `q`: words and quoted phrases that must all occur in the message, ignoring case.
+    pub q: Option<String>,
+    /// `metadata.<key>=<value>` parameters as (key, value): each entry must be present with
+    /// exactly that value.
+    pub metadata: Vec<(String, String)>,
+    /// `trace_id`: 32 hex characters.
+    pub trace_id: Option<String>,
     /// RFC 3339, inclusive.
     pub from: Option<String>,
     /// RFC 3339, exclusive.
     pub to: Option<String>,
+    /// Page size, 1 to 1000.
     pub limit: Option<String>,
+    /// Matching logs to skip.
     pub offset: Option<String>,
     /// `asc` or `desc`.
     pub order: Option<String>,
+    /// A `next_cursor` from an earlier answer: the page after it.
+    pub cursor: Option<String>,
 }
 
 /// A validated query: all conditions combine with AND; lists match any of their items.
 ///
-/// New conditions (text search, metadata equality, trace id, cursors) are added as further
-/// fields with their own accessors, so existing users of the filter are unaffected.
+/// Results are ordered by `(timestamp, id)` in [`Filter::order`]; the page is [`Filter::limit`]
+/// logs after the [`Filter::cursor`] position (if any) and after skipping [`Filter::offset`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     services: Vec<ServiceName>,
     levels: Vec<Level>,
+    min_level: Option<Level>,
+    text: Option<TextSearch>,
+    metadata: Vec<(String, String)>,
+    trace_id: Option<TraceId>,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     limit: Limit,
     offset: u64,
     order: SortOrder,
+    cursor: Option<Cursor>,
 }
 
 impl Filter {
-    /// Validates a draft; the error names the query parameter (`service`, `level`, `from`, `to`,
-    /// `limit`, `offset`, `order`).
+    /// Validates a draft; the error names the query parameter (`service`, `level`,
+    /// `min_level`, `q`, `metadata.<key>`, `trace_id`, `from`, `to`, `limit`, `offset`,
+    /// `order`, `cursor`). Blank `min_level`, `q`, `trace_id` and `cursor` mean no condition.
     pub fn from_draft(draft: FilterDraft) -> Result<Self, ValidationError> {
+        if draft.services.len() > FILTER_MAX_LIST_ITEMS {
+            return Err(ValidationError::new(
+                "service",
+                ValidationReason::TooMany {
+                    max: FILTER_MAX_LIST_ITEMS,
+                },
+            ));
+        }
         let services = draft
             .services
             .iter()
             .map(|service| ServiceName::parse(service, "service"))
             .collect::<Result<Vec<_>, _>>()?;
-        let levels = draft
-            .levels
-            .iter()
-            .map(|level| Level::parse(level))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut levels: Vec<Level> = Vec::new();
+        for text in &draft.levels {
+            let level = Level::parse(text)?;
+            if !levels.contains(&level) {
+                levels.push(level);
+            }
+        }
+        let min_level = non_blank(draft.min_level.as_deref())
+            .map(|text| Level::parse(text).map_err(|error| error.renamed("min_level")))
+            .transpose()?;
+        let text = match draft.q.as_deref() {
+            Some(q) => TextSearch::parse(q)?,
+            None => None,
+        };
+        let metadata = validate_metadata_conditions(draft.metadata)?;
+        let trace_id = non_blank(draft.trace_id.as_deref())
+            .map(TraceId::parse)
+            .transpose()?;
         let from = draft
             .from
             .as_deref()
@@ -126,30 +174,114 @@ impl Filter {
             .map(|text| parse_unsigned(text, "offset"))
             .transpose()?
             .unwrap_or(0);
-        let order = match draft
-            .order
-            .as_deref()
-            .map(|text| text.trim().to_ascii_lowercase())
-        {
-            None => SortOrder::default(),
-            Some(text) if text == "desc" => SortOrder::Descending,
-            Some(text) if text == "asc" => SortOrder::Ascending,
-            Some(_) => {
+        let requested_order = draft.order.as_deref().map(parse_order).transpose()?;
+        let cursor = non_blank(draft.cursor.as_deref())
+            .map(Cursor::parse)
+            .transpose()?;
+        let order = match (cursor, requested_order) {
+            (Some(cursor), Some(order)) if cursor.order() != order => {
                 return Err(ValidationError::new(
-                    "order",
-                    ValidationReason::InvalidFormat("asc or desc"),
+                    "cursor",
+                    ValidationReason::OutOfRange(format!(
+                        "was issued for order={}; send the same order or none",
+                        cursor.order()
+                    )),
                 ));
             }
+            (Some(cursor), _) => cursor.order(),
+            (None, order) => order.unwrap_or_default(),
         };
         Ok(Self {
             services,
             levels,
+            min_level,
+            text,
+            metadata,
+            trace_id,
             from,
             to,
             limit,
             offset,
             order,
+            cursor,
         })
+    }
+
+    /// Applies the widest time range one query may cover, measured against `now` where the
+    /// range is open: without `from`, the range becomes the `max_range` before `to` (or before
+    /// `now`, with no upper bound); with `from`, the span from `from` to `to` (or `now`) must
+    /// not exceed `max_range`, else the error names `to` when both bounds were given and
+    /// `from` otherwise.
+    pub fn within_max_range(
+        mut self,
+        max_range: Duration,
+        now: Timestamp,
+    ) -> Result<Self, ValidationError> {
+        let max_nanos = u64::try_from(max_range.as_nanos()).unwrap_or(u64::MAX);
+        let end = self.to.unwrap_or(now).unix_nanos();
+        match self.from {
+            None => {
+                self.from = Some(Timestamp::from_unix_nanos(end.saturating_sub(max_nanos)));
+            }
+            Some(from) if end.saturating_sub(from.unix_nanos()) > max_nanos => {
+                let span = describe_span(max_range);
+                let (field, reason) = if self.to.is_some() {
+                    ("to", format!("must be at most {span} after from"))
+                } else {
+                    (
+                        "from",
+                        format!("must be at most {span} before now (or before to)"),
+                    )
+                };
+                return Err(ValidationError::new(
+                    field,
+                    ValidationReason::OutOfRange(reason),
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(self)
+    }
+
+    /// The same filter with room for one more log on its page: a store answer that fills it
+    /// shows that another page follows.
+    pub fn with_extra_row(&self) -> Self {
+        Self {
+            limit: Limit(self.limit.0 + 1),
+            ..self.clone()
+        }
+    }
+
+    /// The same conditions, read in pages of the largest size in `order`, starting just
+    /// after `cursor` (a cursor for the same order) or at the first event.
+    pub fn paged(self, order: SortOrder, cursor: Option<Cursor>) -> Self {
+        Self {
+            order,
+            cursor,
+            offset: 0,
+            limit: Limit(MAX_PAGE_LIMIT),
+            ..self
+        }
+    }
+
+    /// Whether `event` meets every condition. The page (limit, offset, cursor) is not a
+    /// condition. Stores must select exactly the events this accepts.
+    pub fn matches(&self, event: &LogEvent) -> bool {
+        (self.services.is_empty() || self.services.contains(event.service()))
+            && self
+                .level_set()
+                .is_none_or(|levels| levels.contains(&event.level()))
+            && self.from.is_none_or(|from| event.timestamp() >= from)
+            && self.to.is_none_or(|to| event.timestamp() < to)
+            && self.trace_id.is_none_or(|trace| event.trace_id() == trace)
+            && self
+                .metadata
+                .iter()
+                .all(|(key, value)| event.metadata().get(key) == Some(value.as_str()))
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|text| text.matches(event.message().as_str()))
     }
 
     /// Services to match; empty means all.
@@ -157,9 +289,49 @@ impl Filter {
         &self.services
     }
 
-    /// Levels to match; empty means all.
+    /// Levels listed in `level`, without repeats; empty means all. See also
+    /// [`Filter::level_set`], which combines them with `min_level`.
     pub fn levels(&self) -> &[Level] {
         &self.levels
+    }
+
+    /// The least severe level to match.
+    pub fn min_level(&self) -> Option<Level> {
+        self.min_level
+    }
+
+    /// The levels a matching event may have (the listed ones, or all, at `min_level` or
+    /// above); `None` when any level matches. May be empty: then nothing matches.
+    pub fn level_set(&self) -> Option<Vec<Level>> {
+        if self.levels.is_empty() && self.min_level.is_none() {
+            return None;
+        }
+        let candidates = if self.levels.is_empty() {
+            Level::ALL.to_vec()
+        } else {
+            self.levels.clone()
+        };
+        Some(
+            candidates
+                .into_iter()
+                .filter(|level| self.min_level.is_none_or(|min| *level >= min))
+                .collect(),
+        )
+    }
+
+    /// Text every matching message contains, ignoring case.
+    pub fn text(&self) -> Option<&TextSearch> {
+        self.text.as_ref()
+    }
+
+    /// Metadata entries every matching event has, exactly.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
+    /// The trace every matching event belongs to.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
     }
 
     /// Inclusive lower bound of event time.
@@ -172,17 +344,96 @@ impl Filter {
         self.to
     }
 
+    /// Page size.
     pub fn limit(&self) -> Limit {
         self.limit
     }
 
-    /// Number of matching logs to skip before the page starts.
+    /// Number of matching logs to skip before the page starts (after the cursor, if any).
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
+    /// The order of results; a cursor's own order when a cursor was given.
     pub fn order(&self) -> SortOrder {
         self.order
+    }
+
+    /// Where the page starts: just after this position.
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.cursor
+    }
+}
+
+fn non_blank(text: Option<&str>) -> Option<&str> {
+    text.filter(|text| !text.trim().is_empty())
+}
+
+fn parse_order(text: &str) -> Result<SortOrder, ValidationError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "desc" => Ok(SortOrder::Descending),
+        "asc" => Ok(SortOrder::Ascending),
+        _ => Err(ValidationError::new(
+            "order",
+            ValidationReason::InvalidFormat("asc or desc"),
+        )),
+    }
+}
+
+/// Checks `metadata.<key>=<value>` conditions with the limits of stored metadata: keys of 1 to
+/// 128 characters without control characters, values of at most 8 KiB.
+fn validate_metadata_conditions(
+    conditions: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, ValidationError> {
+    if conditions.len() > FILTER_MAX_METADATA_CONDITIONS {
+        return Err(ValidationError::new(
+            "metadata",
+            ValidationReason::TooMany {
+                max: FILTER_MAX_METADATA_CONDITIONS,
+            },
+        ));
+    }
+    for (key, value) in &conditions {
+        if key.is_empty() {
+            return Err(ValidationError::new(
+                "metadata",
+                ValidationReason::InvalidFormat("metadata.<key>=<value> with a non-empty key"),
+            ));
+        }
+        if key.chars().count() > METADATA_KEY_MAX_CHARS {
+            return Err(ValidationError::new(
+                "metadata",
+                ValidationReason::TooLong {
+                    max: METADATA_KEY_MAX_CHARS,
+                    unit: "characters per key",
+                },
+            ));
+        }
+        if key.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "metadata",
+                ValidationReason::ControlCharacter,
+            ));
+        }
+        if value.len() > METADATA_VALUE_MAX_BYTES {
+            return Err(ValidationError::new(
+                format!("metadata.{key}"),
+                ValidationReason::TooLong {
+                    max: METADATA_VALUE_MAX_BYTES,
+                    unit: "bytes",
+                },
+            ));
+        }
+    }
+    Ok(conditions)
+}
+
+fn describe_span(span: Duration) -> String {
+    let seconds = span.as_secs();
+    if seconds.is_multiple_of(3600) {
+        format!("{} hours", seconds / 3600)
+    } else {
+        format!("{seconds} seconds")
     }
 }
 
@@ -218,6 +469,7 @@ mod tests {
             limit: Some("50".into()),
             offset: Some("10".into()),
             order: Some("ASC".into()),
+            ..FilterDraft::default()
         })
         .unwrap();
         assert_eq!(filter.services()[0].as_str(), "auth-service");
@@ -321,5 +573,326 @@ mod tests {
     fn limits_at_the_edges_are_accepted() {
         assert_eq!(Limit::new(1).map(Limit::get), Ok(1));
         assert_eq!(Limit::new(1000).map(Limit::get), Ok(1000));
+    }
+
+    fn sample(service: &str, level: Level, message: &str, seconds: u64) -> LogEvent {
+        let draft = crate::LogEventDraft {
+            service: service.into(),
+            level: level.as_str().into(),
+            message: message.into(),
+            metadata: [("user_id".to_owned(), "42".to_owned())].into(),
+            timestamp: Some(crate::TimestampInput::Integer(i128::from(
+                MAY_5 + seconds * 1_000_000_000,
+            ))),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            span_id: None,
+        };
+        LogEvent::from_draft(draft, Timestamp::now(), TraceId::generate()).unwrap()
+    }
+
+    const MAY_5: u64 = 1_777_939_200_000_000_000;
+
+    fn draft_filter(draft: FilterDraft) -> Filter {
+        Filter::from_draft(draft).unwrap()
+    }
+
+    #[test]
+    fn the_new_conditions_are_validated_into_typed_values() {
+        let filter = draft_filter(FilterDraft {
+            min_level: Some("warning".into()),
+            q: Some(r#"db "connection failed""#.into()),
+            metadata: vec![
+                ("user_id".into(), "42".into()),
+                ("host".into(), String::new()),
+            ],
+            trace_id: Some("4BF92F3577B34DA6A3CE929D0E0E4736".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(filter.min_level(), Some(Level::Warn));
+        assert_eq!(
+            filter.text().map(TextSearch::terms),
+            Some(&["db".to_owned(), "connection failed".to_owned()][..])
+        );
+        assert_eq!(filter.metadata()[1], ("host".to_owned(), String::new()));
+        assert_eq!(
+            filter.trace_id().map(|trace| trace.to_string()).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+    }
+
+    #[test]
+    fn blank_optional_conditions_mean_no_condition() {
+        let filter = draft_filter(FilterDraft {
+            min_level: Some(" ".into()),
+            q: Some("  ".into()),
+            trace_id: Some(String::new()),
+            cursor: Some(String::new()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(filter, Filter::default());
+    }
+
+    #[test]
+    fn min_level_keeps_the_listed_levels_at_or_above_it() {
+        let only_min = draft_filter(FilterDraft {
+            min_level: Some("WARN".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            only_min.level_set(),
+            Some(vec![Level::Warn, Level::Error, Level::Fatal])
+        );
+        let both = draft_filter(FilterDraft {
+            levels: vec!["info".into(), "error".into(), "ERROR".into()],
+            min_level: Some("warn".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(both.levels(), [Level::Info, Level::Error]);
+        assert_eq!(both.level_set(), Some(vec![Level::Error]));
+        let none = draft_filter(FilterDraft {
+            levels: vec!["info".into()],
+            min_level: Some("fatal".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(none.level_set(), Some(vec![]));
+        assert_eq!(Filter::default().level_set(), None);
+    }
+
+    #[test]
+    fn a_cursor_sets_the_order_and_a_conflicting_order_is_rejected_naming_cursor() {
+        let event = sample("svc", Level::Info, "m", 0);
+        let ascending = Cursor::after(&event, SortOrder::Ascending).encode();
+        let filter = draft_filter(FilterDraft {
+            cursor: Some(ascending.clone()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(filter.order(), SortOrder::Ascending);
+        assert_eq!(filter.cursor().map(|c| c.id()), Some(event.id()));
+        let same = draft_filter(FilterDraft {
+            cursor: Some(ascending.clone()),
+            order: Some("asc".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(same.order(), SortOrder::Ascending);
+        let conflict = Filter::from_draft(FilterDraft {
+            cursor: Some(ascending),
+            order: Some("desc".into()),
+            ..FilterDraft::default()
+        })
+        .unwrap_err();
+        assert_eq!(conflict.field(), "cursor");
+        assert_eq!(
+            conflict.to_string(),
+            "cursor was issued for order=asc; send the same order or none"
+        );
+    }
+
+    #[test]
+    fn bad_new_parameters_are_rejected_naming_the_parameter() {
+        let cases: Vec<(&str, FilterDraft)> = vec![
+            (
+                "min_level",
+                FilterDraft {
+                    min_level: Some("LOUD".into()),
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "q",
+                FilterDraft {
+                    q: Some(r#""unclosed"#.into()),
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "trace_id",
+                FilterDraft {
+                    trace_id: Some("' OR 1=1 --".into()),
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "cursor",
+                FilterDraft {
+                    cursor: Some("garbage".into()),
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "metadata",
+                FilterDraft {
+                    metadata: vec![(String::new(), "x".into())],
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "metadata",
+                FilterDraft {
+                    metadata: vec![("k".repeat(129), "x".into())],
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "metadata",
+                FilterDraft {
+                    metadata: vec![("bell\u{7}".into(), "x".into())],
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "metadata.big",
+                FilterDraft {
+                    metadata: vec![("big".into(), "v".repeat(8 * 1024 + 1))],
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "metadata",
+                FilterDraft {
+                    metadata: (0..=FILTER_MAX_METADATA_CONDITIONS)
+                        .map(|i| (format!("k{i}"), "v".into()))
+                        .collect(),
+                    ..FilterDraft::default()
+                },
+            ),
+            (
+                "service",
+                FilterDraft {
+                    services: (0..=FILTER_MAX_LIST_ITEMS)
+                        .map(|i| format!("s{i}"))
+                        .collect(),
+                    ..FilterDraft::default()
+                },
+            ),
+        ];
+        for (field, draft) in cases {
+            let error = Filter::from_draft(draft.clone()).unwrap_err();
+            assert_eq!(error.field(), field, "{error}");
+        }
+    }
+
+    #[test]
+    fn matches_applies_every_condition_with_and() {
+        let event = sample(
+            "auth",
+            Level::Error,
+            "DB Connection FAILED after 3 tries",
+            10,
+        );
+        let accepts = |draft: FilterDraft| draft_filter(draft).matches(&event);
+        assert!(accepts(FilterDraft::default()));
+        assert!(accepts(FilterDraft {
+            services: vec!["billing".into(), "auth".into()],
+            min_level: Some("warn".into()),
+            q: Some(r#"db "connection failed""#.into()),
+            metadata: vec![("user_id".into(), "42".into())],
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            from: Some("2026-05-05T00:00:10Z".into()),
+            to: Some("2026-05-05T00:00:11Z".into()),
+            ..FilterDraft::default()
+        }));
+        let rejecting = [
+            FilterDraft {
+                services: vec!["billing".into()],
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                min_level: Some("fatal".into()),
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                levels: vec!["info".into()],
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                q: Some("db refused".into()),
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                metadata: vec![("user_id".into(), "4".into())],
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                metadata: vec![("missing".into(), String::new())],
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                trace_id: Some("0af7651916cd43dd8448eb211c80319c".into()),
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                from: Some("2026-05-05T00:00:11Z".into()),
+                ..FilterDraft::default()
+            },
+            FilterDraft {
+                to: Some("2026-05-05T00:00:10Z".into()),
+                ..FilterDraft::default()
+            },
+        ];
+        for draft in rejecting {
+            assert!(!accepts(draft.clone()), "{draft:?}");
+        }
+    }
+
+    #[test]
+    fn without_from_the_range_becomes_the_widest_allowed_before_to_or_now() {
+        let now = Timestamp::parse_rfc3339("2026-05-05T12:00:00Z", "now").unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let open = Filter::default().within_max_range(day, now).unwrap();
+        assert_eq!(
+            open.from().map(Timestamp::to_rfc3339).as_deref(),
+            Some("2026-05-04T12:00:00.000000000Z")
+        );
+        assert_eq!(open.to(), None);
+        let before_to = draft_filter(FilterDraft {
+            to: Some("2026-05-01T00:00:00Z".into()),
+            ..FilterDraft::default()
+        })
+        .within_max_range(day, now)
+        .unwrap();
+        assert_eq!(
+            before_to.from().map(Timestamp::to_rfc3339).as_deref(),
+            Some("2026-04-30T00:00:00.000000000Z")
+        );
+    }
+
+    #[test]
+    fn a_range_wider_than_allowed_is_rejected_naming_from_or_to() {
+        let now = Timestamp::parse_rfc3339("2026-05-05T12:00:00Z", "now").unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let bounded = |from: &str, to: Option<&str>| {
+            draft_filter(FilterDraft {
+                from: Some(from.into()),
+                to: to.map(Into::into),
+                ..FilterDraft::default()
+            })
+            .within_max_range(day, now)
+        };
+        assert!(bounded("2026-05-04T12:00:00Z", None).is_ok());
+        assert!(bounded("2026-04-01T00:00:00Z", Some("2026-04-02T00:00:00Z")).is_ok());
+        let too_early = bounded("2026-05-04T11:59:59Z", None).unwrap_err();
+        assert_eq!(too_early.field(), "from");
+        assert_eq!(
+            too_early.to_string(),
+            "from must be at most 24 hours before now (or before to)"
+        );
+        let too_wide = bounded("2026-04-01T00:00:00Z", Some("2026-04-02T00:00:01Z")).unwrap_err();
+        assert_eq!(too_wide.field(), "to");
+        assert_eq!(
+            too_wide.to_string(),
+            "to must be at most 24 hours after from"
+        );
+    }
+
+    #[test]
+    fn the_extra_row_filter_differs_only_in_its_limit() {
+        let filter = draft_filter(FilterDraft {
+            limit: Some("1000".into()),
+            q: Some("x".into()),
+            ..FilterDraft::default()
+        });
+        let probing = filter.with_extra_row();
+        assert_eq!(probing.limit().get(), 1001);
+        assert_eq!(probing.text(), filter.text());
     }
 }

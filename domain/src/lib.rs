@@ -4,19 +4,25 @@
 //! constructor that takes outside input returns a [`ValidationError`] naming the field and the reason.
 //! The limits a client can hit are collected in [`limits`].
 
+mod aggregate;
+mod cursor;
 mod error;
 mod event;
 mod filter;
 mod ids;
 mod level;
 pub mod limits;
+mod search;
 mod text;
 mod timestamp;
 
+pub use aggregate::{GroupBy, HistogramInterval};
+pub use cursor::Cursor;
 pub use error::{ValidationError, ValidationReason};
 pub use event::{LogEvent, LogEventDraft, LogEventParts, Metadata};
 pub use filter::{Filter, FilterDraft, Limit, SortOrder};
 pub use ids::{EventId, SpanId, TraceId};
 pub use level::Level;
+pub use search::{TextSearch, fold_case};
 pub use text::{Message, ServiceName};
 pub use timestamp::{Timestamp, TimestampInput};

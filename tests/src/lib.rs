@@ -181,6 +181,9 @@ impl Stack {
         env.insert(Service::Ingestion, ingestion);
         let mut query = common;
         query.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{query_port}")));
+        // Tests ingest events at fixed past dates: no limit on the time range unless a test
+        // sets one through `extra_env` (a later value wins).
+        query.push(("QUERY_MAX_RANGE_HOURS".to_owned(), "0".to_owned()));
         env.insert(Service::Query, query);
 
         for (service, name, value) in &options.extra_env {

@@ -26,6 +26,9 @@ pub struct ClickHouseConfig {
     /// Longest wait for one batch insert, in milliseconds; past it the insert fails as
     /// unavailable (the batch may or may not have been stored: delivery is at least once).
     pub insert_timeout_ms: u64,
+    /// Longest an export may run, in milliseconds (also the longest wait for its next rows):
+    /// sent as the export query's `max_execution_time`, rounded up to whole seconds.
+    pub export_timeout_ms: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -37,6 +40,7 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             query_timeout_ms: 10_000,
             insert_timeout_ms: 30_000,
+            export_timeout_ms: 600_000,
         }
     }
 }
@@ -57,6 +61,7 @@ impl fmt::Debug for ClickHouseConfig {
             )
             .field("query_timeout_ms", &self.query_timeout_ms)
             .field("insert_timeout_ms", &self.insert_timeout_ms)
+            .field("export_timeout_ms", &self.export_timeout_ms)
             .finish()
     }
 }
@@ -73,6 +78,10 @@ impl ClickHouseConfig {
     /// The query timeout in whole seconds, at least one, for the server's `max_execution_time`.
     pub(crate) fn max_execution_time_secs(&self) -> u64 {
         self.query_timeout_ms.div_ceil(1000).max(1)
+    }
+
+    pub(crate) fn export_timeout(&self) -> Duration {
+        Duration::from_millis(self.export_timeout_ms)
     }
 
     /// A client for the server as a whole, without a default database (which may not exist yet).

@@ -18,6 +18,9 @@ use clickhouse::error::Error;
 pub(crate) enum Operation {
     Insert,
     Read,
+    /// A read of logs for a client: running out of time is reported as such (`TimedOut`), so
+    /// the client learns to narrow its query, rather than as an outage.
+    Query,
 }
 
 /// The kind of a failure, before it is wrapped into a [`StoreError`] with its cause.
@@ -26,7 +29,15 @@ pub(crate) enum ErrorKind {
     Unavailable,
     Rejected,
     Failed,
+    TimedOut,
 }
+
+/// Server codes of a query that ran out of time: `max_execution_time` passed, or the server
+/// estimated that it would.
+const TIME_LIMIT_CODES: &[u32] = &[
+    159, // TIMEOUT_EXCEEDED
+    160, // TOO_SLOW
+];
 
 /// Server codes after which the same call may succeed later: overload, time limits, network
 /// trouble between servers, and a schema that is not there yet (migrations still to run).
@@ -100,12 +111,14 @@ pub(crate) fn classify(error: Error, operation: Operation) -> StoreError {
         ErrorKind::Unavailable => StoreError::Unavailable(Box::new(error)),
         ErrorKind::Rejected => StoreError::Rejected(Box::new(error)),
         ErrorKind::Failed => StoreError::Failed(Box::new(error)),
+        ErrorKind::TimedOut => StoreError::TimedOut(Box::new(error)),
     }
 }
 
 /// The one place that decides what a `clickhouse` error means.
 pub(crate) fn kind_of(error: &Error, operation: Operation) -> ErrorKind {
     match error {
+        Error::TimedOut if operation == Operation::Query => ErrorKind::TimedOut,
         Error::Network(_) | Error::TimedOut => ErrorKind::Unavailable,
         // An I/O error surfacing from the HTTP body stream is a transport failure too.
         Error::Other(source) if source.downcast_ref::<std::io::Error>().is_some() => {
@@ -123,7 +136,9 @@ fn kind_of_response(text: &str, operation: Operation) -> ErrorKind {
         return ErrorKind::Rejected;
     }
     if let Some(code) = exception_code(text) {
-        return if UNAVAILABLE_CODES.contains(&code) {
+        return if operation == Operation::Query && TIME_LIMIT_CODES.contains(&code) {
+            ErrorKind::TimedOut
+        } else if UNAVAILABLE_CODES.contains(&code) {
             ErrorKind::Unavailable
         } else if operation == Operation::Insert && DATA_CODES.contains(&code) {
             ErrorKind::Rejected
@@ -220,6 +235,39 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_log_query_that_runs_out_of_time_timed_out_while_other_calls_are_unavailable() {
+        let too_slow_new = "Code: 160. DB::Exception: Estimated query execution time (12.5 seconds) is too long. Maximum: 10. (TOO_SLOW)";
+        for text in [TIMEOUT_18, too_slow_new, "Code: 159"] {
+            assert_eq!(
+                response(text, Operation::Query),
+                ErrorKind::TimedOut,
+                "{text}"
+            );
+            assert_eq!(
+                response(text, Operation::Read),
+                ErrorKind::Unavailable,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            kind_of(&Error::TimedOut, Operation::Query),
+            ErrorKind::TimedOut
+        );
+        assert_eq!(
+            response(UNKNOWN_TABLE_18, Operation::Query),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            response(SYNTAX_ERROR_18, Operation::Query),
+            ErrorKind::Failed
+        );
+        assert!(matches!(
+            classify(Error::BadResponse(TIMEOUT_18.into()), Operation::Query),
+            StoreError::TimedOut(_)
+        ));
     }
 
     #[test]

@@ -7,9 +7,11 @@
 
 mod config;
 mod errors;
+mod export;
 mod migrations;
 mod retention;
 mod row;
+mod sql;
 mod store;
 
 pub use config::ClickHouseConfig;

@@ -49,7 +49,8 @@ pub(crate) fn level_code(level: Level) -> i8 {
     }
 }
 
-fn level_from_code(code: i8) -> Option<Level> {
+/// The level with `Enum8` number `code` in the `logs.level` column.
+pub(crate) fn level_from_code(code: i8) -> Option<Level> {
     Level::ALL
         .into_iter()
         .find(|level| level_code(*level) == code)

@@ -3,16 +3,23 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use application::ports::{LogStore, StoreError};
+use application::ports::{
+    ArrivalWindow, BucketCount, EventCursor, GroupCount, LogStore, StoreError,
+};
 use async_trait::async_trait;
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, LogEvent, SortOrder};
+use domain::{Filter, GroupBy, HistogramInterval, LogEvent, Timestamp};
 use tracing::debug;
 
 use crate::config::ClickHouseConfig;
 use crate::errors::{NoAnswerInTime, Operation, classify};
-use crate::row::{LOGS_TABLE, LogRow};
+use crate::export::ExportCursor;
+use crate::row::{LOGS_TABLE, LogRow, level_from_code};
+use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement};
+
+/// How much of an export's sort the server may hold in memory before it spills to disk.
+const EXPORT_SORT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Stores events in the `logs` table of the configured database and reads them back.
 ///
@@ -24,6 +31,7 @@ pub struct ClickHouseLogStore {
     query_timeout: Duration,
     insert_timeout: Duration,
     max_execution_time_secs: u64,
+    export_timeout: Duration,
 }
 
 impl ClickHouseLogStore {
@@ -35,6 +43,7 @@ impl ClickHouseLogStore {
             query_timeout: config.query_timeout(),
             insert_timeout: config.insert_timeout(),
             max_execution_time_secs: config.max_execution_time_secs(),
+            export_timeout: config.export_timeout(),
         }
     }
 
@@ -46,8 +55,10 @@ impl ClickHouseLogStore {
         insert.end().await
     }
 
-    fn select(&self, filter: &Filter) -> Query {
-        bind_filter(self.client.query(&select_sql(filter)), filter)
+    /// `statement` as a bounded read: the server stops it after the query timeout.
+    pub(crate) fn read(&self, statement: &Statement) -> Query {
+        statement
+            .query(&self.client)
             .with_setting(
                 "max_execution_time",
                 self.max_execution_time_secs.to_string(),
@@ -56,9 +67,29 @@ impl ClickHouseLogStore {
             // of a result arrives as an error status, not as text after the rows.
             .with_setting("wait_end_of_query", "1")
     }
+
+    /// Both steps of a page read: the keys of the page, then its rows.
+    async fn read_page(&self, filter: &Filter) -> clickhouse::error::Result<Vec<LogRow>> {
+        let keys = self
+            .read(&sql::page_keys(filter))
+            .fetch_all::<PageKey>()
+            .await?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = self
+            .read(&sql::rows_by_keys(&keys, filter.order()))
+            .fetch_all::<LogRow>()
+            .await?;
+        // At-least-once delivery may have stored an event twice; the copies are identical and
+        // sort next to each other.
+        rows.dedup_by(|later, earlier| later.id == earlier.id);
+        Ok(rows)
+    }
 }
 
-/// Runs `call` within `limit`; an expired limit is an unavailable store.
+/// Runs `call` within `limit`; an expired limit is an unavailable store, or for a query of
+/// logs, one that timed out.
 async fn within<T>(
     limit: Duration,
     operation: Operation,
@@ -66,8 +97,20 @@ async fn within<T>(
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result.map_err(|error| classify(error, operation)),
+        Err(_) if operation == Operation::Query => {
+            Err(StoreError::TimedOut(Box::new(NoAnswerInTime(limit))))
+        }
         Err(_) => Err(StoreError::Unavailable(Box::new(NoAnswerInTime(limit)))),
     }
+}
+
+fn into_events(rows: Vec<LogRow>) -> Result<Vec<LogEvent>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            row.into_event()
+                .map_err(|invalid| StoreError::Failed(Box::new(invalid)))
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -95,19 +138,96 @@ impl LogStore for ClickHouseLogStore {
     }
 
     async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
+        let rows = within(self.query_timeout, Operation::Query, self.read_page(filter))
+            .await
+            .inspect_err(|error| debug!(error = ?error, "clickhouse query failed"))?;
+        into_events(rows)
+    }
+
+    async fn count_by(
+        &self,
+        filter: &Filter,
+        group_by: GroupBy,
+    ) -> Result<Vec<GroupCount>, StoreError> {
         let rows = within(
             self.query_timeout,
-            Operation::Read,
-            self.select(filter).fetch_all::<LogRow>(),
+            Operation::Query,
+            self.read(&sql::count_by(filter, group_by))
+                .fetch_all::<GroupRow>(),
         )
         .await
-        .inspect_err(|error| debug!(error = ?error, "clickhouse query failed"))?;
+        .inspect_err(|error| debug!(error = ?error, "clickhouse count failed"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| GroupCount {
+                key: row.group_key,
+                count: row.hits,
+            })
+            .collect())
+    }
+
+    async fn histogram(
+        &self,
+        filter: &Filter,
+        interval: HistogramInterval,
+        by_level: bool,
+        max_rows: u32,
+    ) -> Result<Vec<BucketCount>, StoreError> {
+        let rows = within(
+            self.query_timeout,
+            Operation::Query,
+            self.read(&sql::histogram(filter, interval, by_level, max_rows))
+                .fetch_all::<BucketRow>(),
+        )
+        .await
+        .inspect_err(|error| debug!(error = ?error, "clickhouse histogram failed"))?;
         rows.into_iter()
             .map(|row| {
-                row.into_event()
-                    .map_err(|invalid| StoreError::Failed(Box::new(invalid)))
+                let level = if by_level {
+                    Some(level_from_code(row.level_code).ok_or_else(|| {
+                        StoreError::Failed(
+                            format!("unknown level number {}", row.level_code).into(),
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                Ok(BucketCount {
+                    start: Timestamp::from_unix_nanos(row.bucket_start),
+                    level,
+                    count: row.hits,
+                })
             })
             .collect()
+    }
+
+    async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {
+        let rows = sql::export(filter)
+            .query(&self.client)
+            .with_setting(
+                "max_execution_time",
+                self.export_timeout.as_secs().max(1).to_string(),
+            )
+            // The answer is streamed as it is produced (no `wait_end_of_query`); the sort spills
+            // to disk rather than holding every row in the server's memory.
+            .with_setting(
+                "max_bytes_before_external_sort",
+                EXPORT_SORT_MEMORY_BYTES.to_string(),
+            )
+            .fetch::<LogRow>()
+            .map_err(|error| classify(error, Operation::Query))?;
+        Ok(Box::new(ExportCursor::new(rows, self.export_timeout)))
+    }
+
+    async fn arrivals(&self, window: &ArrivalWindow) -> Result<Vec<LogEvent>, StoreError> {
+        let rows = within(
+            self.query_timeout,
+            Operation::Query,
+            self.read(&sql::arrivals(window)).fetch_all::<LogRow>(),
+        )
+        .await
+        .inspect_err(|error| debug!(error = ?error, "clickhouse arrivals failed"))?;
+        into_events(rows)
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -121,60 +241,10 @@ impl LogStore for ClickHouseLogStore {
         answer.map(drop).map_err(|error| match error {
             StoreError::Unavailable(cause)
             | StoreError::Rejected(cause)
-            | StoreError::Failed(cause) => StoreError::Unavailable(cause),
+            | StoreError::Failed(cause)
+            | StoreError::TimedOut(cause) => StoreError::Unavailable(cause),
         })
     }
-}
-
-/// The SELECT for `filter`: its text holds only fixed SQL and one `?` per value, which
-/// [`bind_filter`] fills in the same order. Service and level lists become `IN (?, ?)`, a
-/// tuple: 18.16 refuses `IN [..]` (what binding a `Vec` gives) and needs `IN` rather than
-/// `has(..)` to use the primary key (service, level, timestamp).
-fn select_sql(filter: &Filter) -> String {
-    let list = |count: usize| vec!["?"; count].join(", ");
-    let mut conditions = Vec::new();
-    if !filter.services().is_empty() {
-        conditions.push(format!("service IN ({})", list(filter.services().len())));
-    }
-    if !filter.levels().is_empty() {
-        conditions.push(format!("level IN ({})", list(filter.levels().len())));
-    }
-    if filter.from().is_some() {
-        conditions.push("timestamp >= ?".to_owned());
-    }
-    if filter.to().is_some() {
-        conditions.push("timestamp < ?".to_owned());
-    }
-    let mut sql = format!("SELECT ?fields FROM {LOGS_TABLE}");
-    if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
-    }
-    sql.push_str(match filter.order() {
-        SortOrder::Descending => " ORDER BY timestamp DESC, id DESC",
-        SortOrder::Ascending => " ORDER BY timestamp ASC, id ASC",
-    });
-    sql.push_str(" LIMIT ? OFFSET ?");
-    sql
-}
-
-/// Binds `filter`'s values to the placeholders of [`select_sql`], in order. The crate escapes
-/// each value as a quoted literal.
-fn bind_filter(mut query: Query, filter: &Filter) -> Query {
-    for service in filter.services() {
-        query = query.bind(service.as_str());
-    }
-    for level in filter.levels() {
-        // Enum8 compares with its names; numbers would be a type mismatch on 18.16.
-        query = query.bind(level.as_str());
-    }
-    if let Some(from) = filter.from() {
-        query = query.bind(from.unix_nanos());
-    }
-    if let Some(to) = filter.to() {
-        query = query.bind(to.unix_nanos());
-    }
-    query.bind(filter.limit().get()).bind(filter.offset())
 }
 
 #[cfg(test)]
@@ -182,47 +252,22 @@ mod tests {
     use domain::FilterDraft;
 
     use super::*;
+    use crate::errors::ErrorKind;
 
-    fn filter(draft: FilterDraft) -> Filter {
-        Filter::from_draft(draft).unwrap()
-    }
-
-    fn bound_sql(filter: &Filter) -> String {
-        let client = Client::default().with_validation(false);
-        bind_filter(client.query(&select_sql(filter)), filter)
-            .sql_display()
-            .to_string()
-    }
-
-    /// Needs a real server, like the tests in `tests/`: `TEST_CLICKHOUSE_URL`.
-    #[tokio::test]
-    async fn a_service_filter_uses_the_primary_key() {
+    fn test_config(suffix: &str) -> ClickHouseConfig {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let config = ClickHouseConfig {
+        ClickHouseConfig {
             url: std::env::var("TEST_CLICKHOUSE_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            database: format!("test_{}_{nanos}_pk", std::process::id()),
+            database: format!("test_{}_{nanos}_{suffix}", std::process::id()),
             ..ClickHouseConfig::default()
-        };
-        crate::apply_migrations(&config).await.unwrap();
-        let store = ClickHouseLogStore::new(&config);
-        let filter = filter(FilterDraft {
-            services: vec!["auth".into(), "billing".into()],
-            ..FilterDraft::default()
-        });
+        }
+    }
 
-        // With `force_primary_key` the server refuses (code 277) a query whose conditions cannot
-        // be answered from the primary index, as `has(['auth'], service)` cannot on 18.16.
-        let answer = store
-            .select(&filter)
-            .with_setting("force_primary_key", "1")
-            .fetch_all::<LogRow>()
-            .await;
-
-        assert!(answer.is_ok(), "{answer:?}");
+    async fn drop_database(config: &ClickHouseConfig) {
         config
             .server_client()
             .query_raw(&format!("DROP DATABASE `{}`", config.database))
@@ -231,33 +276,58 @@ mod tests {
             .unwrap();
     }
 
-    #[test]
-    fn the_default_filter_reads_the_newest_page() {
-        assert_eq!(
-            bound_sql(&Filter::default()),
-            "SELECT ?fields FROM logs ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
-        );
+    /// Needs a real server, like the tests in `tests/`: `TEST_CLICKHOUSE_URL`.
+    #[tokio::test]
+    async fn a_service_filter_uses_the_primary_key_in_both_steps_of_a_page_read() {
+        let config = test_config("pk");
+        crate::apply_migrations(&config).await.unwrap();
+        let store = ClickHouseLogStore::new(&config);
+        let event =
+            application::testing::sample_event("auth", domain::Level::Info, "m", Timestamp::now());
+        store.insert(std::slice::from_ref(&event)).await.unwrap();
+        let filter = Filter::from_draft(FilterDraft {
+            services: vec!["auth".into(), "billing".into()],
+            ..FilterDraft::default()
+        })
+        .unwrap();
+
+        // With `force_primary_key` the server refuses (code 277) a query whose conditions cannot
+        // be answered from the primary index, as `has(['auth'], service)` cannot on 18.16.
+        let keys = store
+            .read(&sql::page_keys(&filter))
+            .with_setting("force_primary_key", "1")
+            .fetch_all::<PageKey>()
+            .await;
+        let keys = keys.unwrap();
+        let rows = store
+            .read(&sql::rows_by_keys(&keys, filter.order()))
+            .with_setting("force_primary_key", "1")
+            .fetch_all::<LogRow>()
+            .await;
+
+        assert_eq!(rows.unwrap()[0].id, event.id().to_string());
+        drop_database(&config).await;
     }
 
-    #[test]
-    fn every_condition_is_a_placeholder_filled_with_an_escaped_literal() {
-        let filter = filter(FilterDraft {
-            services: vec!["auth".into(), r"x' OR 1=1 --\".into()],
-            levels: vec!["error".into(), "warn".into()],
-            from: Some("2026-05-05T10:00:00Z".into()),
-            to: Some("2026-05-05T11:00:00Z".into()),
-            limit: Some("10".into()),
-            offset: Some("20".into()),
-            order: Some("asc".into()),
-        });
+    /// Needs a real server: what it answers when a query passes `max_execution_time`.
+    #[tokio::test]
+    async fn a_query_stopped_by_the_server_time_limit_is_a_timeout() {
+        let config = test_config("slow");
+        let client = config.server_client();
+
+        let error = client
+            .query("SELECT sleep(0.5) FROM numbers(5)")
+            .with_setting("max_execution_time", "1")
+            .with_setting("max_block_size", "1")
+            .with_setting("wait_end_of_query", "1")
+            .fetch_all::<u8>()
+            .await
+            .unwrap_err();
+
         assert_eq!(
-            select_sql(&filter),
-            "SELECT ?fields FROM logs WHERE service IN (?, ?) AND level IN (?, ?) \
-             AND timestamp >= ? AND timestamp < ? ORDER BY timestamp ASC, id ASC LIMIT ? OFFSET ?"
-        );
-        assert_eq!(
-            bound_sql(&filter),
-            r"SELECT ?fields FROM logs WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR', 'WARN') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 20"
+            crate::errors::kind_of(&error, Operation::Query),
+            ErrorKind::TimedOut,
+            "{error}"
         );
     }
 }

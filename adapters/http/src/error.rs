@@ -15,7 +15,8 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
 pub struct ErrorBody {
     /// `invalid_field`, `invalid_parameter`, `malformed_json`, `unsupported_media_type`,
-    /// `payload_too_large`, `queue_full`, `queue_unavailable`, `store_unavailable` or `internal`.
+    /// `payload_too_large`, `queue_full`, `queue_unavailable`, `store_unavailable`,
+    /// `query_timeout` or `internal`.
     pub code: String,
     /// The body field or query parameter at fault, e.g. `service` or `metadata.user_id`.
     #[oai(skip_serializing_if_is_none)]
@@ -114,7 +115,23 @@ pub(crate) fn store_failure(failure: &StoreError) -> Failure {
             error!(error = %failure, cause = %cause, "store failed");
             Failure::Internal(internal())
         }
+        // The query API answers these with 504 itself (see `query_timeout`); elsewhere a read
+        // that ran out of time is an unavailable store.
+        StoreError::TimedOut(cause) => {
+            warn!(error = %failure, cause = %cause, "store query timed out");
+            Failure::Unavailable(query_timeout())
+        }
     }
+}
+
+/// The body of a read that ran out of time.
+pub(crate) fn query_timeout() -> ErrorBody {
+    ErrorBody::new(
+        "query_timeout",
+        None,
+        "the query did not finish within the configured time limit; narrow the time range or \
+         add filters",
+    )
 }
 
 fn internal() -> ErrorBody {

@@ -13,6 +13,8 @@ mod health;
 mod ingest;
 mod ingest_body;
 mod query;
+mod query_model;
+mod query_stream;
 mod trace;
 
 pub use app::{ingestion_app, query_app, serve};

@@ -1,98 +1,25 @@
-//! `GET /logs`: filtered, paginated reads.
-
-use std::collections::HashMap;
+//! The query API: `GET /logs` (pages), `/logs/stats`, `/logs/histogram`, `/logs/tail` (SSE)
+//! and `/logs/export` (NDJSON), all with the same filters. Handlers only decode parameters,
+//! call the use case and convert its answer.
 
 use application::QueryUseCase;
-use domain::{FilterDraft, LogEvent};
+use domain::FilterDraft;
+use poem::web::Query as RawQuery;
+use poem::{FromRequest, Request};
+use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::payload::{Binary, Json};
 
-use crate::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, request_error};
+use crate::error::ErrorBody;
 use crate::health::{HealthResponse, ReadyResponse, health, readiness};
+use crate::query_model::{
+    ExportResponse, GroupBody, HistogramBody, HistogramResponse, LogRecord, LogsPage, LogsResponse,
+    QueryFailure, StatsBody, StatsResponse, TailResponse,
+};
+use crate::query_stream::{ndjson_export, tail_events};
 
-/// A stored log event.
-#[derive(Debug, Object)]
-pub(crate) struct LogRecord {
-    /// Unique, time-ordered event id (UUIDv7).
-    id: String,
-    /// When it happened, RFC 3339 in UTC with nanoseconds.
-    timestamp: String,
-    /// When the ingestion service received it.
-    observed_timestamp: String,
-    service: String,
-    /// TRACE, DEBUG, INFO, WARN, ERROR or FATAL.
-    level: String,
-    message: String,
-    metadata: HashMap<String, String>,
-    /// 32 lowercase hex characters.
-    trace_id: String,
-    /// 16 lowercase hex characters, when the event had one.
-    #[oai(skip_serializing_if_is_none)]
-    span_id: Option<String>,
-}
-
-impl From<LogEvent> for LogRecord {
-    fn from(event: LogEvent) -> Self {
-        let parts = event.into_parts();
-        Self {
-            id: parts.id.to_string(),
-            timestamp: parts.timestamp.to_rfc3339(),
-            observed_timestamp: parts.observed_timestamp.to_rfc3339(),
-            service: parts.service.to_string(),
-            level: parts.level.to_string(),
-            message: parts.message.as_str().to_owned(),
-            metadata: parts
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            trace_id: parts.trace_id.to_string(),
-            span_id: parts.span_id.map(|span| span.to_string()),
-        }
-    }
-}
-
-/// One page of logs.
-#[derive(Debug, Object)]
-pub(crate) struct LogsPage {
-    /// Number of logs in this answer.
-    count: u64,
-    logs: Vec<LogRecord>,
-}
-
-#[derive(Debug, ApiResponse)]
-#[oai(bad_request_handler = "logs_request_error")]
-pub(crate) enum LogsResponse {
-    /// The page of matching logs.
-    #[oai(status = 200)]
-    Ok(Json<LogsPage>),
-    /// A parameter is invalid; `field` names it.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Unexpected failure.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    /// ClickHouse cannot be reached. Retry after the given seconds.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-}
-
-fn logs_request_error(error: poem::Error) -> LogsResponse {
-    LogsResponse::BadRequest(Json(request_error(&error).1))
-}
-
-impl From<Failure> for LogsResponse {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::BadRequest(body) => Self::BadRequest(Json(body)),
-            Failure::Unavailable(body) | Failure::TooManyRequests(body) => {
-                Self::Unavailable(Json(body), RETRY_AFTER_SECONDS)
-            }
-            Failure::Internal(body) => Self::Internal(Json(body)),
-        }
-    }
-}
+/// The prefix of metadata conditions in the query string: `metadata.<key>=<value>`.
+const METADATA_PREFIX: &str = "metadata.";
 
 /// Splits `a,b` lists and drops empty items; a missing parameter means no condition.
 fn list(parameter: Option<String>) -> Vec<String> {
@@ -107,6 +34,54 @@ fn list(parameter: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The `metadata.<key>=<value>` pairs of the query string, decoded. poem-openapi declares only
+/// fixed parameter names, so these are read from the raw query.
+async fn metadata_conditions(request: &Request) -> Result<Vec<(String, String)>, ErrorBody> {
+    let RawQuery(pairs) = RawQuery::<Vec<(String, String)>>::from_request_without_body(request)
+        .await
+        .map_err(|error| {
+            ErrorBody::new(
+                "invalid_parameter",
+                Some("metadata"),
+                format!("the query string cannot be decoded: {error}"),
+            )
+        })?;
+    Ok(pairs
+        .into_iter()
+        .filter_map(|(name, value)| {
+            name.strip_prefix(METADATA_PREFIX)
+                .map(|key| (key.to_owned(), value))
+        })
+        .collect())
+}
+
+/// The conditions every endpoint shares, as sent.
+struct Conditions {
+    service: Option<String>,
+    level: Option<String>,
+    min_level: Option<String>,
+    q: Option<String>,
+    trace_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl Conditions {
+    async fn into_draft(self, request: &Request) -> Result<FilterDraft, ErrorBody> {
+        Ok(FilterDraft {
+            services: list(self.service),
+            levels: list(self.level),
+            min_level: self.min_level,
+            q: self.q,
+            metadata: metadata_conditions(request).await?,
+            trace_id: self.trace_id,
+            from: self.from,
+            to: self.to,
+            ..FilterDraft::default()
+        })
+    }
+}
+
 /// The query API.
 pub(crate) struct QueryApi {
     pub(crate) query: QueryUseCase,
@@ -116,36 +91,86 @@ pub(crate) struct QueryApi {
 impl QueryApi {
     /// Read logs
     ///
-    /// All conditions combine with AND. Newest first unless `order=asc`.
+    /// All conditions combine with AND; list parameters match any of their items. Newest first
+    /// unless `order=asc`; logs with the same timestamp are ordered by `id`.
+    ///
+    /// **Metadata conditions** are parameters named `metadata.<key>` (any number, up to 16):
+    /// the log must have that key with exactly that value, e.g.
+    /// `GET /logs?metadata.user_id=42&metadata.host=db-primary`. Keys and values are
+    /// URL-encoded like any parameter (`metadata.region%20name=eu%2Bwest` for the key
+    /// `region name` and the value `eu+west`); an empty value (`metadata.user_id=`) matches
+    /// logs whose value is empty.
+    ///
+    /// **Paging**: every answer with more matching logs carries `next_cursor`; send it back as
+    /// `cursor` with the same filters for the next page. Cursors never skip or repeat a log,
+    /// even when many share a timestamp, and page 1000 costs about as much as page 1.
+    /// `offset` still works (counted after the cursor, if any) but gets slower with depth.
+    ///
+    /// **Time range**: a query covers at most the service's maximum range
+    /// (`QUERY_MAX_RANGE_HOURS`, 720 h by default). Without `from` it covers the maximum range
+    /// before `to` (or before now, including logs stamped in the future); a wider explicit
+    /// range is refused naming `from` or `to`.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/logs", method = "get")]
     async fn logs(
         &self,
+        request: &Request,
         /// Service name; several as a comma-separated list (any of them).
         #[oai(example = "example_service")]
         service: Query<Option<String>>,
         /// Level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL, any case); several comma-separated.
         #[oai(example = "example_level")]
         level: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339 (e.g. 2026-05-05T00:00:00Z).
+        /// The least severe level to match: `WARN` means WARN, ERROR and FATAL. Combines with
+        /// `level`.
+        #[oai(example = "example_min_level")]
+        min_level: Query<Option<String>>,
+        /// Text search in the message, ignoring case: every word must occur, `"quoted
+        /// phrases"` as written, `\"` for a literal double quote; `%`, `_`, `'` and `\` are
+        /// plain characters. At most 1024 characters and 16 terms.
+        #[oai(example = "example_q")]
+        q: Query<Option<String>>,
+        /// The trace the logs belong to: 32 hex characters.
+        #[oai(example = "example_trace_id")]
+        trace_id: Query<Option<String>>,
+        /// Earliest event time, inclusive, RFC 3339.
+        #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339; must be after `from`.
+        #[oai(example = "example_to")]
         to: Query<Option<String>>,
         /// Page size, 1 to 1000; default 100.
+        #[oai(example = "example_limit")]
         limit: Query<Option<String>>,
-        /// Number of matching logs to skip; default 0.
+        /// Number of matching logs to skip (after `cursor`, if given); default 0.
+        #[oai(example = "example_offset")]
         offset: Query<Option<String>>,
-        /// `desc` (newest first, default) or `asc`.
+        /// `desc` (newest first, default) or `asc`. With `cursor`, omit it or send the order
+        /// the cursor came from.
+        #[oai(example = "example_order")]
         order: Query<Option<String>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(example = "example_cursor")]
+        cursor: Query<Option<String>>,
     ) -> LogsResponse {
-        let draft = FilterDraft {
-            services: list(service.0),
-            levels: list(level.0),
+        let conditions = Conditions {
+            service: service.0,
+            level: level.0,
+            min_level: min_level.0,
+            q: q.0,
+            trace_id: trace_id.0,
             from: from.0,
             to: to.0,
-            limit: limit.0,
-            offset: offset.0,
-            order: order.0,
+        };
+        let draft = match conditions.into_draft(request).await {
+            Ok(draft) => FilterDraft {
+                limit: limit.0,
+                offset: offset.0,
+                order: order.0,
+                cursor: cursor.0,
+                ..draft
+            },
+            Err(body) => return body.into(),
         };
         match self.query.query(draft).await {
             Ok(page) => {
@@ -153,9 +178,256 @@ impl QueryApi {
                 LogsResponse::Ok(Json(LogsPage {
                     count: logs.len() as u64,
                     logs,
+                    next_cursor: page.next_cursor.map(|cursor| cursor.encode()),
                 }))
             }
-            Err(error) => Failure::from(error).into(),
+            Err(error) => QueryFailure::from(error).into(),
+        }
+    }
+
+    /// Count logs per level or service
+    ///
+    /// Counts the logs matching the filters (the same as `GET /logs`, `metadata.<key>`
+    /// included, e.g. `GET /logs/stats?group_by=service&metadata.region=eu`) per `group_by`
+    /// value, largest first.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/logs/stats", method = "get")]
+    async fn stats(
+        &self,
+        request: &Request,
+        /// `level` or `service`: what to count by.
+        #[oai(example = "example_group_by")]
+        group_by: Query<Option<String>>,
+        /// Service name; several as a comma-separated list (any of them).
+        #[oai(example = "example_service")]
+        service: Query<Option<String>>,
+        /// Level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL, any case); several comma-separated.
+        #[oai(example = "example_level")]
+        level: Query<Option<String>>,
+        /// The least severe level to match.
+        #[oai(example = "example_min_level")]
+        min_level: Query<Option<String>>,
+        /// Text search in the message, as for `GET /logs`.
+        #[oai(example = "example_q")]
+        q: Query<Option<String>>,
+        /// The trace the logs belong to: 32 hex characters.
+        #[oai(example = "example_trace_id")]
+        trace_id: Query<Option<String>>,
+        /// Earliest event time, inclusive, RFC 3339.
+        #[oai(example = "example_from")]
+        from: Query<Option<String>>,
+        /// Latest event time, exclusive, RFC 3339.
+        #[oai(example = "example_to")]
+        to: Query<Option<String>>,
+        /// Most groups in the answer, 1 to 1000; default 100.
+        #[oai(example = "example_limit")]
+        limit: Query<Option<String>>,
+    ) -> StatsResponse {
+        let conditions = Conditions {
+            service: service.0,
+            level: level.0,
+            min_level: min_level.0,
+            q: q.0,
+            trace_id: trace_id.0,
+            from: from.0,
+            to: to.0,
+        };
+        let draft = match conditions.into_draft(request).await {
+            Ok(draft) => FilterDraft {
+                limit: limit.0,
+                ..draft
+            },
+            Err(body) => return body.into(),
+        };
+        let group_by = group_by.0.unwrap_or_default();
+        match self.query.stats(draft, &group_by).await {
+            Ok(groups) => StatsResponse::Ok(Json(StatsBody {
+                group_by: group_by.trim().to_ascii_lowercase(),
+                groups: groups.into_iter().map(GroupBody::from).collect(),
+            })),
+            Err(error) => QueryFailure::from(error).into(),
+        }
+    }
+
+    /// Count logs per time bucket
+    ///
+    /// Counts the logs matching the filters (the same as `GET /logs`, `metadata.<key>`
+    /// included) per `interval` of event time, optionally per level too (`by=level`). Every
+    /// bucket of the range is listed, empty ones with count 0, from the bucket holding `from`
+    /// to the one holding `to` (or now). At most 10000 buckets: e.g.
+    /// `GET /logs/histogram?interval=5m&by=level&from=2026-05-05T00:00:00Z&to=2026-05-06T00:00:00Z`
+    /// gives 288.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/logs/histogram", method = "get")]
+    async fn histogram(
+        &self,
+        request: &Request,
+        /// Bucket width: `1m`, `5m`, `15m`, `1h` or `1d`. Buckets start on whole intervals
+        /// since the epoch (in UTC: on the minute, hour, midnight).
+        #[oai(example = "example_interval")]
+        interval: Query<Option<String>>,
+        /// `level` to count each level of each bucket too.
+        #[oai(example = "example_by")]
+        by: Query<Option<String>>,
+        /// Service name; several as a comma-separated list (any of them).
+        #[oai(example = "example_service")]
+        service: Query<Option<String>>,
+        /// Level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL, any case); several comma-separated.
+        #[oai(example = "example_level")]
+        level: Query<Option<String>>,
+        /// The least severe level to match.
+        #[oai(example = "example_min_level")]
+        min_level: Query<Option<String>>,
+        /// Text search in the message, as for `GET /logs`.
+        #[oai(example = "example_q")]
+        q: Query<Option<String>>,
+        /// The trace the logs belong to: 32 hex characters.
+        #[oai(example = "example_trace_id")]
+        trace_id: Query<Option<String>>,
+        /// Earliest event time, inclusive, RFC 3339.
+        #[oai(example = "example_from")]
+        from: Query<Option<String>>,
+        /// Latest event time, exclusive, RFC 3339.
+        #[oai(example = "example_to")]
+        to: Query<Option<String>>,
+    ) -> HistogramResponse {
+        let conditions = Conditions {
+            service: service.0,
+            level: level.0,
+            min_level: min_level.0,
+            q: q.0,
+            trace_id: trace_id.0,
+            from: from.0,
+            to: to.0,
+        };
+        let draft = match conditions.into_draft(request).await {
+            Ok(draft) => draft,
+            Err(body) => return body.into(),
+        };
+        let interval = interval.0.unwrap_or_default();
+        let by_level = by.0.as_deref().is_some_and(|by| !by.trim().is_empty());
+        match self
+            .query
+            .histogram(draft, &interval, by.0.as_deref())
+            .await
+        {
+            Ok(histogram) => HistogramResponse::Ok(Json(HistogramBody::new(histogram, by_level))),
+            Err(error) => QueryFailure::from(error).into(),
+        }
+    }
+
+    /// Follow new logs live (server-sent events)
+    ///
+    /// Streams the logs matching the filters (the same conditions as `GET /logs`,
+    /// `metadata.<key>` included) as they are stored, as `text/event-stream`: `event: log` with
+    /// the log's JSON, `event: heartbeat` every heartbeat interval (`QUERY_TAIL_HEARTBEAT_MS`,
+    /// 15 s by default). Without `from` it starts now; with `from` it first sends the stored
+    /// logs from then on, oldest first. One poller per query service reads new logs for every
+    /// client, so clients add no load on ClickHouse. Example:
+    /// `curl -N "http://localhost:8081/logs/tail?service=auth-service&min_level=ERROR"`.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/logs/tail", method = "get")]
+    async fn tail(
+        &self,
+        request: &Request,
+        /// Service name; several as a comma-separated list (any of them).
+        #[oai(example = "example_service")]
+        service: Query<Option<String>>,
+        /// Level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL, any case); several comma-separated.
+        #[oai(example = "example_level")]
+        level: Query<Option<String>>,
+        /// The least severe level to match.
+        #[oai(example = "example_min_level")]
+        min_level: Query<Option<String>>,
+        /// Text search in the message, as for `GET /logs`.
+        #[oai(example = "example_q")]
+        q: Query<Option<String>>,
+        /// The trace the logs belong to: 32 hex characters.
+        #[oai(example = "example_trace_id")]
+        trace_id: Query<Option<String>>,
+        /// Send the stored logs from this event time on first, RFC 3339; at most the maximum
+        /// range before now. Default: start now.
+        #[oai(example = "example_from")]
+        from: Query<Option<String>>,
+    ) -> TailResponse {
+        let conditions = Conditions {
+            service: service.0,
+            level: level.0,
+            min_level: min_level.0,
+            q: q.0,
+            trace_id: trace_id.0,
+            from: from.0,
+            to: None,
+        };
+        let draft = match conditions.into_draft(request).await {
+            Ok(draft) => draft,
+            Err(body) => return body.into(),
+        };
+        match self.query.tail(draft).await {
+            Ok(subscription) => TailResponse::Events(tail_events(subscription)),
+            Err(error) => QueryFailure::from(error).into(),
+        }
+    }
+
+    /// Export every matching log (NDJSON)
+    ///
+    /// Streams all logs matching the filters (the same as `GET /logs`, `metadata.<key>`
+    /// included), one JSON document per line, without a row limit and with bounded memory.
+    /// The time range rules of `GET /logs` apply. Example:
+    /// `curl -N "http://localhost:8081/logs/export?service=billing&from=2026-05-05T00:00:00Z&to=2026-05-06T00:00:00Z" > billing.ndjson`.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/logs/export", method = "get")]
+    async fn export(
+        &self,
+        request: &Request,
+        /// Service name; several as a comma-separated list (any of them).
+        #[oai(example = "example_service")]
+        service: Query<Option<String>>,
+        /// Level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL, any case); several comma-separated.
+        #[oai(example = "example_level")]
+        level: Query<Option<String>>,
+        /// The least severe level to match.
+        #[oai(example = "example_min_level")]
+        min_level: Query<Option<String>>,
+        /// Text search in the message, as for `GET /logs`.
+        #[oai(example = "example_q")]
+        q: Query<Option<String>>,
+        /// The trace the logs belong to: 32 hex characters.
+        #[oai(example = "example_trace_id")]
+        trace_id: Query<Option<String>>,
+        /// Earliest event time, inclusive, RFC 3339.
+        #[oai(example = "example_from")]
+        from: Query<Option<String>>,
+        /// Latest event time, exclusive, RFC 3339.
+        #[oai(example = "example_to")]
+        to: Query<Option<String>>,
+        /// `desc` (newest first, default) or `asc`.
+        #[oai(example = "example_order")]
+        order: Query<Option<String>>,
+    ) -> ExportResponse {
+        let conditions = Conditions {
+            service: service.0,
+            level: level.0,
+            min_level: min_level.0,
+            q: q.0,
+            trace_id: trace_id.0,
+            from: from.0,
+            to: to.0,
+        };
+        let draft = match conditions.into_draft(request).await {
+            Ok(draft) => FilterDraft {
+                order: order.0,
+                ..draft
+            },
+            Err(body) => return body.into(),
+        };
+        let cursor = match self.query.export(draft).await {
+            Ok(cursor) => cursor,
+            Err(error) => return QueryFailure::from(error).into(),
+        };
+        match ndjson_export(cursor).await {
+            Ok(body) => ExportResponse::Ok(Binary(body)),
+            Err(failure) => failure.into(),
         }
     }
 
@@ -179,9 +451,57 @@ impl QueryApi {
 }
 
 fn example_service() -> Option<String> {
-    Some("auth-service".into())
+    Some("auth-service,billing".into())
 }
 
 fn example_level() -> Option<String> {
     Some("ERROR".into())
+}
+
+fn example_min_level() -> Option<String> {
+    Some("WARN".into())
+}
+
+fn example_q() -> Option<String> {
+    Some("timeout \"connection refused\"".into())
+}
+
+fn example_trace_id() -> Option<String> {
+    Some("4bf92f3577b34da6a3ce929d0e0e4736".into())
+}
+
+fn example_from() -> Option<String> {
+    Some("2026-05-05T00:00:00Z".into())
+}
+
+fn example_to() -> Option<String> {
+    Some("2026-05-05T23:59:59Z".into())
+}
+
+fn example_limit() -> Option<String> {
+    Some("100".into())
+}
+
+fn example_offset() -> Option<String> {
+    Some("0".into())
+}
+
+fn example_order() -> Option<String> {
+    Some("desc".into())
+}
+
+fn example_cursor() -> Option<String> {
+    Some("01000000019ddcd8d6c0000000019df0a12b3c7d4e8f60718293a4b5c6e3".into())
+}
+
+fn example_group_by() -> Option<String> {
+    Some("level".into())
+}
+
+fn example_interval() -> Option<String> {
+    Some("5m".into())
+}
+
+fn example_by() -> Option<String> {
+    Some("level".into())
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::QueryUseCase;
+use application::{QuerySettings, QueryUseCase, TailSettings};
 use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
@@ -20,6 +20,11 @@ struct Settings {
     clickhouse_user: String,
     clickhouse_password: String,
     clickhouse_query_timeout_ms: u64,
+    clickhouse_export_timeout_ms: u64,
+    query_max_range_hours: u64,
+    query_tail_poll_ms: u64,
+    query_tail_heartbeat_ms: u64,
+    query_tail_lookback_ms: u64,
     shutdown_grace_ms: u64,
 }
 
@@ -33,6 +38,11 @@ impl Default for Settings {
             clickhouse_user: clickhouse.user,
             clickhouse_password: clickhouse.password,
             clickhouse_query_timeout_ms: clickhouse.query_timeout_ms,
+            clickhouse_export_timeout_ms: clickhouse.export_timeout_ms,
+            query_max_range_hours: 720,
+            query_tail_poll_ms: 500,
+            query_tail_heartbeat_ms: 15_000,
+            query_tail_lookback_ms: 10_000,
             shutdown_grace_ms: 10_000,
         }
     }
@@ -46,7 +56,22 @@ impl Settings {
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
             query_timeout_ms: self.clickhouse_query_timeout_ms,
+            export_timeout_ms: self.clickhouse_export_timeout_ms,
             ..ClickHouseConfig::default()
+        }
+    }
+
+    fn query(&self) -> QuerySettings {
+        QuerySettings {
+            // 0 hours: no limit.
+            max_range: (self.query_max_range_hours > 0)
+                .then(|| Duration::from_secs(self.query_max_range_hours.saturating_mul(3600))),
+            tail: TailSettings {
+                poll_interval: Duration::from_millis(self.query_tail_poll_ms.max(10)),
+                heartbeat_interval: Duration::from_millis(self.query_tail_heartbeat_ms.max(100)),
+                lookback: Duration::from_millis(self.query_tail_lookback_ms),
+                ..TailSettings::default()
+            },
         }
     }
 }
@@ -61,8 +86,11 @@ async fn main() -> ExitCode {
         }
     };
     service_runtime::init_tracing("query");
+    let shutdown = service_runtime::shutdown_on_signal();
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
-    let app = http_adapter::query_app(QueryUseCase::new(store));
+    // Live tails end at shutdown, so they do not hold the graceful shutdown up.
+    let query = QueryUseCase::with_settings(store, settings.query(), shutdown.clone());
+    let app = http_adapter::query_app(query);
     let listener = match std::net::TcpListener::bind(settings.query_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {
@@ -71,7 +99,6 @@ async fn main() -> ExitCode {
         }
     };
     info!(addr = %settings.query_addr, "query service listening");
-    let shutdown = service_runtime::shutdown_on_signal();
     let grace = Duration::from_millis(settings.shutdown_grace_ms);
     match http_adapter::serve(listener, app, shutdown.cancelled_owned(), grace).await {
         Ok(()) => {

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod common;
+mod contract;
+mod hostile;
 mod migrations;
 mod retention;
 mod store;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use application::ports::{LogStore, StoreError};
-use application::testing::{sample_event, store_contract};
+use application::testing::sample_event;
 use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
 use domain::{
     EventId, Filter, FilterDraft, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName,
@@ -27,21 +27,6 @@ fn only_service(service: &str) -> Filter {
         services: vec![service.into()],
         ..FilterDraft::default()
     })
-}
-
-#[tokio::test]
-async fn the_store_keeps_the_shared_store_contract() {
-    let database = TestDatabase::migrated().await;
-    store_contract::stored_events_read_back_unchanged(&database.store()).await;
-    database.drop().await;
-
-    let database = TestDatabase::migrated().await;
-    store_contract::filters_combine_and_results_are_newest_first(&database.store()).await;
-    database.drop().await;
-
-    let database = TestDatabase::migrated().await;
-    store_contract::limit_and_offset_page_through_results(&database.store()).await;
-    database.drop().await;
 }
 
 /// An event with every field set to awkward values; guards the row struct against the schema,
@@ -275,7 +260,7 @@ async fn a_server_that_cannot_be_reached_is_unavailable_for_every_call() {
 }
 
 #[tokio::test]
-async fn a_server_that_does_not_answer_in_time_is_unavailable() {
+async fn a_server_that_does_not_answer_in_time_is_unavailable_and_a_query_timed_out() {
     // Accepts connections but never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -299,9 +284,11 @@ async fn a_server_that_does_not_answer_in_time_is_unavailable() {
     let query = store.query(&Filter::default()).await.unwrap_err();
     let health = store.health().await.unwrap_err();
 
-    for error in [insert, query, health] {
+    for error in [insert, health] {
         assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     }
+    // For a query of logs, no answer in time is a query that took too long.
+    assert!(matches!(query, StoreError::TimedOut(_)), "{query:?}");
     silent.abort();
 }
 

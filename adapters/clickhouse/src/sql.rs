@@ -1,0 +1,477 @@
+//! The SQL of the store's reads. Every statement is fixed text with one `?` per value, plus the
+//! values in placeholder order; the `clickhouse` crate escapes each value into a quoted literal
+//! when it binds it, so no client text ever becomes SQL.
+//!
+//! Everything here runs on ClickHouse 18.16 and on current releases: `positionCaseInsensitiveUTF8`
+//! rather than `ILIKE` (missing on 18.16) or `LIKE` (whose `%` and `_` are wildcards),
+//! `indexOf` on the metadata arrays rather than `Map`, `intDiv` buckets rather than
+//! `toStartOfInterval`, and `IN (?, ?)` tuples rather than arrays.
+
+use application::ports::ArrivalWindow;
+use clickhouse::Client;
+use clickhouse::query::Query;
+use domain::{Filter, GroupBy, HistogramInterval, SortOrder};
+use serde::Deserialize;
+
+use crate::row::LOGS_TABLE;
+
+/// A value bound to one `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Text(String),
+    Number(u64),
+}
+
+/// SQL text with `?` placeholders and their values, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Statement {
+    pub(crate) text: String,
+    pub(crate) values: Vec<Value>,
+}
+
+impl Statement {
+    fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    fn text_value(&mut self, value: &str) -> &mut Self {
+        self.values.push(Value::Text(value.to_owned()));
+        self
+    }
+
+    fn number_value(&mut self, value: u64) -> &mut Self {
+        self.values.push(Value::Number(value));
+        self
+    }
+
+    /// Appends ` WHERE a AND b ...` for `conditions`, if any.
+    fn where_all(&mut self, conditions: Conditions) -> &mut Self {
+        if !conditions.parts.is_empty() {
+            self.text.push_str(" WHERE ");
+            self.text.push_str(&conditions.parts.join(" AND "));
+            self.values.extend(conditions.values);
+        }
+        self
+    }
+
+    /// The crate's query for this statement on `client`, every value bound.
+    pub(crate) fn query(&self, client: &Client) -> Query {
+        self.values
+            .iter()
+            .fold(client.query(&self.text), |query, value| match value {
+                Value::Text(text) => query.bind(text.as_str()),
+                Value::Number(number) => query.bind(*number),
+            })
+    }
+}
+
+/// SQL conditions, each with its values in placeholder order.
+#[derive(Debug, Default)]
+struct Conditions {
+    parts: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Conditions {
+    fn add(&mut self, sql: impl Into<String>, values: impl IntoIterator<Item = Value>) {
+        self.parts.push(sql.into());
+        self.values.extend(values);
+    }
+}
+
+/// The conditions of `filter`, without its page. Service and level lists become `IN (?, ?)`:
+/// 18.16 refuses `IN [..]` (what binding a `Vec` gives) and needs `IN` rather than `has(..)`
+/// to use the primary key (service, level, timestamp).
+fn filter_conditions(filter: &Filter) -> Conditions {
+    let mut conditions = Conditions::default();
+    if !filter.services().is_empty() {
+        conditions.add(
+            format!("service IN ({})", placeholders(filter.services().len())),
+            filter
+                .services()
+                .iter()
+                .map(|service| Value::Text(service.as_str().to_owned())),
+        );
+    }
+    match filter.level_set() {
+        None => {}
+        Some(levels) if levels.is_empty() => conditions.add("0", []),
+        // Enum8 compares with its names; numbers would be a type mismatch on 18.16.
+        Some(levels) => conditions.add(
+            format!("level IN ({})", placeholders(levels.len())),
+            levels
+                .iter()
+                .map(|level| Value::Text(level.as_str().to_owned())),
+        ),
+    }
+    if let Some(from) = filter.from() {
+        conditions.add("timestamp >= ?", [Value::Number(from.unix_nanos())]);
+    }
+    if let Some(to) = filter.to() {
+        conditions.add("timestamp < ?", [Value::Number(to.unix_nanos())]);
+    }
+    if let Some(trace_id) = filter.trace_id() {
+        conditions.add("trace_id = ?", [Value::Text(trace_id.to_string())]);
+    }
+    for (key, value) in filter.metadata() {
+        // Keys are unique per event; `has` tells an absent key from an empty value, which
+        // `arr[indexOf(..)]` (index 0 gives '') alone would not.
+        conditions.add(
+            "has(metadata_keys, ?) AND metadata_values[indexOf(metadata_keys, ?)] = ?",
+            [
+                Value::Text(key.clone()),
+                Value::Text(key.clone()),
+                Value::Text(value.clone()),
+            ],
+        );
+    }
+    if let Some(text) = filter.text() {
+        for term in text.terms() {
+            conditions.add(
+                "positionCaseInsensitiveUTF8(message, ?) > 0",
+                [Value::Text(term.clone())],
+            );
+        }
+    }
+    conditions
+}
+
+/// The filter's conditions plus its cursor position: `(timestamp, id)` strictly after the
+/// cursor in its order. The redundant `timestamp <=` (or `>=`) lets the primary key and the
+/// partitions' time bounds skip data.
+fn page_conditions(filter: &Filter) -> Conditions {
+    let mut conditions = filter_conditions(filter);
+    if let Some(cursor) = filter.cursor() {
+        let (bound, strict) = match cursor.order() {
+            SortOrder::Descending => ("<=", "<"),
+            SortOrder::Ascending => (">=", ">"),
+        };
+        let timestamp = cursor.timestamp().unix_nanos();
+        conditions.add(
+            format!("timestamp {bound} ? AND (timestamp {strict} ? OR id {strict} ?)"),
+            [
+                Value::Number(timestamp),
+                Value::Number(timestamp),
+                Value::Text(cursor.id().to_string()),
+            ],
+        );
+    }
+    conditions
+}
+
+fn order_by(order: SortOrder) -> &'static str {
+    match order {
+        SortOrder::Descending => " ORDER BY timestamp DESC, id DESC",
+        SortOrder::Ascending => " ORDER BY timestamp ASC, id ASC",
+    }
+}
+
+fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(", ")
+}
+
+/// The sort key of one log: what the first step of a page read returns.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub(crate) struct PageKey {
+    pub(crate) timestamp: u64,
+    pub(crate) id: String,
+}
+
+/// Step one of reading a page: the keys of the page's logs. Only the key columns (and those
+/// the conditions need) are read and sorted, however many logs match.
+pub(crate) fn page_keys(filter: &Filter) -> Statement {
+    let mut statement = Statement::new(format!("SELECT timestamp, id FROM {LOGS_TABLE}"));
+    statement
+        .where_all(page_conditions(filter))
+        .push(order_by(filter.order()))
+        .push(" LIMIT ? OFFSET ?")
+        .number_value(u64::from(filter.limit().get()))
+        .number_value(filter.offset());
+    statement
+}
+
+/// Step two: the whole rows of the page, by id, within the page's time span so that only
+/// the few granules holding them are read (`id` in `PREWHERE`: the other columns are read
+/// only for the rows found).
+pub(crate) fn rows_by_keys(keys: &[PageKey], order: SortOrder) -> Statement {
+    let earliest = keys.iter().map(|key| key.timestamp).min().unwrap_or(0);
+    let latest = keys.iter().map(|key| key.timestamp).max().unwrap_or(0);
+    let mut statement = Statement::new(format!(
+        "SELECT ?fields FROM {LOGS_TABLE} PREWHERE id IN ({}) WHERE timestamp >= ? AND timestamp <= ?",
+        placeholders(keys.len())
+    ));
+    for key in keys {
+        statement.text_value(&key.id);
+    }
+    statement
+        .number_value(earliest)
+        .number_value(latest)
+        .push(order_by(order));
+    statement
+}
+
+/// One group of a count.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub(crate) struct GroupRow {
+    pub(crate) group_key: String,
+    pub(crate) hits: u64,
+}
+
+/// Counts per level name or service: largest first, ties by key, at most the filter's limit.
+pub(crate) fn count_by(filter: &Filter, group_by: GroupBy) -> Statement {
+    let key = match group_by {
+        GroupBy::Level => "toString(level)",
+        GroupBy::Service => "service",
+    };
+    let mut statement = Statement::new(format!(
+        "SELECT {key} AS group_key, count() AS hits FROM {LOGS_TABLE}"
+    ));
+    statement
+        .where_all(filter_conditions(filter))
+        .push(" GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT ?")
+        .number_value(u64::from(filter.limit().get()));
+    statement
+}
+
+/// One bucket (of one level, when split) of a histogram.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub(crate) struct BucketRow {
+    pub(crate) bucket_start: u64,
+    /// The level's `Enum8` number, or 0 when not split by level.
+    pub(crate) level_code: i8,
+    pub(crate) hits: u64,
+}
+
+/// Counts per bucket of event time (and level): `intDiv` on the nanosecond timestamp, aligned
+/// to the epoch, independent of the server's time zone.
+pub(crate) fn histogram(
+    filter: &Filter,
+    interval: HistogramInterval,
+    by_level: bool,
+    max_rows: u32,
+) -> Statement {
+    let level = if by_level {
+        "toInt8(level)"
+    } else {
+        "toInt8(0)"
+    };
+    let mut statement = Statement::new(format!(
+        "SELECT intDiv(timestamp, ?) * ? AS bucket_start, {level} AS level_code, count() AS hits \
+         FROM {LOGS_TABLE}"
+    ));
+    statement
+        .number_value(interval.nanos())
+        .number_value(interval.nanos())
+        .where_all(filter_conditions(filter))
+        .push(" GROUP BY bucket_start, level_code ORDER BY bucket_start, level_code LIMIT ?")
+        .number_value(u64::from(max_rows));
+    statement
+}
+
+/// Every matching row in the filter's order (no page).
+pub(crate) fn export(filter: &Filter) -> Statement {
+    let mut statement = Statement::new(format!("SELECT ?fields FROM {LOGS_TABLE}"));
+    statement
+        .where_all(filter_conditions(filter))
+        .push(order_by(filter.order()));
+    statement
+}
+
+/// Rows received in `window`, by `(observed_timestamp, id)`.
+pub(crate) fn arrivals(window: &ArrivalWindow) -> Statement {
+    let mut conditions = Conditions::default();
+    conditions.add(
+        "observed_timestamp >= ?",
+        [Value::Number(window.received_from.unix_nanos())],
+    );
+    conditions.add(
+        "timestamp >= ?",
+        [Value::Number(window.event_time_from.unix_nanos())],
+    );
+    if let Some((received, id)) = window.after {
+        conditions.add(
+            "observed_timestamp >= ? AND (observed_timestamp > ? OR id > ?)",
+            [
+                Value::Number(received.unix_nanos()),
+                Value::Number(received.unix_nanos()),
+                Value::Text(id.to_string()),
+            ],
+        );
+    }
+    let mut statement = Statement::new(format!("SELECT ?fields FROM {LOGS_TABLE}"));
+    statement
+        .where_all(conditions)
+        .push(" ORDER BY observed_timestamp ASC, id ASC LIMIT ?")
+        .number_value(u64::from(window.max));
+    statement
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Cursor, EventId, FilterDraft, LogEvent, Timestamp};
+
+    use super::*;
+
+    fn filter(draft: FilterDraft) -> Filter {
+        Filter::from_draft(draft).unwrap()
+    }
+
+    fn bound(statement: &Statement) -> String {
+        let client = Client::default().with_validation(false);
+        statement.query(&client).sql_display().to_string()
+    }
+
+    fn event_at(nanos: u64) -> LogEvent {
+        application::testing::sample_event(
+            "svc",
+            domain::Level::Info,
+            "m",
+            Timestamp::from_unix_nanos(nanos),
+        )
+    }
+
+    #[test]
+    fn the_default_filter_reads_the_keys_of_the_newest_page() {
+        assert_eq!(
+            bound(&page_keys(&Filter::default())),
+            "SELECT timestamp, id FROM logs ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
+        );
+    }
+
+    #[test]
+    fn every_condition_is_a_placeholder_filled_with_an_escaped_literal() {
+        let filter = filter(FilterDraft {
+            services: vec!["auth".into(), r"x' OR 1=1 --\".into()],
+            levels: vec!["error".into(), "warn".into()],
+            min_level: Some("error".into()),
+            q: Some(r#"100% "it's a_b" back\slash ?"#.into()),
+            metadata: vec![("user'id".into(), r"4\2".into())],
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            from: Some("2026-05-05T10:00:00Z".into()),
+            to: Some("2026-05-05T11:00:00Z".into()),
+            limit: Some("10".into()),
+            offset: Some("20".into()),
+            order: Some("asc".into()),
+            ..FilterDraft::default()
+        });
+        let statement = page_keys(&filter);
+        assert_eq!(
+            statement.text,
+            "SELECT timestamp, id FROM logs WHERE service IN (?, ?) AND level IN (?) \
+             AND timestamp >= ? AND timestamp < ? AND trace_id = ? \
+             AND has(metadata_keys, ?) AND metadata_values[indexOf(metadata_keys, ?)] = ? \
+             AND positionCaseInsensitiveUTF8(message, ?) > 0 \
+             AND positionCaseInsensitiveUTF8(message, ?) > 0 \
+             AND positionCaseInsensitiveUTF8(message, ?) > 0 \
+             AND positionCaseInsensitiveUTF8(message, ?) > 0 \
+             ORDER BY timestamp ASC, id ASC LIMIT ? OFFSET ?"
+        );
+        assert_eq!(
+            bound(&statement),
+            r"SELECT timestamp, id FROM logs WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' AND has(metadata_keys, 'user\'id') AND metadata_values[indexOf(metadata_keys, 'user\'id')] = '4\\2' AND positionCaseInsensitiveUTF8(message, '100%') > 0 AND positionCaseInsensitiveUTF8(message, 'it\'s a_b') > 0 AND positionCaseInsensitiveUTF8(message, 'back\\slash') > 0 AND positionCaseInsensitiveUTF8(message, '?') > 0 ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 20"
+        );
+    }
+
+    #[test]
+    fn levels_outside_min_level_select_nothing() {
+        let filter = filter(FilterDraft {
+            levels: vec!["info".into()],
+            min_level: Some("error".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            bound(&count_by(&filter, GroupBy::Level)),
+            "SELECT toString(level) AS group_key, count() AS hits FROM logs WHERE 0 \
+             GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT 100"
+        );
+    }
+
+    #[test]
+    fn a_cursor_continues_strictly_after_its_key_in_its_order() {
+        let last = event_at(1_777_975_200_000_000_000);
+        let id = last.id().to_string();
+        for (order, expected) in [
+            (
+                SortOrder::Descending,
+                format!(
+                    "WHERE timestamp <= 1777975200000000000 AND (timestamp < 1777975200000000000 \
+                     OR id < '{id}') ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
+                ),
+            ),
+            (
+                SortOrder::Ascending,
+                format!(
+                    "WHERE timestamp >= 1777975200000000000 AND (timestamp > 1777975200000000000 \
+                     OR id > '{id}') ORDER BY timestamp ASC, id ASC LIMIT 100 OFFSET 0"
+                ),
+            ),
+        ] {
+            let filter = filter(FilterDraft {
+                cursor: Some(Cursor::after(&last, order).encode()),
+                ..FilterDraft::default()
+            });
+            let sql = bound(&page_keys(&filter));
+            assert!(sql.ends_with(&expected), "{sql}");
+        }
+    }
+
+    #[test]
+    fn rows_are_fetched_by_id_within_the_time_span_of_the_page() {
+        let keys = [
+            PageKey {
+                timestamp: 20,
+                id: "b".into(),
+            },
+            PageKey {
+                timestamp: 10,
+                id: "a'".into(),
+            },
+        ];
+        assert_eq!(
+            bound(&rows_by_keys(&keys, SortOrder::Descending)),
+            "SELECT ?fields FROM logs PREWHERE id IN ('b', 'a\\'') WHERE timestamp >= 10 \
+             AND timestamp <= 20 ORDER BY timestamp DESC, id DESC"
+        );
+    }
+
+    #[test]
+    fn histograms_bucket_the_nanosecond_timestamp_and_split_by_level_number() {
+        let filter = filter(FilterDraft {
+            services: vec!["auth".into()],
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            bound(&histogram(&filter, HistogramInterval::FiveMinutes, true, 7)),
+            "SELECT intDiv(timestamp, 300000000000) * 300000000000 AS bucket_start, \
+             toInt8(level) AS level_code, count() AS hits FROM logs WHERE service IN ('auth') \
+             GROUP BY bucket_start, level_code ORDER BY bucket_start, level_code LIMIT 7"
+        );
+    }
+
+    #[test]
+    fn arrivals_follow_receive_time_then_id_after_the_position() {
+        let id = EventId::generate();
+        let window = ArrivalWindow {
+            received_from: Timestamp::from_unix_nanos(100),
+            after: Some((Timestamp::from_unix_nanos(150), id)),
+            event_time_from: Timestamp::from_unix_nanos(50),
+            max: 500,
+        };
+        assert_eq!(
+            bound(&arrivals(&window)),
+            format!(
+                "SELECT ?fields FROM logs WHERE observed_timestamp >= 100 AND timestamp >= 50 \
+                 AND observed_timestamp >= 150 AND (observed_timestamp > 150 OR id > '{id}') \
+                 ORDER BY observed_timestamp ASC, id ASC LIMIT 500"
+            )
+        );
+    }
+}

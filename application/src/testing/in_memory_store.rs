@@ -1,0 +1,157 @@
+//! [`InMemoryLogStore`]: the `LogStore` port in memory, with the semantics the contract suite
+//! ([`super::store_contract`]) demands of every store.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use domain::{Filter, GroupBy, HistogramInterval, Level, LogEvent, SortOrder, Timestamp};
+
+use crate::ports::{ArrivalWindow, BucketCount, EventCursor, GroupCount, LogStore, StoreError};
+
+/// A [`LogStore`] in memory that filters, orders, pages and counts like the real one.
+#[derive(Debug, Default)]
+pub struct InMemoryLogStore {
+    events: Mutex<Vec<LogEvent>>,
+}
+
+impl InMemoryLogStore {
+    /// Every stored event the filter matches, ordered by `(timestamp, id)` in its order.
+    fn matching(&self, filter: &Filter) -> Vec<LogEvent> {
+        let mut matching: Vec<LogEvent> = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|event| filter.matches(event))
+            .cloned()
+            .collect();
+        matching.sort_by_key(|event| (event.timestamp(), event.id()));
+        if filter.order() == SortOrder::Descending {
+            matching.reverse();
+        }
+        matching
+    }
+}
+
+#[async_trait]
+impl LogStore for InMemoryLogStore {
+    async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(events.iter().cloned());
+        Ok(())
+    }
+
+    async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
+        let offset = usize::try_from(filter.offset()).unwrap_or(usize::MAX);
+        Ok(self
+            .matching(filter)
+            .into_iter()
+            .filter(|event| {
+                filter
+                    .cursor()
+                    .is_none_or(|cursor| cursor.is_before(event.timestamp(), event.id()))
+            })
+            .skip(offset)
+            .take(filter.limit().get() as usize)
+            .collect())
+    }
+
+    async fn count_by(
+        &self,
+        filter: &Filter,
+        group_by: GroupBy,
+    ) -> Result<Vec<GroupCount>, StoreError> {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for event in self.matching(filter) {
+            *counts.entry(group_by.key_of(&event)).or_default() += 1;
+        }
+        let mut groups: Vec<GroupCount> = counts
+            .into_iter()
+            .map(|(key, count)| GroupCount { key, count })
+            .collect();
+        groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+        groups.truncate(filter.limit().get() as usize);
+        Ok(groups)
+    }
+
+    async fn histogram(
+        &self,
+        filter: &Filter,
+        interval: HistogramInterval,
+        by_level: bool,
+        max_rows: u32,
+    ) -> Result<Vec<BucketCount>, StoreError> {
+        let mut counts: BTreeMap<(Timestamp, Option<Level>), u64> = BTreeMap::new();
+        for event in self.matching(filter) {
+            let level = by_level.then_some(event.level());
+            *counts
+                .entry((interval.bucket_start(event.timestamp()), level))
+                .or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .take(max_rows as usize)
+            .map(|((start, level), count)| BucketCount {
+                start,
+                level,
+                count,
+            })
+            .collect())
+    }
+
+    async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {
+        Ok(Box::new(InMemoryCursor::new(self.matching(filter), 100)))
+    }
+
+    async fn arrivals(&self, window: &ArrivalWindow) -> Result<Vec<LogEvent>, StoreError> {
+        let mut arrived: Vec<LogEvent> = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|event| event.observed_timestamp() >= window.received_from)
+            .filter(|event| event.timestamp() >= window.event_time_from)
+            .filter(|event| {
+                window
+                    .after
+                    .is_none_or(|after| (event.observed_timestamp(), event.id()) > after)
+            })
+            .cloned()
+            .collect();
+        arrived.sort_by_key(|event| (event.observed_timestamp(), event.id()));
+        arrived.truncate(window.max as usize);
+        Ok(arrived)
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// An [`EventCursor`] over events already in memory, handing them out `batch` at a time.
+#[derive(Debug)]
+pub struct InMemoryCursor {
+    events: VecDeque<LogEvent>,
+    batch: usize,
+}
+
+impl InMemoryCursor {
+    /// A cursor over `events`, in their order, `batch` (at least one) per call.
+    pub fn new(events: Vec<LogEvent>, batch: usize) -> Self {
+        Self {
+            events: events.into(),
+            batch: batch.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl EventCursor for InMemoryCursor {
+    async fn next_batch(&mut self) -> Result<Vec<LogEvent>, StoreError> {
+        let take = self.batch.min(self.events.len());
+        Ok(self.events.drain(..take).collect())
+    }
+}

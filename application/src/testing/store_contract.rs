@@ -1,0 +1,673 @@
+//! The behaviour every [`LogStore`] must show. Call each function with a fresh, empty store.
+//!
+//! The suite holds the in-memory store and ClickHouse to the same semantics; in particular
+//! every store must select exactly the events [`Filter::matches`] accepts, which is what the
+//! live tail uses to filter events without asking the store.
+
+use std::collections::BTreeMap;
+
+use domain::{
+    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent,
+    LogEventParts, Message, Metadata, ServiceName, SortOrder, Timestamp, TraceId,
+};
+
+use super::sample_event;
+use crate::ports::{ArrivalWindow, BucketCount, GroupCount, LogStore};
+
+const TRACE_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACE_B: &str = "0af7651916cd43dd8448eb211c80319c";
+
+fn at(seconds: u64) -> Timestamp {
+    Timestamp::from_unix_nanos(1_777_975_200_000_000_000 + seconds * 1_000_000_000)
+}
+
+fn filter(draft: FilterDraft) -> Filter {
+    #[allow(clippy::expect_used)]
+    Filter::from_draft(draft).expect("valid filter")
+}
+
+fn messages(events: &[LogEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|event| event.message().as_str())
+        .collect()
+}
+
+fn ids(events: &[LogEvent]) -> Vec<EventId> {
+    events.iter().map(LogEvent::id).collect()
+}
+
+/// An event with exactly these fields, received one second after it happened.
+#[allow(clippy::expect_used)]
+pub fn custom_event(
+    service: &str,
+    level: Level,
+    message: &str,
+    timestamp: Timestamp,
+    metadata: &[(&str, &str)],
+    trace_id: &str,
+) -> LogEvent {
+    let entries: BTreeMap<String, String> = metadata
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    LogEvent::from_parts(LogEventParts {
+        id: EventId::generate(),
+        timestamp,
+        observed_timestamp: timestamp.saturating_add_nanos(1_000_000_000),
+        service: ServiceName::parse(service, "service").expect("valid service"),
+        level,
+        message: Message::new(message.to_owned()).expect("valid message"),
+        metadata: Metadata::new(entries).expect("valid metadata"),
+        trace_id: TraceId::parse(trace_id).expect("valid trace id"),
+        span_id: None,
+    })
+}
+
+/// The same event, received at `observed`.
+pub fn received_at(event: LogEvent, observed: Timestamp) -> LogEvent {
+    LogEvent::from_parts(LogEventParts {
+        observed_timestamp: observed,
+        ..event.into_parts()
+    })
+}
+
+/// The whole result of `filter` (pages of 1000 are plenty here), in its order.
+async fn everything(store: &dyn LogStore, filter: &Filter) -> Vec<LogEvent> {
+    store
+        .query(&filter.clone().paged(filter.order(), None))
+        .await
+        .expect("query")
+}
+
+/// Every field survives a round trip through the store.
+pub async fn stored_events_read_back_unchanged(store: &dyn LogStore) {
+    let event = sample_event("auth-service", Level::Error, "DB connection failed", at(0));
+    store
+        .insert(std::slice::from_ref(&event))
+        .await
+        .expect("insert");
+
+    let read = store.query(&Filter::default()).await.expect("query");
+
+    assert_eq!(read, vec![event]);
+}
+
+/// Service, level and time range filters combine; results are newest first by default;
+/// `from` is inclusive and `to` exclusive.
+pub async fn filters_combine_and_results_are_newest_first(store: &dyn LogStore) {
+    let events = vec![
+        sample_event("auth", Level::Error, "a0", at(0)),
+        sample_event("auth", Level::Info, "a1", at(1)),
+        sample_event("auth", Level::Error, "a2", at(2)),
+        sample_event("billing", Level::Error, "b3", at(3)),
+        sample_event("auth", Level::Error, "a4", at(4)),
+    ];
+    store.insert(&events).await.expect("insert");
+
+    let all = store.query(&Filter::default()).await.expect("query");
+    assert_eq!(messages(&all), ["a4", "b3", "a2", "a1", "a0"]);
+
+    let auth_errors = filter(FilterDraft {
+        services: vec!["auth".into()],
+        levels: vec!["ERROR".into()],
+        ..FilterDraft::default()
+    });
+    assert_eq!(
+        messages(&store.query(&auth_errors).await.expect("query")),
+        ["a4", "a2", "a0"]
+    );
+
+    let window = filter(FilterDraft {
+        from: Some(at(1).to_rfc3339()),
+        to: Some(at(4).to_rfc3339()),
+        ..FilterDraft::default()
+    });
+    assert_eq!(
+        messages(&store.query(&window).await.expect("query")),
+        ["b3", "a2", "a1"]
+    );
+
+    let several = filter(FilterDraft {
+        services: vec!["auth".into(), "billing".into()],
+        levels: vec!["INFO".into(), "ERROR".into()],
+        order: Some("asc".into()),
+        ..FilterDraft::default()
+    });
+    assert_eq!(
+        messages(&store.query(&several).await.expect("query")),
+        ["a0", "a1", "a2", "b3", "a4"]
+    );
+}
+
+/// Limit and offset page through the results without gaps or repeats.
+pub async fn limit_and_offset_page_through_results(store: &dyn LogStore) {
+    let events: Vec<LogEvent> = (0..7)
+        .map(|i| sample_event("svc", Level::Warn, &format!("m{i}"), at(i)))
+        .collect();
+    store.insert(&events).await.expect("insert");
+
+    let mut seen = Vec::new();
+    for offset in [0, 3, 6] {
+        let page = filter(FilterDraft {
+            limit: Some("3".into()),
+            offset: Some(offset.to_string()),
+            ..FilterDraft::default()
+        });
+        let logs = store.query(&page).await.expect("query");
+        seen.extend(logs.iter().map(|event| event.message().as_str().to_owned()));
+    }
+    assert_eq!(seen, ["m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
+    store.health().await.expect("healthy");
+}
+
+/// `q` finds messages holding every term, ignoring case (in every script with simple case
+/// pairs, see `domain::fold_case`); quoted phrases must
+/// occur as written; `%`, `_`, quotes and backslashes match only themselves.
+pub async fn text_search_matches_every_term_ignoring_case_and_literally(store: &dyn LogStore) {
+    let texts = [
+        "DB Connection FAILED after 3 retries",
+        "db connection refused",
+        "Ünïcödé ОШИБКА in straße",
+        "disk 100% full on /var_log",
+        "disk 1000 full on /varXlog",
+        r#"quote ' and "double" and back\slash"#,
+        "failed to open connection",
+    ];
+    let events: Vec<LogEvent> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| sample_event("svc", Level::Info, text, at(i as u64)))
+        .collect();
+    store.insert(&events).await.expect("insert");
+
+    let cases: [(&str, &[&str]); 11] = [
+        ("connection failed", &[texts[6], texts[0]]),
+        (r#""connection failed""#, &[texts[0]]),
+        ("CONNECTION db", &[texts[1], texts[0]]),
+        ("ünïcödé ошибка STRAßE", &[texts[2]]),
+        ("100%", &[texts[3]]),
+        ("_log", &[texts[3]]),
+        ("%", &[texts[3]]),
+        (r"back\slash", &[texts[5]]),
+        (r#"' \"double\""#, &[texts[5]]),
+        ("\"quote '\"", &[texts[5]]),
+        ("nowhere", &[]),
+    ];
+    for (q, expected) in cases {
+        let search = filter(FilterDraft {
+            q: Some(q.into()),
+            ..FilterDraft::default()
+        });
+        let found = everything(store, &search).await;
+        assert_eq!(messages(&found), expected, "q={q}");
+    }
+}
+
+/// `metadata.<key>=<value>` needs the key with exactly that value (an empty value included);
+/// several combine with AND; `trace_id` selects one trace.
+pub async fn metadata_and_trace_conditions_match_exactly(store: &dyn LogStore) {
+    let events = vec![
+        custom_event(
+            "svc",
+            Level::Info,
+            "m0",
+            at(0),
+            &[("user_id", "42"), ("host", "db-primary")],
+            TRACE_A,
+        ),
+        custom_event(
+            "svc",
+            Level::Info,
+            "m1",
+            at(1),
+            &[("user_id", "420")],
+            TRACE_A,
+        ),
+        custom_event(
+            "svc",
+            Level::Info,
+            "m2",
+            at(2),
+            &[("user_id", ""), ("region", "eu")],
+            TRACE_B,
+        ),
+        custom_event("svc", Level::Info, "m3", at(3), &[], TRACE_B),
+        custom_event(
+            "svc",
+            Level::Info,
+            "m4",
+            at(4),
+            &[("USER_ID", "42")],
+            TRACE_B,
+        ),
+    ];
+    store.insert(&events).await.expect("insert");
+
+    /// Metadata conditions, trace id, expected messages.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Option<&'a str>, &'a [&'a str]);
+    let cases: [Case; 7] = [
+        (vec![("user_id", "42")], None, &["m0"]),
+        (vec![("user_id", "")], None, &["m2"]),
+        (
+            vec![("user_id", "42"), ("host", "db-primary")],
+            None,
+            &["m0"],
+        ),
+        (vec![("user_id", "42"), ("host", "db-replica")], None, &[]),
+        (vec![("region", "EU")], None, &[]),
+        (vec![], Some(TRACE_B), &["m4", "m3", "m2"]),
+        (vec![("user_id", "")], Some(TRACE_A), &[]),
+    ];
+    for (metadata, trace_id, expected) in cases {
+        let conditions = filter(FilterDraft {
+            metadata: metadata
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+            trace_id: trace_id.map(Into::into),
+            ..FilterDraft::default()
+        });
+        let found = everything(store, &conditions).await;
+        assert_eq!(messages(&found), expected, "{metadata:?} {trace_id:?}");
+    }
+}
+
+/// `min_level` selects that level and the more severe ones, within the listed levels if any.
+pub async fn min_level_selects_that_level_and_above(store: &dyn LogStore) {
+    let events: Vec<LogEvent> = Level::ALL
+        .into_iter()
+        .enumerate()
+        .map(|(i, level)| sample_event("svc", level, level.as_str(), at(i as u64)))
+        .collect();
+    store.insert(&events).await.expect("insert");
+
+    let cases: [(&[&str], &str, &[&str]); 3] = [
+        (&[], "warn", &["FATAL", "ERROR", "WARN"]),
+        (&["info", "error"], "warning", &["ERROR"]),
+        (&["debug"], "error", &[]),
+    ];
+    for (levels, min_level, expected) in cases {
+        let conditions = filter(FilterDraft {
+            levels: levels.iter().map(|level| (*level).to_owned()).collect(),
+            min_level: Some(min_level.into()),
+            ..FilterDraft::default()
+        });
+        let found = everything(store, &conditions).await;
+        assert_eq!(messages(&found), expected, "{levels:?} min {min_level}");
+    }
+}
+
+/// The store selects exactly the events `Filter::matches` accepts, for every kind of
+/// condition and their combinations.
+pub async fn the_store_selects_what_filter_matches_accepts(store: &dyn LogStore) {
+    let services = ["auth", "billing", "search"];
+    let words = [
+        "timeout",
+        "Connection refused",
+        "payment DECLINED",
+        "ok",
+        "100% done",
+    ];
+    let corpus: Vec<LogEvent> = (0..36_u64)
+        .map(|i| {
+            let index = usize::try_from(i).unwrap_or_default();
+            let user = (i % 4).to_string();
+            let metadata: Vec<(&str, &str)> = if i % 5 == 0 {
+                vec![]
+            } else {
+                vec![("user_id", user.as_str()), ("host", "h1")]
+            };
+            custom_event(
+                services[index % 3],
+                Level::ALL[index % 6],
+                &format!("{} #{i}", words[index % 5]),
+                at(i / 2),
+                &metadata,
+                if i % 3 == 0 { TRACE_A } else { TRACE_B },
+            )
+        })
+        .collect();
+    store.insert(&corpus).await.expect("insert");
+
+    let drafts = vec![
+        FilterDraft::default(),
+        FilterDraft {
+            services: vec!["auth".into(), "search".into()],
+            min_level: Some("info".into()),
+            ..FilterDraft::default()
+        },
+        FilterDraft {
+            q: Some("connection".into()),
+            metadata: vec![("host".into(), "h1".into())],
+            ..FilterDraft::default()
+        },
+        FilterDraft {
+            q: Some(r#""payment declined" #1"#.into()),
+            order: Some("asc".into()),
+            ..FilterDraft::default()
+        },
+        FilterDraft {
+            metadata: vec![("user_id".into(), "3".into())],
+            trace_id: Some(TRACE_B.into()),
+            levels: vec!["trace".into(), "fatal".into(), "warn".into()],
+            ..FilterDraft::default()
+        },
+        FilterDraft {
+            from: Some(at(4).to_rfc3339()),
+            to: Some(at(11).to_rfc3339()),
+            q: Some("100%".into()),
+            ..FilterDraft::default()
+        },
+    ];
+    for draft in drafts {
+        let conditions = filter(draft.clone());
+        let mut expected: Vec<&LogEvent> = corpus
+            .iter()
+            .filter(|event| conditions.matches(event))
+            .collect();
+        expected.sort_by_key(|event| (event.timestamp(), event.id()));
+        if conditions.order() == SortOrder::Descending {
+            expected.reverse();
+        }
+        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        let found = everything(store, &conditions).await;
+        assert_eq!(ids(&found), expected, "{draft:?}");
+    }
+}
+
+/// Paging with cursors visits every matching event once, in order, even when many share a
+/// timestamp, in both orders; the offset counts from the cursor.
+pub async fn cursors_page_through_equal_timestamps_without_gaps_or_repeats(store: &dyn LogStore) {
+    let mut events: Vec<LogEvent> = (0..23_u64)
+        .map(|i| sample_event("svc", Level::Info, &format!("m{i}"), at(i / 8)))
+        .collect();
+    events.push(sample_event("other", Level::Info, "not me", at(1)));
+    store.insert(&events).await.expect("insert");
+    let mut matching: Vec<&LogEvent> = events
+        .iter()
+        .filter(|event| event.service().as_str() == "svc")
+        .collect();
+    matching.sort_by_key(|event| (event.timestamp(), event.id()));
+
+    for order in [SortOrder::Ascending, SortOrder::Descending] {
+        let mut expected: Vec<EventId> = matching.iter().map(|event| event.id()).collect();
+        if order == SortOrder::Descending {
+            expected.reverse();
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = filter(FilterDraft {
+                services: vec!["svc".into()],
+                limit: Some("4".into()),
+                order: Some(order.to_string()),
+                cursor: cursor.map(|cursor| cursor.encode()),
+                ..FilterDraft::default()
+            });
+            let logs = store.query(&page).await.expect("query");
+            seen.extend(ids(&logs));
+            match logs.last() {
+                Some(last) if logs.len() == 4 => cursor = Some(Cursor::after(last, order)),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, expected, "order {order}");
+
+        let skipping = filter(FilterDraft {
+            services: vec!["svc".into()],
+            limit: Some("2".into()),
+            offset: Some("3".into()),
+            cursor: Some(
+                Cursor::after(
+                    matching
+                        .iter()
+                        .find(|event| event.id() == expected[4])
+                        .copied()
+                        .unwrap_or(&events[0]),
+                    order,
+                )
+                .encode(),
+            ),
+            ..FilterDraft::default()
+        });
+        let logs = store.query(&skipping).await.expect("query");
+        assert_eq!(ids(&logs), expected[8..10], "offset after cursor, {order}");
+    }
+}
+
+/// Counts per level or service: largest first, ties by key, at most `limit` groups, only
+/// matching events.
+pub async fn counts_per_group_are_largest_first(store: &dyn LogStore) {
+    let mut events = Vec::new();
+    let spec: [(&str, Level, usize); 5] = [
+        ("auth", Level::Error, 3),
+        ("auth", Level::Info, 1),
+        ("billing", Level::Error, 2),
+        ("billing", Level::Warn, 2),
+        ("search", Level::Info, 2),
+    ];
+    for (service, level, count) in spec {
+        for i in 0..count {
+            events.push(sample_event(service, level, "m", at(i as u64)));
+        }
+    }
+    store.insert(&events).await.expect("insert");
+    let count = |key: &str, count: u64| GroupCount {
+        key: key.to_owned(),
+        count,
+    };
+
+    let by_level = store
+        .count_by(&Filter::default(), GroupBy::Level)
+        .await
+        .expect("count");
+    assert_eq!(
+        by_level,
+        [count("ERROR", 5), count("INFO", 3), count("WARN", 2)]
+    );
+    let by_service = store
+        .count_by(&Filter::default(), GroupBy::Service)
+        .await
+        .expect("count");
+    assert_eq!(
+        by_service,
+        [count("auth", 4), count("billing", 4), count("search", 2)]
+    );
+    let errors_top_one = filter(FilterDraft {
+        levels: vec!["error".into()],
+        limit: Some("1".into()),
+        ..FilterDraft::default()
+    });
+    assert_eq!(
+        store
+            .count_by(&errors_top_one, GroupBy::Service)
+            .await
+            .expect("count"),
+        [count("auth", 3)]
+    );
+    let nothing = filter(FilterDraft {
+        q: Some("absent".into()),
+        ..FilterDraft::default()
+    });
+    assert!(
+        store
+            .count_by(&nothing, GroupBy::Level)
+            .await
+            .expect("count")
+            .is_empty()
+    );
+}
+
+/// Counts per time bucket start on whole intervals, list only buckets with events, by start
+/// and then level (least severe first), and stop at `max_rows`.
+pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
+    let events = vec![
+        sample_event("svc", Level::Info, "m", at(10)),
+        sample_event("svc", Level::Error, "m", at(50)),
+        sample_event("svc", Level::Info, "m", at(90)),
+        sample_event("svc", Level::Info, "m", at(300)),
+        sample_event("other", Level::Info, "m", at(301)),
+    ];
+    store.insert(&events).await.expect("insert");
+    let only_svc = filter(FilterDraft {
+        services: vec!["svc".into()],
+        ..FilterDraft::default()
+    });
+    let bucket = |seconds: u64, level: Option<Level>, count: u64| BucketCount {
+        start: at(seconds),
+        level,
+        count,
+    };
+
+    let per_minute = store
+        .histogram(&only_svc, HistogramInterval::OneMinute, false, 100)
+        .await
+        .expect("histogram");
+    assert_eq!(
+        per_minute,
+        [
+            bucket(0, None, 2),
+            bucket(60, None, 1),
+            bucket(300, None, 1)
+        ]
+    );
+    let by_level = store
+        .histogram(&only_svc, HistogramInterval::FiveMinutes, true, 100)
+        .await
+        .expect("histogram");
+    assert_eq!(
+        by_level,
+        [
+            bucket(0, Some(Level::Info), 2),
+            bucket(0, Some(Level::Error), 1),
+            bucket(300, Some(Level::Info), 1)
+        ]
+    );
+    let capped = store
+        .histogram(&only_svc, HistogramInterval::OneMinute, true, 2)
+        .await
+        .expect("histogram");
+    assert_eq!(
+        capped,
+        [
+            bucket(0, Some(Level::Info), 1),
+            bucket(0, Some(Level::Error), 1)
+        ]
+    );
+    let daily = store
+        .histogram(&Filter::default(), HistogramInterval::OneDay, false, 100)
+        .await
+        .expect("histogram");
+    let midnight = HistogramInterval::OneDay.bucket_start(at(0));
+    assert_eq!(
+        daily,
+        [BucketCount {
+            start: midnight,
+            level: None,
+            count: 5
+        }]
+    );
+}
+
+/// An export hands out every matching event in the filter's order, ignoring limit and offset.
+pub async fn exports_read_every_match_in_order(store: &dyn LogStore) {
+    let mut events: Vec<LogEvent> = (0..1_234_u64)
+        .map(|i| sample_event("svc", Level::Info, &format!("m{i}"), at(i / 3)))
+        .collect();
+    events.push(sample_event("other", Level::Info, "not me", at(5)));
+    store.insert(&events).await.expect("insert");
+    let mut expected: Vec<&LogEvent> = events
+        .iter()
+        .filter(|event| event.service().as_str() == "svc")
+        .collect();
+    expected.sort_by_key(|event| (event.timestamp(), event.id()));
+    let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+
+    let conditions = filter(FilterDraft {
+        services: vec!["svc".into()],
+        order: Some("asc".into()),
+        limit: Some("10".into()),
+        offset: Some("5".into()),
+        ..FilterDraft::default()
+    });
+    let mut cursor = store.export(&conditions).await.expect("export");
+    let mut read = Vec::new();
+    loop {
+        let batch = cursor.next_batch().await.expect("next batch");
+        if batch.is_empty() {
+            break;
+        }
+        read.extend(ids(&batch));
+    }
+    assert_eq!(read, expected);
+    assert!(
+        cursor.next_batch().await.expect("after the end").is_empty(),
+        "a finished cursor stays finished"
+    );
+}
+
+/// Arrivals are read by receive time and id, from the window's start or after its position,
+/// without events whose own time is older than the window allows, at most `max`.
+pub async fn arrivals_are_read_in_receive_order(store: &dyn LogStore) {
+    let received = |seconds: u64| at(1000 + seconds);
+    let events = vec![
+        received_at(sample_event("svc", Level::Info, "r0", at(1)), received(0)),
+        received_at(sample_event("svc", Level::Info, "r1a", at(2)), received(1)),
+        received_at(sample_event("svc", Level::Info, "r1b", at(3)), received(1)),
+        received_at(sample_event("svc", Level::Info, "r2", at(4)), received(2)),
+        received_at(
+            sample_event("svc", Level::Info, "backdated", at(0)),
+            received(3),
+        ),
+    ];
+    store.insert(&events).await.expect("insert");
+    let window = |after: Option<&LogEvent>, max: u32| ArrivalWindow {
+        received_from: received(1),
+        after: after.map(|event| (event.observed_timestamp(), event.id())),
+        event_time_from: at(1),
+        max,
+    };
+
+    let all = store.arrivals(&window(None, 10)).await.expect("arrivals");
+    assert_eq!(messages(&all), ["r1a", "r1b", "r2"]);
+    let first = store.arrivals(&window(None, 1)).await.expect("arrivals");
+    assert_eq!(messages(&first), ["r1a"]);
+    let rest = store
+        .arrivals(&window(first.first(), 10))
+        .await
+        .expect("arrivals");
+    assert_eq!(messages(&rest), ["r1b", "r2"]);
+}
+
+/// Runs every function of the suite, each on a fresh store from `fresh`.
+pub async fn run_all<S, F, Fut>(mut fresh: F)
+where
+    S: LogStore,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    stored_events_read_back_unchanged(&fresh().await).await;
+    filters_combine_and_results_are_newest_first(&fresh().await).await;
+    limit_and_offset_page_through_results(&fresh().await).await;
+    text_search_matches_every_term_ignoring_case_and_literally(&fresh().await).await;
+    metadata_and_trace_conditions_match_exactly(&fresh().await).await;
+    min_level_selects_that_level_and_above(&fresh().await).await;
+    the_store_selects_what_filter_matches_accepts(&fresh().await).await;
+    cursors_page_through_equal_timestamps_without_gaps_or_repeats(&fresh().await).await;
+    counts_per_group_are_largest_first(&fresh().await).await;
+    histograms_count_per_bucket_and_level(&fresh().await).await;
+    exports_read_every_match_in_order(&fresh().await).await;
+    arrivals_are_read_in_receive_order(&fresh().await).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::InMemoryLogStore;
+
+    #[tokio::test]
+    async fn the_in_memory_store_keeps_the_store_contract() {
+        run_all(|| async { InMemoryLogStore::default() }).await;
+    }
+}
