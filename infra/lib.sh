@@ -42,6 +42,21 @@ run_as_root() {
     fi
 }
 
+# ensure_python_venv: installs python3 and python3-venv with apt-get when `python3 -m venv` cannot
+# work (Debian ships the venv module's ensurepip in python3-venv). Used for the Python
+# OpenTelemetry client of the OTLP end-to-end test.
+ensure_python_venv() {
+    if command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "python3 with the venv module is missing and there is no apt-get: install python3-venv by hand"
+    log "python3 cannot create virtualenvs: installing python3 python3-venv with apt-get"
+    run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        python3 python3-venv >&2
+}
+
 # ensure_packages: installs redis-server, clickhouse-server and clickhouse-client (and curl)
 # with apt-get when one of their binaries is missing. Servers that the packages would start as
 # system services are kept from starting (they would take the default ports).

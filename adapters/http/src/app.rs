@@ -1,6 +1,7 @@
 //! Assembles each API with its OpenAPI document, Swagger UI and middleware, and serves it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use application::{IngestUseCase, QueryUseCase};
@@ -11,27 +12,35 @@ use poem_openapi::OpenApiService;
 use crate::body_limit::BodyLimit;
 use crate::config::IngestHttpConfig;
 use crate::ingest::IngestApi;
+use crate::otlp::{OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
 use crate::trace::Traced;
 
-/// The ingestion service: `POST /ingest`, `/health`, `/ready`, `/docs`, `/openapi.json`.
+/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
+/// `/docs`, `/openapi.json`.
 pub fn ingestion_app(ingest: IngestUseCase, config: IngestHttpConfig) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
-        IngestApi {
-            ingest,
-            limits: config,
-        },
+        (
+            IngestApi {
+                ingest: ingest.clone(),
+                limits: config,
+            },
+            OtlpApi {
+                ingest,
+                limits: config,
+            },
+        ),
         "Log ingestion API",
         env!("CARGO_PKG_VERSION"),
     )
     .description("Accepts log events and queues them for storage.");
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let api = Arc::new(api.into_endpoint());
     let routes = Route::new()
-        .nest(
-            "/",
-            BodyLimit::new(api.into_endpoint(), config.max_body_bytes),
-        )
+        // OTLP enforces the body limit itself, to answer 413 in OTLP's error format.
+        .at(OTLP_LOGS_PATH, Arc::clone(&api))
+        .nest("/", BodyLimit::new(api, config.max_body_bytes))
         .nest("/docs", docs)
         .at("/openapi.json", spec);
     Traced::new(routes).map_to_response()

@@ -12,6 +12,7 @@ mod gzip;
 mod health;
 mod ingest;
 mod ingest_body;
+mod otlp;
 mod query;
 mod query_model;
 mod query_stream;

@@ -1,0 +1,170 @@
+//! The answers of `POST /v1/logs`: an `ExportLogsServiceResponse`, or a `google.rpc.Status`
+//! with the HTTP status of the failure, each in the request's encoding.
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use poem::http::StatusCode;
+use poem::http::header::RETRY_AFTER;
+use poem::{IntoResponse, Response};
+use prost::Message as _;
+
+use super::json;
+use crate::error::{Failure, RETRY_AFTER_SECONDS};
+
+/// The protobuf media type of OTLP/HTTP.
+pub(crate) const PROTOBUF: &str = "application/x-protobuf";
+/// The JSON media type of OTLP/HTTP.
+pub(crate) const JSON: &str = "application/json";
+
+/// The encoding of a request, and so of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OtlpEncoding {
+    Protobuf,
+    Json,
+}
+
+impl OtlpEncoding {
+    /// `application/x-protobuf` or `application/json` (parameters such as `charset` aside).
+    pub(super) fn from_content_type(content_type: &str) -> Option<Self> {
+        let mime = content_type.parse::<mime::Mime>().ok()?;
+        match (mime.type_().as_str(), mime.subtype().as_str()) {
+            ("application", "x-protobuf") => Some(Self::Protobuf),
+            ("application", "json") => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => PROTOBUF,
+            Self::Json => JSON,
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP failures. `details` is never set, so it is not
+/// declared.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub(crate) code: i32,
+    #[prost(string, tag = "2")]
+    pub(crate) message: String,
+}
+
+/// gRPC status codes used in [`RpcStatus::code`].
+pub(crate) mod grpc_code {
+    pub(crate) const INVALID_ARGUMENT: i32 = 3;
+    pub(crate) const RESOURCE_EXHAUSTED: i32 = 8;
+    pub(crate) const INTERNAL: i32 = 13;
+    pub(crate) const UNAVAILABLE: i32 = 14;
+}
+
+/// Why a request failed as a whole; nothing of it was queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExportFailure {
+    /// 400: the body cannot be decoded.
+    BadRequest(String),
+    /// 413: the body, compressed or inflated, is over the limit, or it holds too many records.
+    TooLarge(String),
+    /// 415: neither protobuf nor JSON, or an encoding other than gzip.
+    UnsupportedMediaType(String),
+    /// 429 with `Retry-After`: the queue is full.
+    Throttled(String),
+    /// 503 with `Retry-After`: the queue cannot be reached.
+    Unavailable(String),
+    /// 500: details only in the service's log.
+    Internal(String),
+}
+
+impl ExportFailure {
+    pub(super) fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub(super) fn rpc_status(self) -> RpcStatus {
+        let (code, message) = match self {
+            Self::BadRequest(message) | Self::UnsupportedMediaType(message) => {
+                (grpc_code::INVALID_ARGUMENT, message)
+            }
+            Self::TooLarge(message) | Self::Throttled(message) => {
+                (grpc_code::RESOURCE_EXHAUSTED, message)
+            }
+            Self::Unavailable(message) => (grpc_code::UNAVAILABLE, message),
+            Self::Internal(message) => (grpc_code::INTERNAL, message),
+        };
+        RpcStatus { code, message }
+    }
+
+    pub(super) fn too_large(max_body_bytes: usize) -> Self {
+        Self::TooLarge(format!(
+            "the request body must be at most {max_body_bytes} bytes, before and after gzip decompression"
+        ))
+    }
+}
+
+impl From<Failure> for ExportFailure {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::BadRequest(body) => Self::BadRequest(body.reason),
+            Failure::TooManyRequests(body) => Self::Throttled(body.reason),
+            Failure::Unavailable(body) => Self::Unavailable(body.reason),
+            Failure::Internal(body) => Self::Internal(body.reason),
+        }
+    }
+}
+
+/// The answer to `POST /v1/logs`, in the request's encoding (JSON when that is unknown).
+#[derive(Debug)]
+pub(crate) enum OtlpResponse {
+    /// 200: every record was queued, or `partial_success` says how many were not and why.
+    Exported {
+        encoding: OtlpEncoding,
+        response: ExportLogsServiceResponse,
+    },
+    /// 4xx/5xx with a `google.rpc.Status`.
+    Failed {
+        encoding: OtlpEncoding,
+        failure: ExportFailure,
+    },
+}
+
+impl IntoResponse for OtlpResponse {
+    fn into_response(self) -> Response {
+        let (status, encoding, body, retry_after) = match self {
+            Self::Exported { encoding, response } => {
+                let body = match encoding {
+                    OtlpEncoding::Protobuf => response.encode_to_vec(),
+                    OtlpEncoding::Json => json::encode_response(&response),
+                };
+                (StatusCode::OK, encoding, body, false)
+            }
+            Self::Failed { encoding, failure } => {
+                let status = failure.status();
+                let retry_after = matches!(
+                    failure,
+                    ExportFailure::Throttled(_) | ExportFailure::Unavailable(_)
+                );
+                let rpc = failure.rpc_status();
+                let body = match encoding {
+                    OtlpEncoding::Protobuf => rpc.encode_to_vec(),
+                    OtlpEncoding::Json => json::encode_status(rpc.code, &rpc.message),
+                };
+                (status, encoding, body, retry_after)
+            }
+        };
+        let mut response = Response::builder()
+            .status(status)
+            .content_type(encoding.content_type());
+        if retry_after {
+            response = response.header(RETRY_AFTER, RETRY_AFTER_SECONDS);
+        }
+        response.body(body)
+    }
+}
