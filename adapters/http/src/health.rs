@@ -8,8 +8,7 @@ use poem_openapi::{ApiResponse, Object};
 pub(crate) struct StatusBody {
     /// `ok`, `ready` or `unavailable`.
     status: String,
-    /// The backends that are down, by name (`redis`, `clickhouse`).
-    #[oai(skip_serializing_if_is_empty)]
+    /// The backends that are down, by name (`redis`, `clickhouse`); empty when all answer.
     down: Vec<String>,
     /// Why, when something is down.
     #[oai(skip_serializing_if_is_none)]

@@ -29,13 +29,13 @@ use crate::trace::RequestTraceId;
 #[oai(rename = "LogEventIn")]
 pub(crate) struct IngestEventDoc {
     /// The emitting service: 1 to 128 characters after trimming, no control characters.
-    #[oai(default)]
+    #[oai(validator(min_length = 1, max_length = 128))]
     service: String,
     /// TRACE, DEBUG, INFO, WARN, ERROR or FATAL, any case; WARNING, CRITICAL and PANIC are accepted.
-    #[oai(default)]
+    #[oai(validator(min_length = 1))]
     level: String,
     /// The log line: not blank, at most 64 KiB.
-    #[oai(default)]
+    #[oai(validator(min_length = 1, max_length = 65536))]
     message: String,
     /// At most 128 entries; keys 1-128 characters; values strings, numbers, booleans or null
     /// (objects and arrays are kept as their compact JSON text), at most 8 KiB each.
@@ -126,7 +126,11 @@ fn json_schema() -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         one_of: vec![
             IngestEventDoc::schema_ref(),
-            Vec::<IngestEventDoc>::schema_ref(),
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                items: Some(Box::new(IngestEventDoc::schema_ref())),
+                min_items: Some(1),
+                ..MetaSchema::new("array")
+            })),
         ],
         ..MetaSchema::ANY
     }))
