@@ -1,9 +1,10 @@
 //! Text search in messages: how the `q` parameter is read and what a match is.
 //!
 //! `q` is a list of terms separated by white space; every term must occur in the message,
-//! ignoring case. Double quotes group words into one phrase term (`"connection refused"`), and
-//! `\"` stands for a literal double quote. Every other character, backslashes, `%`, `_` and
-//! quotes included, is matched literally.
+//! ignoring case. Double quotes group words into one phrase term (`"connection refused"`);
+//! `\"` stands for a literal double quote and `\\` for a literal backslash. Every other
+//! character, a backslash before any other character, `%`, `_` and single quotes included, is
+//! matched literally.
 
 use crate::limits::{SEARCH_MAX_CHARS, SEARCH_MAX_TERMS};
 use crate::{ValidationError, ValidationReason};
@@ -84,9 +85,8 @@ fn split_terms(text: &str) -> Result<Vec<String>, ValidationError> {
     let mut characters = text.chars().peekable();
     while let Some(character) = characters.next() {
         match character {
-            '\\' if characters.peek() == Some(&'"') => {
-                current.push('"');
-                characters.next();
+            '\\' if matches!(characters.peek(), Some('"' | '\\')) => {
+                current.extend(characters.next());
             }
             '"' => in_phrase = !in_phrase,
             blank if blank.is_whitespace() && !in_phrase => {
@@ -134,12 +134,13 @@ mod tests {
     }
 
     #[test]
-    fn a_backslash_quote_is_a_literal_quote_and_other_characters_are_literal() {
+    fn backslash_escapes_a_quote_or_a_backslash_and_other_characters_are_literal() {
         assert_eq!(terms(r#"\"quoted\""#), [r#""quoted""#]);
         assert_eq!(
             terms(r"C:\temp 100% a_b it's trailing\"),
             [r"C:\temp", "100%", "a_b", "it's", r"trailing\"]
         );
+        assert_eq!(terms(r#""ends in \\" x\\y"#), [r"ends in \", r"x\y"]);
     }
 
     #[test]

@@ -309,6 +309,19 @@ impl Stack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// GET on the query service, e.g. `/logs/stats?group_by=level`; returns status and parsed
+    /// body (`Null` when it is not JSON).
+    pub async fn query_get(&self, path_and_query: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path_and_query}", self.query_url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Runs SQL on the stack's ClickHouse database and returns the text answer.
     pub async fn clickhouse(&self, sql: &str) -> String {
         let response = self

@@ -16,6 +16,8 @@ mod otlp;
 mod query;
 mod query_model;
 mod query_stream;
+#[cfg(test)]
+mod query_tests;
 mod trace;
 
 pub use app::{ingestion_app, query_app, serve};

@@ -126,8 +126,8 @@ impl QueryApi {
         #[oai(example = "example_min_level")]
         min_level: Query<Option<String>>,
         /// Text search in the message, ignoring case: every word must occur, `"quoted
-        /// phrases"` as written, `\"` for a literal double quote; `%`, `_`, `'` and `\` are
-        /// plain characters. At most 1024 characters and 16 terms.
+        /// phrases"` as written; `\"` is a literal double quote, `\\` a literal backslash;
+        /// `%`, `_`, `'` and other characters are plain. At most 1024 characters, 16 terms.
         #[oai(example = "example_q")]
         q: Query<Option<String>>,
         /// The trace the logs belong to: 32 hex characters.
@@ -491,7 +491,7 @@ fn example_order() -> Option<String> {
 }
 
 fn example_cursor() -> Option<String> {
-    Some("01000000019ddcd8d6c0000000019df0a12b3c7d4e8f60718293a4b5c6e3".into())
+    Some("010018aca30637744000019df0a12b3c7d4e8f60718293a4b5c6a2".into())
 }
 
 fn example_group_by() -> Option<String> {

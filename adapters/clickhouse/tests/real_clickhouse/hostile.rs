@@ -49,9 +49,9 @@ fn hostile_strings() -> Vec<String> {
     strings
 }
 
-/// `text` as one `q` phrase: quoted, with its double quotes escaped.
+/// `text` as one `q` phrase: quoted, its backslashes and double quotes escaped.
 fn as_phrase(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\\\""))
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The ids `filter` selects from `corpus`, newest first, as the store must return them.
