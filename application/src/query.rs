@@ -109,10 +109,31 @@ impl QueryUseCase {
 
     /// Validates the client's parameters and returns the page they describe, with a cursor
     /// for the next page when more logs match.
+    ///
+    /// Each event appears once even when at-least-once delivery stored it twice: both copies
+    /// share (timestamp, id), so they are neighbours in the page's order, and the page is
+    /// topped up from just after its last event when dropping copies left it short.
     pub async fn query(&self, draft: FilterDraft) -> Result<LogPage, QueryError> {
         let filter = self.validated(draft)?;
-        let mut logs = self.store.query(&filter.with_extra_row()).await?;
         let page_size = filter.limit().get() as usize;
+        let mut request = filter.with_extra_row();
+        let mut logs: Vec<LogEvent> = Vec::with_capacity(page_size + 1);
+        loop {
+            let batch = self.store.query(&request).await?;
+            let store_had_more = batch.len() >= request.limit().get() as usize;
+            for event in batch {
+                if logs.last().is_none_or(|last| last.id() != event.id()) {
+                    logs.push(event);
+                }
+            }
+            if logs.len() > page_size || !store_had_more {
+                break;
+            }
+            let Some(last) = logs.last() else { break };
+            request = filter
+                .clone()
+                .paged(filter.order(), Some(Cursor::after(last, filter.order())));
+        }
         let next_cursor = if logs.len() > page_size {
             logs.truncate(page_size);
             logs.last().map(|last| Cursor::after(last, filter.order()))
@@ -342,6 +363,52 @@ mod tests {
 
         assert_eq!(page.logs, vec![event]);
         assert_eq!(page.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn an_event_stored_twice_is_returned_once_and_the_page_is_topped_up_after_it() {
+        let distinct = events(3);
+        let (a, b, c) = (
+            distinct[0].clone(),
+            distinct[1].clone(),
+            distinct[2].clone(),
+        );
+        let b_id = b.id();
+        let mut store = MockLogStore::new();
+        let mut sequence = mockall::Sequence::new();
+        // Page size 2: the store is asked for 3 rows and answers a duplicate among them.
+        let first = vec![a.clone(), a.clone(), b.clone()];
+        store
+            .expect_query()
+            .withf(|filter| filter.limit().get() == 3 && filter.cursor().is_none())
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_once(move |_| Ok(first));
+        let rest = vec![c.clone()];
+        store
+            .expect_query()
+            .withf(move |filter| {
+                filter.cursor().is_some_and(|cursor| cursor.id() == b_id) && filter.offset() == 0
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_once(move |_| Ok(rest));
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let page = use_case
+            .query(FilterDraft {
+                limit: Some("2".into()),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(page.logs, vec![a, b.clone()]);
+        assert_eq!(
+            page.next_cursor.map(|cursor| cursor.id()),
+            Some(b_id),
+            "a next page follows"
+        );
     }
 
     #[tokio::test]

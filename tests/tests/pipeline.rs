@@ -398,6 +398,38 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_nothing_that_was_accepte
     );
     assert_eq!(distinct, accepted, "every accepted event is stored");
     assert_eq!(stack.queue_length().await, 0);
+
+    // Duplicates stay in ClickHouse, but the query API returns each event once.
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = Vec::new();
+    loop {
+        let query = match &cursor {
+            Some(cursor) => format!("service=chaos&limit=1000&cursor={cursor}"),
+            None => "service=chaos&limit=1000".to_owned(),
+        };
+        let (status, page) = stack.logs(&query).await;
+        assert_eq!(status, 200, "{page}");
+        pages.push((page["count"].clone(), page["next_cursor"].clone()));
+        for log in page["logs"].as_array().unwrap() {
+            assert!(
+                seen.insert(log["id"].as_str().unwrap().to_owned()),
+                "{} returned twice",
+                log["id"]
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let (distinct_now, rows_now) = stack.stored_counts().await;
+    assert_eq!(
+        seen.len() as u64,
+        accepted,
+        "paging by cursor returns every accepted event once; pages (count, next_cursor): {pages:?}; \
+         stored now: {distinct_now} distinct ids in {rows_now} rows"
+    );
 }
 
 #[tokio::test]

@@ -138,6 +138,11 @@ async fn main() -> ExitCode {
         return operator::run(command, &queue).await;
     }
     service_runtime::init_tracing("worker");
+    let shutdown = service_runtime::shutdown_on_signal();
+    if !migrate(&settings.clickhouse(), &shutdown).await {
+        return ExitCode::FAILURE;
+    }
+    // Bound only once the schema exists: whoever sees the gRPC port open can rely on it.
     let listener = match tokio::net::TcpListener::bind(settings.worker_grpc_listen).await {
         Ok(listener) => listener,
         Err(bind_error) => {
@@ -145,10 +150,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let shutdown = service_runtime::shutdown_on_signal();
-    if !migrate(&settings.clickhouse(), &shutdown).await {
-        return ExitCode::FAILURE;
-    }
 
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
     let health = WorkerHealth::new();
