@@ -57,6 +57,24 @@ ensure_python_venv() {
         python3 python3-venv >&2
 }
 
+# ensure_otlp_python: a virtualenv with the pinned tests/otlp/requirements.txt (the OpenTelemetry
+# Python SDK, its OTLP/HTTP exporter and the OTLP protobuf classes) in .test-servers/venv
+# (git-ignored, kept between runs, rebuilt when that file changes); exports its interpreter as
+# OTLP_TEST_PYTHON. For the OTLP end-to-end test (tests/tests/otlp.rs) and infra/bench-otlp.sh.
+ensure_otlp_python() {
+    local venv="$REPO_ROOT/.test-servers/venv"
+    local requirements="$REPO_ROOT/tests/otlp/requirements.txt"
+    ensure_python_venv
+    if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+        log "installing the OpenTelemetry Python SDK into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
+        cp "$requirements" "$venv/requirements.txt"
+    fi
+    export OTLP_TEST_PYTHON="$venv/bin/python"
+}
+
 # ensure_packages: installs redis-server, clickhouse-server and clickhouse-client (and curl)
 # with apt-get when one of their binaries is missing. Servers that the packages would start as
 # system services are kept from starting (they would take the default ports).

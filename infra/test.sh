@@ -27,23 +27,6 @@ env_lines="$("$INFRA_DIR/test-servers.sh" start "$servers_dir")"
 eval "$env_lines"
 log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
 
-# tests/tests/otlp.rs sends logs with the official OpenTelemetry Python SDK: a virtualenv with the
-# pinned tests/otlp/requirements.txt, kept in .test-servers/venv (git-ignored) and rebuilt when
-# that file changes. The test reads the interpreter from OTLP_TEST_PYTHON.
-setup_otlp_python() {
-    local venv="$REPO_ROOT/.test-servers/venv"
-    local requirements="$REPO_ROOT/tests/otlp/requirements.txt"
-    ensure_python_venv
-    if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-        log "installing the OpenTelemetry Python SDK into $venv"
-        rm -rf "$venv"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
-        cp "$requirements" "$venv/requirements.txt"
-    fi
-    export OTLP_TEST_PYTHON="$venv/bin/python"
-}
-
 cargo build --workspace --bins
 run_fault_suite() {
     # It stops and starts the servers itself, so it runs alone, one scenario at a time.
@@ -52,13 +35,13 @@ run_fault_suite() {
 
 case "${1:-}" in
 "")
-    setup_otlp_python
+    ensure_otlp_python
     cargo test --workspace
     run_fault_suite
     ;;
 faults) run_fault_suite ;;
 *)
-    setup_otlp_python
+    ensure_otlp_python
     cargo test "$@"
     ;;
 esac
