@@ -185,12 +185,29 @@ pub(crate) struct PageKey {
     pub(crate) id: String,
 }
 
-/// Step one of reading a page: the keys of the page's logs. Only the key columns (and those
-/// the conditions need) are read and sorted, however many logs match.
+/// Step one of reading a page: the keys of the page's logs. A scalar subquery first finds the
+/// timestamp of the last log the page can reach (offset + limit logs into the order) reading
+/// only `timestamp` and the columns the conditions need; ClickHouse evaluates it before index
+/// analysis, so the outer query reads and sorts the (wide) `id` column only in the granules at
+/// or beyond that timestamp, however many logs match.
 pub(crate) fn page_keys(filter: &Filter) -> Statement {
+    let (bound, edge, direction) = match filter.order() {
+        SortOrder::Descending => (">=", "min", "DESC"),
+        SortOrder::Ascending => ("<=", "max", "ASC"),
+    };
+    let reach = filter.offset().saturating_add(u64::from(filter.limit().get()));
+    let mut threshold = Statement::new(format!(
+        "SELECT {edge}(timestamp) FROM (SELECT timestamp FROM {LOGS_TABLE}"
+    ));
+    threshold
+        .where_all(page_conditions(filter))
+        .push(&format!(" ORDER BY timestamp {direction} LIMIT ?)"))
+        .number_value(reach);
+    let mut conditions = page_conditions(filter);
+    conditions.add(format!("timestamp {bound} ({})", threshold.text), threshold.values);
     let mut statement = Statement::new(format!("SELECT timestamp, id FROM {LOGS_TABLE}"));
     statement
-        .where_all(page_conditions(filter))
+        .where_all(conditions)
         .push(order_by(filter.order()))
         .push(" LIMIT ? OFFSET ?")
         .number_value(u64::from(filter.limit().get()))
@@ -339,10 +356,29 @@ mod tests {
     }
 
     #[test]
-    fn the_default_filter_reads_the_keys_of_the_newest_page() {
+    fn the_default_filter_reads_the_keys_of_the_newest_page_from_its_last_timestamp_on() {
         assert_eq!(
             bound(&page_keys(&Filter::default())),
-            "SELECT timestamp, id FROM logs ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
+            "SELECT timestamp, id FROM logs WHERE timestamp >= (SELECT min(timestamp) FROM \
+             (SELECT timestamp FROM logs ORDER BY timestamp DESC LIMIT 100)) \
+             ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
+        );
+    }
+
+    #[test]
+    fn an_oldest_first_page_with_an_offset_stops_at_the_timestamp_offset_plus_limit_in() {
+        let filter = filter(FilterDraft {
+            services: vec!["a'b".into()],
+            order: Some("asc".into()),
+            limit: Some("10".into()),
+            offset: Some("30".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            bound(&page_keys(&filter)),
+            "SELECT timestamp, id FROM logs WHERE service IN ('a\\'b') AND timestamp <= \
+             (SELECT max(timestamp) FROM (SELECT timestamp FROM logs WHERE service IN ('a\\'b') \
+             ORDER BY timestamp ASC LIMIT 40)) ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 30"
         );
     }
 
@@ -362,22 +398,24 @@ mod tests {
             order: Some("asc".into()),
             ..FilterDraft::default()
         });
-        let statement = page_keys(&filter);
+        let statement = export(&filter);
         assert_eq!(
             statement.text,
-            "SELECT timestamp, id FROM logs WHERE service IN (?, ?) AND level IN (?) \
+            "SELECT ?fields FROM logs WHERE service IN (?, ?) AND level IN (?) \
              AND timestamp >= ? AND timestamp < ? AND trace_id = ? \
              AND has(metadata_keys, ?) AND metadata_values[indexOf(metadata_keys, ?)] = ? \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
-             ORDER BY timestamp ASC, id ASC LIMIT ? OFFSET ?"
+             ORDER BY timestamp ASC, id ASC"
         );
         assert_eq!(
             bound(&statement),
-            r"SELECT timestamp, id FROM logs WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' AND has(metadata_keys, 'user\'id') AND metadata_values[indexOf(metadata_keys, 'user\'id')] = '4\\2' AND positionCaseInsensitiveUTF8(message, '100%') > 0 AND positionCaseInsensitiveUTF8(message, 'it\'s a_b') > 0 AND positionCaseInsensitiveUTF8(message, 'back\\slash') > 0 AND positionCaseInsensitiveUTF8(message, '?') > 0 ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 20"
+            r"SELECT ?fields FROM logs WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' AND has(metadata_keys, 'user\'id') AND metadata_values[indexOf(metadata_keys, 'user\'id')] = '4\\2' AND positionCaseInsensitiveUTF8(message, '100%') > 0 AND positionCaseInsensitiveUTF8(message, 'it\'s a_b') > 0 AND positionCaseInsensitiveUTF8(message, 'back\\slash') > 0 AND positionCaseInsensitiveUTF8(message, '?') > 0 ORDER BY timestamp ASC, id ASC"
         );
+        // The page's keys bind every condition twice (query and threshold) plus three numbers.
+        assert_eq!(page_keys(&filter).values.len(), statement.values.len() * 2 + 3);
     }
 
     #[test]
@@ -403,14 +441,20 @@ mod tests {
                 SortOrder::Descending,
                 format!(
                     "WHERE timestamp <= 1777975200000000000 AND (timestamp < 1777975200000000000 \
-                     OR id < '{id}') ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
+                     OR id < '{id}') AND timestamp >= (SELECT min(timestamp) FROM (SELECT \
+                     timestamp FROM logs WHERE timestamp <= 1777975200000000000 AND (timestamp < \
+                     1777975200000000000 OR id < '{id}') ORDER BY timestamp DESC LIMIT 100)) \
+                     ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
                 ),
             ),
             (
                 SortOrder::Ascending,
                 format!(
                     "WHERE timestamp >= 1777975200000000000 AND (timestamp > 1777975200000000000 \
-                     OR id > '{id}') ORDER BY timestamp ASC, id ASC LIMIT 100 OFFSET 0"
+                     OR id > '{id}') AND timestamp <= (SELECT max(timestamp) FROM (SELECT \
+                     timestamp FROM logs WHERE timestamp >= 1777975200000000000 AND (timestamp > \
+                     1777975200000000000 OR id > '{id}') ORDER BY timestamp ASC LIMIT 100)) \
+                     ORDER BY timestamp ASC, id ASC LIMIT 100 OFFSET 0"
                 ),
             ),
         ] {
