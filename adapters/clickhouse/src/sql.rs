@@ -195,7 +195,9 @@ pub(crate) fn page_keys(filter: &Filter) -> Statement {
         SortOrder::Descending => (">=", "min", "DESC"),
         SortOrder::Ascending => ("<=", "max", "ASC"),
     };
-    let reach = filter.offset().saturating_add(u64::from(filter.limit().get()));
+    let reach = filter
+        .offset()
+        .saturating_add(u64::from(filter.limit().get()));
     let mut threshold = Statement::new(format!(
         "SELECT {edge}(timestamp) FROM (SELECT timestamp FROM {LOGS_TABLE}"
     ));
@@ -204,7 +206,10 @@ pub(crate) fn page_keys(filter: &Filter) -> Statement {
         .push(&format!(" ORDER BY timestamp {direction} LIMIT ?)"))
         .number_value(reach);
     let mut conditions = page_conditions(filter);
-    conditions.add(format!("timestamp {bound} ({})", threshold.text), threshold.values);
+    conditions.add(
+        format!("timestamp {bound} ({})", threshold.text),
+        threshold.values,
+    );
     let mut statement = Statement::new(format!("SELECT timestamp, id FROM {LOGS_TABLE}"));
     statement
         .where_all(conditions)
@@ -415,7 +420,10 @@ mod tests {
             r"SELECT ?fields FROM logs WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' AND has(metadata_keys, 'user\'id') AND metadata_values[indexOf(metadata_keys, 'user\'id')] = '4\\2' AND positionCaseInsensitiveUTF8(message, '100%') > 0 AND positionCaseInsensitiveUTF8(message, 'it\'s a_b') > 0 AND positionCaseInsensitiveUTF8(message, 'back\\slash') > 0 AND positionCaseInsensitiveUTF8(message, '?') > 0 ORDER BY timestamp ASC, id ASC"
         );
         // The page's keys bind every condition twice (query and threshold) plus three numbers.
-        assert_eq!(page_keys(&filter).values.len(), statement.values.len() * 2 + 3);
+        assert_eq!(
+            page_keys(&filter).values.len(),
+            statement.values.len() * 2 + 3
+        );
     }
 
     #[test]
