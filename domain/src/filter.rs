@@ -252,6 +252,19 @@ impl Filter {
         }
     }
 
+    /// The same filter over the part of its time range that also lies in `[from, to)` (either
+    /// bound open when `None`): a narrower query whose answers are a subset of this one's.
+    pub fn narrowed_to(&self, from: Option<Timestamp>, to: Option<Timestamp>) -> Self {
+        Self {
+            from: self.from.max(from),
+            to: match (self.to, to) {
+                (Some(mine), Some(other)) => Some(mine.min(other)),
+                (mine, other) => mine.or(other),
+            },
+            ..self.clone()
+        }
+    }
+
     /// The same conditions, read in pages of the largest size in `order`, starting just
     /// after `cursor` (a cursor for the same order) or at the first event.
     pub fn paged(self, order: SortOrder, cursor: Option<Cursor>) -> Self {
@@ -882,6 +895,26 @@ mod tests {
             too_wide.to_string(),
             "to must be at most 24 hours after from"
         );
+    }
+
+    #[test]
+    fn narrowing_intersects_the_time_ranges() {
+        let at = |text: &str| Timestamp::parse_rfc3339(text, "t").unwrap();
+        let filter = draft_filter(FilterDraft {
+            from: Some("2026-05-05T10:00:00Z".into()),
+            q: Some("x".into()),
+            ..FilterDraft::default()
+        });
+        let narrow = filter.narrowed_to(
+            Some(at("2026-05-05T09:00:00Z")),
+            Some(at("2026-05-05T11:00:00Z")),
+        );
+        assert_eq!(narrow.from(), Some(at("2026-05-05T10:00:00Z")));
+        assert_eq!(narrow.to(), Some(at("2026-05-05T11:00:00Z")));
+        assert_eq!(narrow.text(), filter.text());
+        let later = narrow.narrowed_to(Some(at("2026-05-05T10:30:00Z")), None);
+        assert_eq!(later.from(), Some(at("2026-05-05T10:30:00Z")));
+        assert_eq!(later.to(), Some(at("2026-05-05T11:00:00Z")));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use application::ports::{
 use async_trait::async_trait;
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, HistogramInterval, LogEvent, Timestamp};
+use domain::{Filter, GroupBy, HistogramInterval, LogEvent, SortOrder, Timestamp};
 use tracing::debug;
 
 use crate::config::ClickHouseConfig;
@@ -68,12 +68,23 @@ impl ClickHouseLogStore {
             .with_setting("wait_end_of_query", "1")
     }
 
-    /// Both steps of a page read: the keys of the page, then its rows.
+    /// Both steps of a page read: the keys of the page, then its rows. The keys are looked for
+    /// in the hour where the page starts first (see [`first_hour`]); only when that hour does
+    /// not fill the page is the whole range read.
     async fn read_page(&self, filter: &Filter) -> clickhouse::error::Result<Vec<LogRow>> {
-        let keys = self
-            .read(&sql::page_keys(filter))
-            .fetch_all::<PageKey>()
-            .await?;
+        let mut keys = Vec::new();
+        if let Some(hour) = first_hour(filter, Timestamp::now()) {
+            keys = self
+                .read(&sql::page_keys(&hour))
+                .fetch_all::<PageKey>()
+                .await?;
+        }
+        if keys.len() < filter.limit().get() as usize {
+            keys = self
+                .read(&sql::page_keys(filter))
+                .fetch_all::<PageKey>()
+                .await?;
+        }
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -86,6 +97,38 @@ impl ClickHouseLogStore {
         rows.dedup_by(|later, earlier| later.id == earlier.id);
         Ok(rows)
     }
+}
+
+/// How far the first look for a page reaches from where the page starts.
+const FIRST_LOOK: u64 = 3600 * 1_000_000_000;
+
+/// The filter narrowed to the hour where its page starts: before the cursor, `to` or now (and
+/// after, including logs stamped in the future) when newest first; from the cursor or `from`
+/// on when oldest first. Conditions on text or metadata cannot use the primary key, so a page
+/// of them read from the whole range reads those columns everywhere; when the hour holds a full
+/// page, that page is the answer, since every log of the hour comes before every log outside
+/// it. `None` when the filter's own range is no wider, or, oldest first, has no start.
+fn first_hour(filter: &Filter, now: Timestamp) -> Option<Filter> {
+    let cursor = filter.cursor().map(|cursor| cursor.timestamp());
+    let (from, to) = match filter.order() {
+        SortOrder::Descending => {
+            let end = cursor.or(filter.to()).unwrap_or(now);
+            let from = Timestamp::from_unix_nanos(end.unix_nanos().saturating_sub(FIRST_LOOK));
+            if filter.from().is_some_and(|own| own >= from) {
+                return None;
+            }
+            (Some(from), None)
+        }
+        SortOrder::Ascending => {
+            let start = cursor.or(filter.from())?;
+            let to = start.saturating_add_nanos(FIRST_LOOK);
+            if filter.to().is_some_and(|own| own <= to) {
+                return None;
+            }
+            (None, Some(to))
+        }
+    };
+    Some(filter.narrowed_to(from, to))
 }
 
 /// Runs `call` within `limit`; an expired limit is an unavailable store, or for a query of
@@ -307,6 +350,85 @@ mod tests {
 
         assert_eq!(rows.unwrap()[0].id, event.id().to_string());
         drop_database(&config).await;
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text, "t").unwrap()
+    }
+
+    fn page(draft: FilterDraft) -> Filter {
+        Filter::from_draft(draft).unwrap()
+    }
+
+    #[test]
+    fn the_first_look_is_the_hour_where_the_page_starts() {
+        let now = at("2026-05-05T12:00:00Z");
+        let newest = first_hour(&Filter::default(), now).unwrap();
+        assert_eq!(newest.from(), Some(at("2026-05-05T11:00:00Z")));
+        assert_eq!(newest.to(), None, "logs stamped in the future come first");
+        let before_to = first_hour(
+            &page(FilterDraft {
+                to: Some("2026-05-01T00:00:00Z".into()),
+                q: Some("x".into()),
+                ..FilterDraft::default()
+            }),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (before_to.from(), before_to.to()),
+            (
+                Some(at("2026-04-30T23:00:00Z")),
+                Some(at("2026-05-01T00:00:00Z"))
+            )
+        );
+        assert!(before_to.text().is_some());
+        let oldest = first_hour(
+            &page(FilterDraft {
+                from: Some("2026-05-01T00:00:00Z".into()),
+                order: Some("asc".into()),
+                ..FilterDraft::default()
+            }),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (oldest.from(), oldest.to()),
+            (
+                Some(at("2026-05-01T00:00:00Z")),
+                Some(at("2026-05-01T01:00:00Z"))
+            )
+        );
+    }
+
+    #[test]
+    fn a_cursor_moves_the_first_look_and_a_narrow_range_needs_none() {
+        let now = at("2026-05-05T12:00:00Z");
+        let last = application::testing::sample_event(
+            "svc",
+            domain::Level::Info,
+            "m",
+            at("2026-05-03T08:30:00Z"),
+        );
+        let after_cursor = first_hour(
+            &page(FilterDraft {
+                cursor: Some(domain::Cursor::after(&last, SortOrder::Descending).encode()),
+                ..FilterDraft::default()
+            }),
+            now,
+        )
+        .unwrap();
+        assert_eq!(after_cursor.from(), Some(at("2026-05-03T07:30:00Z")));
+        let narrow = page(FilterDraft {
+            from: Some("2026-05-05T11:30:00Z".into()),
+            ..FilterDraft::default()
+        });
+        assert!(first_hour(&narrow, now).is_none());
+        let unbounded_oldest_first = page(FilterDraft {
+            order: Some("asc".into()),
+            ..FilterDraft::default()
+        });
+        assert!(first_hour(&unbounded_oldest_first, now).is_none());
     }
 
     /// Needs a real server: what it answers when a query passes `max_execution_time`.

@@ -436,6 +436,67 @@ pub async fn cursors_page_through_equal_timestamps_without_gaps_or_repeats(store
     }
 }
 
+/// Paging through recent logs (the last hours, some stamped in the future) visits every match
+/// once in order, whatever shortcut a store takes for the newest or oldest pages.
+pub async fn pages_of_recent_logs_are_complete_in_both_orders(store: &dyn LogStore) {
+    let now = Timestamp::now().unix_nanos();
+    let minutes_ago = |minutes: i64| {
+        let nanos = i128::from(now) - i128::from(minutes) * 60_000_000_000;
+        Timestamp::from_unix_nanos(u64::try_from(nanos).unwrap_or_default())
+    };
+    let mut events: Vec<LogEvent> = Vec::new();
+    for minute in (0..25).chain(70..95).chain(-5..0) {
+        let word = if minute % 2 == 0 { "even" } else { "odd" };
+        events.push(sample_event(
+            "svc",
+            Level::Info,
+            &format!("{word} {minute}"),
+            minutes_ago(minute),
+        ));
+    }
+    store.insert(&events).await.expect("insert");
+
+    for (q, order) in [
+        (None, SortOrder::Descending),
+        (Some("EVEN"), SortOrder::Descending),
+        (None, SortOrder::Ascending),
+        (Some("odd"), SortOrder::Ascending),
+    ] {
+        let conditions = filter(FilterDraft {
+            q: q.map(Into::into),
+            from: Some(minutes_ago(180).to_rfc3339()),
+            order: Some(order.to_string()),
+            ..FilterDraft::default()
+        });
+        let mut expected: Vec<&LogEvent> =
+            events.iter().filter(|e| conditions.matches(e)).collect();
+        expected.sort_by_key(|event| (event.timestamp(), event.id()));
+        if order == SortOrder::Descending {
+            expected.reverse();
+        }
+        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = filter(FilterDraft {
+                q: q.map(Into::into),
+                from: Some(minutes_ago(180).to_rfc3339()),
+                limit: Some("7".into()),
+                order: Some(order.to_string()),
+                cursor: cursor.map(|cursor| cursor.encode()),
+                ..FilterDraft::default()
+            });
+            let logs = store.query(&page).await.expect("query");
+            seen.extend(ids(&logs));
+            match logs.last() {
+                Some(last) if logs.len() == 7 => cursor = Some(Cursor::after(last, order)),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, expected, "q={q:?}, {order}");
+    }
+}
+
 /// Counts per level or service: largest first, ties by key, at most `limit` groups, only
 /// matching events.
 pub async fn counts_per_group_are_largest_first(store: &dyn LogStore) {
@@ -655,6 +716,7 @@ where
     min_level_selects_that_level_and_above(&fresh().await).await;
     the_store_selects_what_filter_matches_accepts(&fresh().await).await;
     cursors_page_through_equal_timestamps_without_gaps_or_repeats(&fresh().await).await;
+    pages_of_recent_logs_are_complete_in_both_orders(&fresh().await).await;
     counts_per_group_are_largest_first(&fresh().await).await;
     histograms_count_per_bucket_and_level(&fresh().await).await;
     exports_read_every_match_in_order(&fresh().await).await;

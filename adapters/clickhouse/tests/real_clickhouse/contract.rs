@@ -28,6 +28,7 @@ contract_tests!(
     min_level_selects_that_level_and_above,
     the_store_selects_what_filter_matches_accepts,
     cursors_page_through_equal_timestamps_without_gaps_or_repeats,
+    pages_of_recent_logs_are_complete_in_both_orders,
     counts_per_group_are_largest_first,
     histograms_count_per_bucket_and_level,
     exports_read_every_match_in_order,
