@@ -52,12 +52,18 @@ impl Statement {
         self
     }
 
-    /// Appends ` WHERE a AND b ...` for `conditions`, if any.
+    /// Appends ` PREWHERE a AND b ...` and ` WHERE c AND d ...` for `conditions`, each when it
+    /// has any.
     fn where_all(&mut self, conditions: Conditions) -> &mut Self {
-        if !conditions.parts.is_empty() {
-            self.text.push_str(" WHERE ");
-            self.text.push_str(&conditions.parts.join(" AND "));
-            self.values.extend(conditions.values);
+        for (keyword, clause) in [
+            (" PREWHERE ", conditions.prewhere),
+            (" WHERE ", conditions.rest),
+        ] {
+            if !clause.parts.is_empty() {
+                self.text.push_str(keyword);
+                self.text.push_str(&clause.parts.join(" AND "));
+                self.values.extend(clause.values);
+            }
         }
         self
     }
@@ -76,14 +82,29 @@ impl Statement {
 /// SQL conditions, each with its values in placeholder order.
 #[derive(Debug, Default)]
 struct Conditions {
+    /// Cheap tests that discard most granules before the other columns are read.
+    prewhere: Clause,
+    rest: Clause,
+}
+
+/// Conditions that combine with AND, with their values.
+#[derive(Debug, Default)]
+struct Clause {
     parts: Vec<String>,
     values: Vec<Value>,
 }
 
 impl Conditions {
     fn add(&mut self, sql: impl Into<String>, values: impl IntoIterator<Item = Value>) {
-        self.parts.push(sql.into());
-        self.values.extend(values);
+        self.rest.parts.push(sql.into());
+        self.rest.values.extend(values);
+    }
+
+    /// A condition tested in `PREWHERE`. With an explicit `PREWHERE`, ClickHouse moves no
+    /// other condition there itself.
+    fn add_prewhere(&mut self, sql: impl Into<String>, values: impl IntoIterator<Item = Value>) {
+        self.prewhere.parts.push(sql.into());
+        self.prewhere.values.extend(values);
     }
 }
 
@@ -122,6 +143,9 @@ fn filter_conditions(filter: &Filter) -> Conditions {
         conditions.add("trace_id = ?", [Value::Text(trace_id.to_string())]);
     }
     for (key, value) in filter.metadata() {
+        // Reading the values alone first halves what a rare value costs: the keys are read
+        // only in the granules that hold the value at all.
+        conditions.add_prewhere("has(metadata_values, ?)", [Value::Text(value.clone())]);
         // Keys are unique per event; `has` tells an absent key from an empty value, which
         // `arr[indexOf(..)]` (index 0 gives '') alone would not.
         conditions.add(
@@ -185,34 +209,12 @@ pub(crate) struct PageKey {
     pub(crate) id: String,
 }
 
-/// Step one of reading a page: the keys of the page's logs. A scalar subquery first finds the
-/// timestamp of the last log the page can reach (offset + limit logs into the order) reading
-/// only `timestamp` and the columns the conditions need; ClickHouse evaluates it before index
-/// analysis, so the outer query reads and sorts the (wide) `id` column only in the granules at
-/// or beyond that timestamp, however many logs match.
+/// Step one of reading a page: the keys of the page's logs. Only the key columns (and those the
+/// conditions need) are read and sorted, however many logs match.
 pub(crate) fn page_keys(filter: &Filter) -> Statement {
-    let (bound, edge, direction) = match filter.order() {
-        SortOrder::Descending => (">=", "min", "DESC"),
-        SortOrder::Ascending => ("<=", "max", "ASC"),
-    };
-    let reach = filter
-        .offset()
-        .saturating_add(u64::from(filter.limit().get()));
-    let mut threshold = Statement::new(format!(
-        "SELECT {edge}(timestamp) FROM (SELECT timestamp FROM {LOGS_TABLE}"
-    ));
-    threshold
-        .where_all(page_conditions(filter))
-        .push(&format!(" ORDER BY timestamp {direction} LIMIT ?)"))
-        .number_value(reach);
-    let mut conditions = page_conditions(filter);
-    conditions.add(
-        format!("timestamp {bound} ({})", threshold.text),
-        threshold.values,
-    );
     let mut statement = Statement::new(format!("SELECT timestamp, id FROM {LOGS_TABLE}"));
     statement
-        .where_all(conditions)
+        .where_all(page_conditions(filter))
         .push(order_by(filter.order()))
         .push(" LIMIT ? OFFSET ?")
         .number_value(u64::from(filter.limit().get()))
@@ -361,29 +363,10 @@ mod tests {
     }
 
     #[test]
-    fn the_default_filter_reads_the_keys_of_the_newest_page_from_its_last_timestamp_on() {
+    fn the_default_filter_reads_the_keys_of_the_newest_page() {
         assert_eq!(
             bound(&page_keys(&Filter::default())),
-            "SELECT timestamp, id FROM logs WHERE timestamp >= (SELECT min(timestamp) FROM \
-             (SELECT timestamp FROM logs ORDER BY timestamp DESC LIMIT 100)) \
-             ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
-        );
-    }
-
-    #[test]
-    fn an_oldest_first_page_with_an_offset_stops_at_the_timestamp_offset_plus_limit_in() {
-        let filter = filter(FilterDraft {
-            services: vec!["a'b".into()],
-            order: Some("asc".into()),
-            limit: Some("10".into()),
-            offset: Some("30".into()),
-            ..FilterDraft::default()
-        });
-        assert_eq!(
-            bound(&page_keys(&filter)),
-            "SELECT timestamp, id FROM logs WHERE service IN ('a\\'b') AND timestamp <= \
-             (SELECT max(timestamp) FROM (SELECT timestamp FROM logs WHERE service IN ('a\\'b') \
-             ORDER BY timestamp ASC LIMIT 40)) ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 30"
+            "SELECT timestamp, id FROM logs ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
         );
     }
 
@@ -403,26 +386,31 @@ mod tests {
             order: Some("asc".into()),
             ..FilterDraft::default()
         });
-        let statement = export(&filter);
+        let statement = page_keys(&filter);
         assert_eq!(
             statement.text,
-            "SELECT ?fields FROM logs WHERE service IN (?, ?) AND level IN (?) \
+            "SELECT timestamp, id FROM logs PREWHERE has(metadata_values, ?) \
+             WHERE service IN (?, ?) AND level IN (?) \
              AND timestamp >= ? AND timestamp < ? AND trace_id = ? \
              AND has(metadata_keys, ?) AND metadata_values[indexOf(metadata_keys, ?)] = ? \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
              AND positionCaseInsensitiveUTF8(message, ?) > 0 \
-             ORDER BY timestamp ASC, id ASC"
+             ORDER BY timestamp ASC, id ASC LIMIT ? OFFSET ?"
         );
         assert_eq!(
             bound(&statement),
-            r"SELECT ?fields FROM logs WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' AND has(metadata_keys, 'user\'id') AND metadata_values[indexOf(metadata_keys, 'user\'id')] = '4\\2' AND positionCaseInsensitiveUTF8(message, '100%') > 0 AND positionCaseInsensitiveUTF8(message, 'it\'s a_b') > 0 AND positionCaseInsensitiveUTF8(message, 'back\\slash') > 0 AND positionCaseInsensitiveUTF8(message, '?') > 0 ORDER BY timestamp ASC, id ASC"
+            r"SELECT timestamp, id FROM logs PREWHERE has(metadata_values, '4\\2') WHERE service IN ('auth', 'x\' OR 1=1 --\\') AND level IN ('ERROR') AND timestamp >= 1777975200000000000 AND timestamp < 1777978800000000000 AND trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' AND has(metadata_keys, 'user\'id') AND metadata_values[indexOf(metadata_keys, 'user\'id')] = '4\\2' AND positionCaseInsensitiveUTF8(message, '100%') > 0 AND positionCaseInsensitiveUTF8(message, 'it\'s a_b') > 0 AND positionCaseInsensitiveUTF8(message, 'back\\slash') > 0 AND positionCaseInsensitiveUTF8(message, '?') > 0 ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 20"
         );
-        // The page's keys bind every condition twice (query and threshold) plus three numbers.
+        // Counts, histograms and exports share the conditions.
+        let page_sql = bound(&statement);
+        let conditions = page_sql
+            .trim_start_matches("SELECT timestamp, id FROM logs")
+            .trim_end_matches(" ORDER BY timestamp ASC, id ASC LIMIT 10 OFFSET 20");
         assert_eq!(
-            page_keys(&filter).values.len(),
-            statement.values.len() * 2 + 3
+            bound(&export(&filter)),
+            format!("SELECT ?fields FROM logs{conditions} ORDER BY timestamp ASC, id ASC")
         );
     }
 
@@ -449,20 +437,14 @@ mod tests {
                 SortOrder::Descending,
                 format!(
                     "WHERE timestamp <= 1777975200000000000 AND (timestamp < 1777975200000000000 \
-                     OR id < '{id}') AND timestamp >= (SELECT min(timestamp) FROM (SELECT \
-                     timestamp FROM logs WHERE timestamp <= 1777975200000000000 AND (timestamp < \
-                     1777975200000000000 OR id < '{id}') ORDER BY timestamp DESC LIMIT 100)) \
-                     ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
+                     OR id < '{id}') ORDER BY timestamp DESC, id DESC LIMIT 100 OFFSET 0"
                 ),
             ),
             (
                 SortOrder::Ascending,
                 format!(
                     "WHERE timestamp >= 1777975200000000000 AND (timestamp > 1777975200000000000 \
-                     OR id > '{id}') AND timestamp <= (SELECT max(timestamp) FROM (SELECT \
-                     timestamp FROM logs WHERE timestamp >= 1777975200000000000 AND (timestamp > \
-                     1777975200000000000 OR id > '{id}') ORDER BY timestamp ASC LIMIT 100)) \
-                     ORDER BY timestamp ASC, id ASC LIMIT 100 OFFSET 0"
+                     OR id > '{id}') ORDER BY timestamp ASC, id ASC LIMIT 100 OFFSET 0"
                 ),
             ),
         ] {
