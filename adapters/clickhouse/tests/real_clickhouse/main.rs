@@ -4,6 +4,7 @@
 
 mod common;
 mod contract;
+mod duplicates;
 mod hostile;
 mod migrations;
 mod retention;

@@ -1,0 +1,58 @@
+//! At-least-once delivery stores some events twice; the query use case over the real store still
+//! returns each event once, page after page.
+
+use std::sync::Arc;
+
+use application::QueryUseCase;
+use application::ports::LogStore;
+use application::testing::sample_event;
+use domain::{FilterDraft, Level, Timestamp};
+
+use crate::common::TestDatabase;
+
+#[tokio::test]
+async fn events_stored_twice_are_returned_once_across_cursor_pages() {
+    let database = TestDatabase::migrated().await;
+    let store = database.store();
+    let now = Timestamp::now().unix_nanos();
+    let events: Vec<_> = (0..1500u64)
+        .map(|i| {
+            sample_event(
+                "dup",
+                Level::Info,
+                &format!("e{i}"),
+                Timestamp::from_unix_nanos(now - i * 1_000_000),
+            )
+        })
+        .collect();
+    store.insert(&events).await.unwrap();
+    // Batches of 20 inserted twice, spread over the range, as a crashing worker would.
+    for start in (0..1500).step_by(100) {
+        store.insert(&events[start..start + 20]).await.unwrap();
+    }
+    let queries = QueryUseCase::new(Arc::new(store));
+
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = queries
+            .query(FilterDraft {
+                limit: Some("1000".into()),
+                cursor: cursor.clone(),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+        pages.push(page.logs.len());
+        for event in &page.logs {
+            assert!(seen.insert(event.id()), "{} returned twice", event.id());
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next.encode()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1500, "pages: {pages:?}");
+    database.drop().await;
+}
