@@ -509,3 +509,102 @@ mod tests {
         );
     }
 }
+
+/// Not a test of its own: `infra/check-current-clickhouse.sh` runs it to write every statement
+/// shape (bound, `?fields` expanded) to `$STATEMENTS_OUT`, then runs them on ClickHouse 18.16
+/// and on current ClickHouse and compares the answers.
+#[cfg(test)]
+mod statements_for_other_versions {
+    use domain::{Cursor, EventId, FilterDraft, Level, Timestamp};
+
+    use super::*;
+
+    const FIELDS: &str = "`timestamp`,`observed_timestamp`,`id`,`trace_id`,`span_id`,`service`,\
+                          `level`,`message`,`metadata_keys`,`metadata_values`";
+
+    #[test]
+    #[ignore = "run by infra/check-current-clickhouse.sh"]
+    fn write_every_statement_shape() {
+        let Ok(path) = std::env::var("STATEMENTS_OUT") else {
+            return;
+        };
+        let last = application::testing::sample_event(
+            "auth",
+            Level::Error,
+            "m",
+            Timestamp::from_unix_nanos(1_777_975_260_000_000_000),
+        );
+        let every_condition = Filter::from_draft(FilterDraft {
+            services: vec!["auth".into(), "billing".into()],
+            levels: vec!["error".into(), "warn".into()],
+            min_level: Some("warn".into()),
+            q: Some(r#"db "connection FAILED""#.into()),
+            metadata: vec![("user_id".into(), "42".into())],
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            from: Some("2026-05-05T00:00:00Z".into()),
+            to: Some("2026-05-06T00:00:00Z".into()),
+            cursor: Some(Cursor::after(&last, SortOrder::Descending).encode()),
+            ..FilterDraft::default()
+        })
+        .unwrap();
+        let oldest_first = Filter::from_draft(FilterDraft {
+            order: Some("asc".into()),
+            offset: Some("1".into()),
+            ..FilterDraft::default()
+        })
+        .unwrap();
+        let no_level = Filter::from_draft(FilterDraft {
+            levels: vec!["info".into()],
+            min_level: Some("error".into()),
+            ..FilterDraft::default()
+        })
+        .unwrap();
+        let keys = [PageKey {
+            timestamp: 1_777_941_000_000_000_000,
+            id: "019df0a1-0000-7000-8000-000000000001".into(),
+        }];
+        let window = ArrivalWindow {
+            received_from: Timestamp::from_unix_nanos(1_777_941_000_000_000_000),
+            after: Some((
+                Timestamp::from_unix_nanos(1_777_941_000_500_000_000),
+                EventId::parse("019df0a1-0000-7000-8000-000000000001").unwrap(),
+            )),
+            event_time_from: Timestamp::from_unix_nanos(0),
+            max: 10,
+        };
+        let statements = [
+            ("page_keys", page_keys(&every_condition)),
+            ("page_keys_oldest_first", page_keys(&oldest_first)),
+            ("rows_by_keys", rows_by_keys(&keys, SortOrder::Descending)),
+            ("count_by_level", count_by(&every_condition, GroupBy::Level)),
+            (
+                "count_by_service_none",
+                count_by(&no_level, GroupBy::Service),
+            ),
+            (
+                "histogram_by_level",
+                histogram(
+                    &Filter::default(),
+                    HistogramInterval::FiveMinutes,
+                    true,
+                    100,
+                ),
+            ),
+            (
+                "histogram",
+                histogram(&every_condition, HistogramInterval::OneDay, false, 100),
+            ),
+            ("export", export(&every_condition)),
+            ("arrivals", arrivals(&window)),
+        ];
+        let client = Client::default().with_validation(false);
+        let lines: String = statements
+            .iter()
+            .map(|(name, statement)| {
+                let sql = statement.query(&client).sql_display().to_string();
+                format!("{name}\t{}\n", sql.replace("?fields", FIELDS))
+            })
+            .collect();
+        std::fs::write(path, lines).unwrap();
+    }
+}
