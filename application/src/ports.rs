@@ -147,7 +147,9 @@ pub trait LogStore: Send + Sync {
 
     /// Reads the page of events the filter describes: the events [`Filter::matches`] accepts,
     /// ordered by `(timestamp, id)` in the filter's order, after its cursor position, skipping
-    /// its offset, at most its limit. Errors: `Unavailable`, `TimedOut`, `Failed`.
+    /// its offset, at most its limit. Copies of an event that at-least-once delivery stored
+    /// twice may both be returned (next to each other, even beyond the limit); the caller
+    /// drops them. Errors: `Unavailable`, `TimedOut`, `Failed`.
     async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError>;
 
     /// Counts the events the filter matches per group: the largest count first, equal counts
@@ -173,8 +175,8 @@ pub trait LogStore: Send + Sync {
 
     /// Opens a cursor over every event the filter matches, in its order, however many: the
     /// filter's limit, offset and cursor are ignored. Implementations hold only a bounded part
-    /// of the answer in memory at a time. Errors, on opening or from the cursor:
-    /// `Unavailable`, `TimedOut`, `Failed`.
+    /// of the answer in memory at a time. Copies of an event stored twice come one after the
+    /// other. Errors, on opening or from the cursor: `Unavailable`, `TimedOut`, `Failed`.
     async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError>;
 
     /// Events received in `window`, ordered by `(observed_timestamp, id)`. Errors:

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use domain::limits::HISTOGRAM_MAX_BUCKETS;
 use domain::{
-    Cursor, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent, Timestamp,
+    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent, Timestamp,
     ValidationError, ValidationReason,
 };
 use tokio_util::sync::CancellationToken;
@@ -197,10 +198,11 @@ impl QueryUseCase {
     }
 
     /// Opens a cursor over every matching log, in the filter's order (limit and offset do not
-    /// apply).
+    /// apply), each event once though delivery may have stored it twice.
     pub async fn export(&self, draft: FilterDraft) -> Result<Box<dyn EventCursor>, QueryError> {
         let filter = self.validated(draft)?;
-        Ok(self.store.export(&filter).await?)
+        let events = self.store.export(&filter).await?;
+        Ok(Box::new(DistinctEvents { events, last: None }))
     }
 
     /// Follows new matching logs. With `from`, the stored logs from then on come first (oldest
@@ -232,6 +234,36 @@ impl QueryUseCase {
         match self.settings.max_range {
             Some(max_range) => filter.within_max_range(max_range, Timestamp::now()),
             None => Ok(filter),
+        }
+    }
+}
+
+/// An export's events with the copies of an event stored twice dropped: copies share
+/// `(timestamp, id)`, so they come one after the other, possibly across batches.
+struct DistinctEvents {
+    events: Box<dyn EventCursor>,
+    last: Option<EventId>,
+}
+
+#[async_trait]
+impl EventCursor for DistinctEvents {
+    async fn next_batch(&mut self) -> Result<Vec<LogEvent>, StoreError> {
+        loop {
+            let batch = self.events.next_batch().await?;
+            if batch.is_empty() {
+                return Ok(batch);
+            }
+            let mut distinct = Vec::with_capacity(batch.len());
+            for event in batch {
+                if self.last != Some(event.id()) {
+                    self.last = Some(event.id());
+                    distinct.push(event);
+                }
+            }
+            // A batch of nothing but copies is not the end.
+            if !distinct.is_empty() {
+                return Ok(distinct);
+            }
         }
     }
 }
@@ -721,6 +753,34 @@ mod tests {
         assert_eq!(cursor.next_batch().await.unwrap(), stored[..2]);
         assert_eq!(cursor.next_batch().await.unwrap(), stored[2..]);
         assert!(cursor.next_batch().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_export_hands_out_an_event_stored_twice_once_even_across_batches() {
+        let distinct = events(3);
+        let mut stored = Vec::new();
+        for event in &distinct {
+            stored.push(event.clone());
+            stored.push(event.clone());
+        }
+        let mut store = MockLogStore::new();
+        store
+            .expect_export()
+            .times(1)
+            .return_once(move |_| Ok(Box::new(InMemoryCursor::new(stored, 3))));
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let mut cursor = use_case.export(FilterDraft::default()).await.unwrap();
+        let mut read = Vec::new();
+        loop {
+            let batch = cursor.next_batch().await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            read.extend(batch);
+        }
+
+        assert_eq!(read, distinct);
     }
 
     #[tokio::test]

@@ -116,6 +116,7 @@ impl TailHub {
             receiver,
             pending: VecDeque::new(),
             backfilled_recently: HashSet::new(),
+            last_backfilled: None,
             recent_after: Timestamp::from_unix_nanos(
                 subscribed_at
                     .unix_nanos()
@@ -255,6 +256,8 @@ pub struct TailSubscription {
     /// Events sent from the backfill that were received recently: the poller may hand them
     /// out again.
     backfilled_recently: HashSet<EventId>,
+    /// The last event sent from the backfill, to skip its copies.
+    last_backfilled: Option<EventId>,
     recent_after: Timestamp,
     heartbeat: tokio::time::Interval,
     shutdown: CancellationToken,
@@ -313,18 +316,23 @@ impl TailSubscription {
         };
         let page = self.store.query(&page_filter.with_extra_row()).await?;
         let page_size = page_filter.limit().get() as usize;
-        let more = page.len() > page_size;
+        let next_page = (page.len() > page_size)
+            .then(|| page.get(page_size - 1))
+            .flatten()
+            .map(|last| Cursor::after(last, SortOrder::Ascending));
         for event in page.into_iter().take(page_size) {
+            // Copies of an event stored twice are neighbours; send it once.
+            if self.last_backfilled == Some(event.id()) {
+                continue;
+            }
+            self.last_backfilled = Some(event.id());
             if event.observed_timestamp() >= self.recent_after {
                 self.backfilled_recently.insert(event.id());
             }
             self.pending.push_back(event);
         }
-        if more && let Some(last) = self.pending.back() {
-            self.backfill = Some(backfill_filter(
-                &self.filter,
-                Some(Cursor::after(last, SortOrder::Ascending)),
-            ));
+        if let Some(cursor) = next_page {
+            self.backfill = Some(backfill_filter(&self.filter, Some(cursor)));
         }
         Ok(())
     }
