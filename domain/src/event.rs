@@ -10,6 +10,36 @@ use crate::{
     ValidationError, ValidationReason,
 };
 
+/// The rules every non-empty metadata key and its value follow, on events and in filters: keys
+/// of at most 128 characters without control characters, values of at most 8 KiB.
+pub(crate) fn check_metadata_entry(key: &str, value: &str) -> Result<(), ValidationError> {
+    if key.chars().count() > METADATA_KEY_MAX_CHARS {
+        return Err(ValidationError::new(
+            "metadata",
+            ValidationReason::TooLong {
+                max: METADATA_KEY_MAX_CHARS,
+                unit: "characters per key",
+            },
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "metadata",
+            ValidationReason::ControlCharacter,
+        ));
+    }
+    if value.len() > METADATA_VALUE_MAX_BYTES {
+        return Err(ValidationError::new(
+            format!("metadata.{key}"),
+            ValidationReason::TooLong {
+                max: METADATA_VALUE_MAX_BYTES,
+                unit: "bytes",
+            },
+        ));
+    }
+    Ok(())
+}
+
 /// Free-form string attributes of an event: at most 128 entries, keys of 1 to 128 characters
 /// without control characters, values of at most 8 KiB. Ordered by key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,30 +60,7 @@ impl Metadata {
             if key.is_empty() {
                 return Err(ValidationError::new("metadata", ValidationReason::Empty));
             }
-            if key.chars().count() > METADATA_KEY_MAX_CHARS {
-                return Err(ValidationError::new(
-                    "metadata",
-                    ValidationReason::TooLong {
-                        max: METADATA_KEY_MAX_CHARS,
-                        unit: "characters per key",
-                    },
-                ));
-            }
-            if key.chars().any(char::is_control) {
-                return Err(ValidationError::new(
-                    "metadata",
-                    ValidationReason::ControlCharacter,
-                ));
-            }
-            if value.len() > METADATA_VALUE_MAX_BYTES {
-                return Err(ValidationError::new(
-                    format!("metadata.{key}"),
-                    ValidationReason::TooLong {
-                        max: METADATA_VALUE_MAX_BYTES,
-                        unit: "bytes",
-                    },
-                ));
-            }
+            check_metadata_entry(key, value)?;
         }
         Ok(Self(entries))
     }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::limits::{
     DEFAULT_PAGE_LIMIT, FILTER_MAX_LIST_ITEMS, FILTER_MAX_METADATA_CONDITIONS, MAX_PAGE_LIMIT,
-    METADATA_KEY_MAX_CHARS, METADATA_VALUE_MAX_BYTES,
 };
 use crate::{
     Cursor, Level, LogEvent, ServiceName, TextSearch, Timestamp, TraceId, ValidationError,
@@ -413,30 +412,7 @@ fn validate_metadata_conditions(
                 ValidationReason::InvalidFormat("metadata.<key>=<value> with a non-empty key"),
             ));
         }
-        if key.chars().count() > METADATA_KEY_MAX_CHARS {
-            return Err(ValidationError::new(
-                "metadata",
-                ValidationReason::TooLong {
-                    max: METADATA_KEY_MAX_CHARS,
-                    unit: "characters per key",
-                },
-            ));
-        }
-        if key.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "metadata",
-                ValidationReason::ControlCharacter,
-            ));
-        }
-        if value.len() > METADATA_VALUE_MAX_BYTES {
-            return Err(ValidationError::new(
-                format!("metadata.{key}"),
-                ValidationReason::TooLong {
-                    max: METADATA_VALUE_MAX_BYTES,
-                    unit: "bytes",
-                },
-            ));
-        }
+        crate::event::check_metadata_entry(key, value)?;
     }
     Ok(conditions)
 }
