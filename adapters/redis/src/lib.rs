@@ -15,4 +15,4 @@ mod queue;
 mod scripts;
 
 pub use config::RedisConfig;
-pub use queue::{DeadLetter, RedisLogQueue, RedisQueueError};
+pub use queue::{DeadLetter, QueueSizes, RedisLogQueue, RedisQueueError};

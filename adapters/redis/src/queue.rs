@@ -33,6 +33,17 @@ pub enum RedisQueueError {
     },
 }
 
+/// How many items each list of a queue holds, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueSizes {
+    /// Queued and not yet reserved.
+    pub queued: u64,
+    /// Reserved by this consumer and not yet acknowledged (its processing lists).
+    pub processing: u64,
+    /// In the dead-letter list.
+    pub dead_letters: u64,
+}
+
 /// One entry of the dead-letter list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeadLetter {
@@ -170,6 +181,24 @@ impl RedisLogQueue {
                 })
             })
             .collect())
+    }
+
+    /// The sizes of the queue, of this consumer's processing lists and of the dead-letter list,
+    /// in one round trip.
+    pub async fn sizes(&self) -> Result<QueueSizes, QueueError> {
+        let mut connection = self.connection.clone();
+        let (queued, processing, dead_letters): (u64, u64, u64) = Script::new(scripts::SIZES)
+            .key(&self.keys.queue)
+            .key(&self.keys.batches)
+            .key(&self.keys.dead)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(classify)?;
+        Ok(QueueSizes {
+            queued,
+            processing,
+            dead_letters,
+        })
     }
 
     /// Puts up to `limit` of the oldest dead letters back on the queue; answers how many.

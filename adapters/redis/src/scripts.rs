@@ -87,3 +87,13 @@ for i = 1, math.min(limit, length) do
 end
 return moved
 ";
+
+/// KEYS: queue, consumer's batch set, dead-letter list.
+/// Answers {queued items, items in the consumer's batch lists, dead letters}, read at one instant.
+pub(crate) const SIZES: &str = r"
+local processing = 0
+for _, batch in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  processing = processing + redis.call('LLEN', batch)
+end
+return {redis.call('LLEN', KEYS[1]), processing, redis.call('LLEN', KEYS[3])}
+";

@@ -9,7 +9,7 @@ use application::ports::{LogQueue, QueueError};
 use application::testing::{queue_contract, sample_event};
 use domain::{Level, Timestamp};
 use redis::AsyncCommands;
-use redis_adapter::{RedisConfig, RedisLogQueue};
+use redis_adapter::{QueueSizes, RedisConfig, RedisLogQueue};
 
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -397,4 +397,33 @@ async fn dead_letters_can_be_listed_and_put_back_on_the_queue() {
         ids(&poison),
         "requeued dead letters are whole events again, in order"
     );
+}
+
+#[tokio::test]
+async fn sizes_count_the_queue_this_consumers_batches_and_the_dead_letters() {
+    let key = unique_key();
+    let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
+    let other = RedisLogQueue::new(&config(&key), "worker-b").unwrap();
+    assert_eq!(queue.sizes().await.unwrap(), QueueSizes::default());
+
+    queue.push(&events(10, "e")).await.unwrap();
+    let first = queue.reserve(3).await.unwrap();
+    let _second = queue.reserve(2).await.unwrap();
+    let _others = other.reserve(1).await.unwrap();
+    queue
+        .dead_letter(&first.events[..1], "refused")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        queue.sizes().await.unwrap(),
+        QueueSizes {
+            queued: 4,
+            processing: 5,
+            dead_letters: 1,
+        }
+    );
+    assert_eq!(other.sizes().await.unwrap().processing, 1);
+    queue.acknowledge(first.receipt).await.unwrap();
+    assert_eq!(queue.sizes().await.unwrap().processing, 2);
 }
