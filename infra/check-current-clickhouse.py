@@ -62,8 +62,12 @@ def main():
         current.query(sql)
     print(f"ClickHouse {old('SELECT version()').strip()} and "
           f"{str(current.query('SELECT version()', 'TSV')).strip()} (chDB)")
+    lines = open(STATEMENTS).read().splitlines()
+    if not lines:
+        print(f"no statements in {STATEMENTS}: the statement writer did not run")
+        sys.exit(1)
     failures = 0
-    for line in open(STATEMENTS).read().splitlines():
+    for line in lines:
         name, sql = line.split("\t", 1)
         if name == "export":
             sql += " SETTINGS max_execution_time = 10, max_bytes_before_external_sort = 268435456"

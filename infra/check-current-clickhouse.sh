@@ -13,11 +13,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG_TAG=check-current-clickhouse
 cd "$REPO_ROOT"
 
+# Pinned: the check compares against this ClickHouse (26.5); raise it to check a newer one.
+CHDB_PACKAGE="chdb-core-lite==26.5.0"
 venv="$REPO_ROOT/target/chdb-venv"
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import chdb" 2>/dev/null; then
-    log "installing chdb-core-lite into $venv"
+if [[ ! -x "$venv/bin/python" ]] || [[ "$(cat "$venv/package" 2>/dev/null)" != "$CHDB_PACKAGE" ]] ||
+    ! "$venv/bin/python" -c "import chdb" 2>/dev/null; then
+    log "installing $CHDB_PACKAGE into $venv"
+    ensure_python_venv
+    rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q chdb-core-lite
+    "$venv/bin/pip" install -q --disable-pip-version-check "$CHDB_PACKAGE" >&2
+    printf '%s\n' "$CHDB_PACKAGE" >"$venv/package"
 fi
 
 work_dir="$(mktemp -d /tmp/check-current-clickhouse.XXXXXX)"

@@ -2,7 +2,8 @@
 # The one command that runs every test: unit tests, adapter tests against a real Redis and a real
 # ClickHouse, and end-to-end tests of the three real binaries.
 #
-#   infra/test.sh            # everything: cargo test --workspace, then the fault-injection suite
+#   infra/test.sh            # everything: cargo test --workspace, the SQL check against current
+#                            # ClickHouse (infra/check-current-clickhouse.sh), the fault-injection suite
 #   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs)
 #   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
 #
@@ -37,6 +38,9 @@ case "${1:-}" in
 "")
     ensure_otlp_python
     cargo test --workspace
+    # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
+    # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
+    "$INFRA_DIR/check-current-clickhouse.sh"
     run_fault_suite
     ;;
 faults) run_fault_suite ;;
