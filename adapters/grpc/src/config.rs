@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::SharedToken;
+
 /// How the ingestion service reaches the worker.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
@@ -15,6 +17,8 @@ pub struct GrpcClientConfig {
     pub timeout_ms: u64,
     /// Longest wait to (re)connect to the worker, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// The worker's token (`WORKER_GRPC_TOKEN`), sent with every call; `None`: none is sent.
+    pub token: Option<SharedToken>,
 }
 
 impl Default for GrpcClientConfig {
@@ -23,6 +27,7 @@ impl Default for GrpcClientConfig {
             url: "http://127.0.0.1:50051".into(),
             timeout_ms: 1_000,
             connect_timeout_ms: 500,
+            token: None,
         }
     }
 }
@@ -49,14 +54,15 @@ impl GrpcClientConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct GrpcServerConfig {
-    /// Address to bind, e.g. `0.0.0.0:50051`.
+    /// Address to bind; loopback by default (`127.0.0.1:50051`), so that only processes on the
+    /// same machine reach it. `0.0.0.0:50051` opens it to the network (set a token then).
     pub listen: SocketAddr,
 }
 
 impl Default for GrpcServerConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 50051)),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 50051)),
         }
     }
 }
@@ -73,7 +79,24 @@ mod tests {
         assert_eq!(client.timeout(), Duration::from_secs(1));
 
         let server: GrpcServerConfig = serde_json::from_str("{}").unwrap();
-        assert_eq!(server.listen.to_string(), "0.0.0.0:50051");
+        assert_eq!(server.listen.to_string(), "127.0.0.1:50051");
+    }
+
+    #[test]
+    fn a_token_is_read_from_text_and_checked() {
+        let client: GrpcClientConfig =
+            serde_json::from_str(r#"{"token": "worker-token-0123456789"}"#).unwrap();
+        assert_eq!(
+            client.token,
+            Some(SharedToken::new("worker-token-0123456789").unwrap())
+        );
+        let short = serde_json::from_str::<GrpcClientConfig>(r#"{"token": "short"}"#);
+        assert!(
+            short
+                .unwrap_err()
+                .to_string()
+                .contains("at least 16 characters")
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `grpc.health.v1.Health` service. The ingestion service holds a [`GrpcDrainSignal`], its
 //! `DrainSignal`, which calls Drain after events are queued. The signal is only a hint: the Redis
 //! queue is the source of truth and the worker also polls it, so a lost signal delays storage and
-//! never loses data. Generated protobuf types stay inside this crate.
+//! never loses data. With a [`SharedToken`] (`WORKER_GRPC_TOKEN`), the Worker service answers
+//! only calls that carry it. Generated protobuf types stay inside this crate.
 
 mod config;
 mod error;
@@ -14,8 +15,10 @@ mod server;
 mod signal;
 #[cfg(test)]
 mod tests;
+mod token;
 
 pub use config::{GrpcClientConfig, GrpcServerConfig};
 pub use error::GrpcError;
 pub use server::{WORKER_SERVICE_NAME, WorkerHealth, serve_worker, serve_worker_with_health};
 pub use signal::GrpcDrainSignal;
+pub use token::{InvalidToken, MIN_TOKEN_CHARS, SharedToken};

@@ -16,6 +16,7 @@ use tracing::{debug, info};
 use crate::GrpcError;
 use crate::proto::worker_server::{self, Worker, WorkerServer};
 use crate::proto::{DrainReply, DrainRequest};
+use crate::token::{RequireToken, SharedToken};
 
 /// The fully qualified name of the Worker service, as health checks (e.g. `grpc_health_probe
 /// -service=...`) ask for it.
@@ -78,18 +79,27 @@ pub async fn serve_worker(
     trigger: DrainTrigger,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
-    serve_worker_with_health(listener, trigger, WorkerHealth::new(), shutdown).await
+    serve_worker_with_health(listener, trigger, WorkerHealth::new(), None, shutdown).await
 }
 
-/// As [`serve_worker`], with a health handle the caller keeps to flip the reported status.
-/// Sets SERVING when the server starts.
+/// As [`serve_worker`], with a health handle the caller keeps to flip the reported status,
+/// and the token Drain calls must carry (`None`: any call is answered). Sets SERVING when the
+/// server starts. The health service never needs the token.
 pub async fn serve_worker_with_health(
     listener: TcpListener,
     trigger: DrainTrigger,
     health: WorkerHealth,
+    token: Option<SharedToken>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
-    serve(listener, DrainService::new(trigger), health, shutdown).await
+    serve(
+        listener,
+        DrainService::new(trigger),
+        health,
+        token,
+        shutdown,
+    )
+    .await
 }
 
 /// The one serving path, generic over the Worker implementation so that tests can wrap
@@ -98,6 +108,7 @@ pub(crate) async fn serve<W: Worker>(
     listener: TcpListener,
     worker: W,
     health: WorkerHealth,
+    token: Option<SharedToken>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
     let local_addr = listener.local_addr().ok();
@@ -106,7 +117,7 @@ pub(crate) async fn serve<W: Worker>(
     debug!(addr = ?local_addr, "grpc server starting");
     Server::builder()
         .add_service(health.service())
-        .add_service(WorkerServer::new(worker))
+        .add_service(WorkerServer::with_interceptor(worker, RequireToken(token)))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(GrpcError::Serve)?;

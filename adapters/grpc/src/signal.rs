@@ -15,11 +15,13 @@ use application::ports::{DrainSignal, SignalError};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tracing::{debug, info, warn};
 
 use crate::proto::DrainRequest;
 use crate::proto::worker_client::WorkerClient;
+use crate::token::AttachToken;
 use crate::{GrpcClientConfig, GrpcError};
 
 /// After a logged failure, further failures are only counted until this much time has passed, so
@@ -71,7 +73,10 @@ impl GrpcDrainSignal {
         let endpoint = endpoint(config)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| GrpcError::NoRuntime)?;
         // `connect_lazy` spawns the channel's worker on the current runtime, found above.
-        let client = WorkerClient::new(endpoint.connect_lazy());
+        let client = WorkerClient::with_interceptor(
+            endpoint.connect_lazy(),
+            AttachToken(config.token.clone()),
+        );
         let pending = Arc::new(PendingSignals::default());
         let stop = shutdown.child_token();
         let task = runtime.spawn(send_signals(
@@ -133,7 +138,7 @@ fn endpoint(config: &GrpcClientConfig) -> Result<Endpoint, GrpcError> {
 
 /// The background task: one RPC at a time, each covering every request made before it started.
 async fn send_signals(
-    mut client: WorkerClient<Channel>,
+    mut client: WorkerClient<InterceptedService<Channel, AttachToken>>,
     pending: Arc<PendingSignals>,
     stop: CancellationToken,
     url: String,

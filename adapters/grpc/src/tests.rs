@@ -17,12 +17,13 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::proto::worker_client::WorkerClient;
 use crate::proto::worker_server::Worker;
 use crate::proto::{DrainReply, DrainRequest};
 use crate::server::{DrainService, serve};
 use crate::{
-    GrpcClientConfig, GrpcDrainSignal, GrpcError, WORKER_SERVICE_NAME, WorkerHealth, serve_worker,
-    serve_worker_with_health,
+    GrpcClientConfig, GrpcDrainSignal, GrpcError, SharedToken, WORKER_SERVICE_NAME, WorkerHealth,
+    serve_worker, serve_worker_with_health,
 };
 
 /// A running server; dropping it stops the server.
@@ -55,6 +56,22 @@ async fn start_worker(
         listener,
         trigger,
         health,
+        None,
+        stop.clone().cancelled_owned(),
+    ));
+    RunningServer { addr, stop }
+}
+
+/// The production server requiring `token` on Drain calls.
+async fn start_worker_with_token(trigger: DrainTrigger, token: &str) -> RunningServer {
+    let listener = bind_loopback().await;
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(serve_worker_with_health(
+        listener,
+        trigger,
+        WorkerHealth::new(),
+        Some(SharedToken::new(token).unwrap()),
         stop.clone().cancelled_owned(),
     ));
     RunningServer { addr, stop }
@@ -122,6 +139,7 @@ async fn start_counting_worker(
         listener,
         worker,
         WorkerHealth::new(),
+        None,
         stop.clone().cancelled_owned(),
     ));
     (RunningServer { addr, stop }, calls)
@@ -430,4 +448,85 @@ async fn dropping_the_signal_stops_its_background_task() {
         || Arc::strong_count(&pending) == 1,
     )
     .await;
+}
+
+const WORKER_TOKEN: &str = "worker-token-0123456789";
+
+/// One Drain call straight from a generated client, with `authorization` set to `header`.
+async fn drain_call(url: String, header: Option<&str>) -> Result<DrainReply, Status> {
+    let channel = Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+    let mut request = Request::new(DrainRequest {
+        coalesced_requests: 1,
+    });
+    if let Some(header) = header {
+        request
+            .metadata_mut()
+            .insert("authorization", header.parse().unwrap());
+    }
+    WorkerClient::new(channel)
+        .drain(request)
+        .await
+        .map(Response::into_inner)
+}
+
+#[tokio::test]
+async fn a_worker_with_a_token_refuses_drain_calls_without_it_as_unauthenticated() {
+    let server = start_worker_with_token(DrainTrigger::new(), WORKER_TOKEN).await;
+    for header in [
+        None,
+        Some("Bearer wrong-token-0123456789"),
+        Some(WORKER_TOKEN),
+    ] {
+        let status = drain_call(server.url(), header).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{header:?}");
+        assert!(!status.message().contains(WORKER_TOKEN));
+    }
+    let reply = drain_call(server.url(), Some(&format!("Bearer {WORKER_TOKEN}")))
+        .await
+        .unwrap();
+    assert!(reply.scheduled);
+}
+
+#[tokio::test]
+async fn the_health_service_of_a_worker_with_a_token_stays_open() {
+    let server = start_worker_with_token(DrainTrigger::new(), WORKER_TOKEN).await;
+    assert_eq!(health_of(server.url(), "").await, ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn a_drain_signal_configured_with_the_token_wakes_a_worker_that_requires_it() {
+    let trigger = DrainTrigger::new();
+    let server = start_worker_with_token(trigger.clone(), WORKER_TOKEN).await;
+    let config = GrpcClientConfig {
+        token: Some(SharedToken::new(WORKER_TOKEN).unwrap()),
+        ..GrpcClientConfig::with_url(server.url())
+    };
+    let signal = GrpcDrainSignal::from_config(&config, CancellationToken::new()).unwrap();
+
+    signal.request_drain().unwrap();
+
+    timeout(Duration::from_secs(5), trigger.woken())
+        .await
+        .expect("the worker's trigger was not woken");
+    assert_eq!(signal.pending().failed_rpcs.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn a_drain_signal_without_the_token_fails_against_a_worker_that_requires_it() {
+    let server = start_worker_with_token(DrainTrigger::new(), WORKER_TOKEN).await;
+    let wrong = GrpcClientConfig {
+        token: Some(SharedToken::new("another-token-0123456789").unwrap()),
+        ..GrpcClientConfig::with_url(server.url())
+    };
+    for config in [GrpcClientConfig::with_url(server.url()), wrong] {
+        let signal = GrpcDrainSignal::from_config(&config, CancellationToken::new()).unwrap();
+        let pending = signal.pending();
+        signal.request_drain().unwrap();
+        eventually(
+            "the refused RPC was counted as failed",
+            Duration::from_secs(10),
+            || pending.failed_rpcs.load(Ordering::Relaxed) == 1,
+        )
+        .await;
+    }
 }

@@ -9,6 +9,8 @@ use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
+use crate::api_key::AccessPolicy;
+use crate::auth::{ApiKeys, Scope};
 use crate::body_limit::BodyLimit;
 use crate::config::IngestHttpConfig;
 use crate::ingest::IngestApi;
@@ -17,8 +19,13 @@ use crate::query::QueryApi;
 use crate::trace::Traced;
 
 /// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
-/// `/docs`, `/openapi.json`.
-pub fn ingestion_app(ingest: IngestUseCase, config: IngestHttpConfig) -> impl Endpoint + 'static {
+/// `/docs`, `/openapi.json`. `POST /ingest` and `POST /v1/logs` need a key of scope `ingest`
+/// when `keys` has any.
+pub fn ingestion_app(
+    ingest: IngestUseCase,
+    config: IngestHttpConfig,
+    keys: ApiKeys,
+) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
         (
             IngestApi {
@@ -42,12 +49,14 @@ pub fn ingestion_app(ingest: IngestUseCase, config: IngestHttpConfig) -> impl En
         .at(OTLP_LOGS_PATH, Arc::clone(&api))
         .nest("/", BodyLimit::new(api, config.max_body_bytes))
         .nest("/docs", docs)
-        .at("/openapi.json", spec);
+        .at("/openapi.json", spec)
+        .data(AccessPolicy::new(Arc::new(keys), Scope::Ingest));
     Traced::new(routes).map_to_response()
 }
 
-/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`.
-pub fn query_app(query: QueryUseCase) -> impl Endpoint + 'static {
+/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`. The reads
+/// need a key of scope `query` when `keys` has any.
+pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
         QueryApi { query },
         "Log query API",
@@ -59,7 +68,8 @@ pub fn query_app(query: QueryUseCase) -> impl Endpoint + 'static {
     let routes = Route::new()
         .nest("/", api)
         .nest("/docs", docs)
-        .at("/openapi.json", spec);
+        .at("/openapi.json", spec)
+        .data(AccessPolicy::new(Arc::new(keys), Scope::Query));
     Traced::new(routes).map_to_response()
 }
 

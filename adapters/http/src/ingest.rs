@@ -16,6 +16,7 @@ use poem_openapi::{
 use serde_json::Value;
 use tracing::info;
 
+use crate::api_key::{Authorized, DeniedAnswer, denied_answer};
 use crate::config::IngestHttpConfig;
 use crate::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, request_error};
 use crate::health::{HealthResponse, ReadyResponse, health, readiness};
@@ -223,6 +224,12 @@ pub(crate) enum IngestResponse {
     /// none of whose events was valid (the batch result lists them).
     #[oai(status = 400)]
     BadRequest(Json<BadRequestAnswer>),
+    /// No API key was sent (`missing_api_key`), or not a valid one (`invalid_api_key`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key is valid but not of scope `ingest` (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// The body is larger than the configured limit (default 1 MiB), before or after gzip
     /// decompression (`payload_too_large`), or a batch holds more events than allowed (default
     /// 10,000: `too_many_events`). Nothing was accepted.
@@ -262,6 +269,13 @@ impl From<BodyError> for IngestResponse {
 }
 
 fn ingest_request_error(error: poem::Error) -> IngestResponse {
+    match denied_answer(&error) {
+        Some(DeniedAnswer::Unauthorized(body, challenge)) => {
+            return IngestResponse::Unauthorized(Json(body), challenge);
+        }
+        Some(DeniedAnswer::Forbidden(body)) => return IngestResponse::Forbidden(Json(body)),
+        None => {}
+    }
     if let Some(body_error) = error.downcast_ref::<BodyError>() {
         return body_error.clone().into();
     }
@@ -391,7 +405,12 @@ impl IngestApi {
     /// (`Content-Encoding: gzip`). `202` means queued, not yet stored: the worker writes the
     /// events to ClickHouse within moments.
     #[oai(path = "/ingest", method = "post")]
-    async fn ingest(&self, body: IngestBody, trace: Data<&RequestTraceId>) -> IngestResponse {
+    async fn ingest(
+        &self,
+        _authorized: Authorized,
+        body: IngestBody,
+        trace: Data<&RequestTraceId>,
+    ) -> IngestResponse {
         match decode_payload(body.format, body.encoding, &body.bytes, &self.limits) {
             Ok(IngestPayload::Single(draft)) => self.ingest_one(draft, *trace.0).await,
             Ok(IngestPayload::Batch(records)) => self.ingest_batch(records, *trace.0).await,
@@ -442,6 +461,7 @@ mod tests {
                 max_body_bytes: 64 * 1024,
                 max_batch_events,
             },
+            crate::auth::ApiKeys::none(),
         )
     }
 

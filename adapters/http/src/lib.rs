@@ -4,7 +4,11 @@
 //! Handlers stay thin: decode the request, call the use case, convert the answer. Error kinds are
 //! mapped to statuses in one place ([`error`]).
 
+mod api_key;
+#[cfg(test)]
+mod api_key_tests;
 mod app;
+pub mod auth;
 mod body_limit;
 mod config;
 pub mod error;
@@ -21,5 +25,6 @@ mod query_tests;
 mod trace;
 
 pub use app::{ingestion_app, query_app, serve};
+pub use auth::{ApiKeyError, ApiKeys, Scope};
 pub use config::IngestHttpConfig;
 pub use trace::RequestTraceId;

@@ -24,6 +24,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApi}
 use prost::Message as _;
 use tracing::info;
 
+use crate::api_key::Authorized;
 use crate::config::IngestHttpConfig;
 use crate::error::Failure;
 use crate::gzip::{GunzipError, gunzip_limited};
@@ -213,6 +214,7 @@ impl OtlpApi {
     #[oai(path = "/v1/logs", method = "post")]
     async fn export_logs(
         &self,
+        _authorized: Authorized,
         request: OtlpRequest,
         trace: Data<&RequestTraceId>,
     ) -> OtlpResponse {
@@ -270,6 +272,7 @@ mod tests {
                 max_body_bytes: MAX_BODY_BYTES,
                 max_batch_events,
             },
+            crate::auth::ApiKeys::none(),
         )
     }
 

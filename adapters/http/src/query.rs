@@ -10,6 +10,7 @@ use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 
+use crate::api_key::Authorized;
 use crate::error::ErrorBody;
 use crate::health::{HealthResponse, ReadyResponse, health, readiness};
 use crate::query_model::{
@@ -114,6 +115,7 @@ impl QueryApi {
     #[oai(path = "/logs", method = "get")]
     async fn logs(
         &self,
+        _authorized: Authorized,
         request: &Request,
         /// Service name; several as a comma-separated list (any of them).
         #[oai(example = "example_service")]
@@ -194,6 +196,7 @@ impl QueryApi {
     #[oai(path = "/logs/stats", method = "get")]
     async fn stats(
         &self,
+        _authorized: Authorized,
         request: &Request,
         /// `level` or `service`: what to count by.
         #[oai(example = "example_group_by")]
@@ -261,6 +264,7 @@ impl QueryApi {
     #[oai(path = "/logs/histogram", method = "get")]
     async fn histogram(
         &self,
+        _authorized: Authorized,
         request: &Request,
         /// Bucket width: `1m`, `5m`, `15m`, `1h` or `1d`. Buckets start on whole intervals
         /// since the epoch (in UTC: on the minute, hour, midnight).
@@ -329,6 +333,7 @@ impl QueryApi {
     #[oai(path = "/logs/tail", method = "get")]
     async fn tail(
         &self,
+        _authorized: Authorized,
         request: &Request,
         /// Service name; several as a comma-separated list (any of them).
         #[oai(example = "example_service")]
@@ -379,6 +384,7 @@ impl QueryApi {
     #[oai(path = "/logs/export", method = "get")]
     async fn export(
         &self,
+        _authorized: Authorized,
         request: &Request,
         /// Service name; several as a comma-separated list (any of them).
         #[oai(example = "example_service")]

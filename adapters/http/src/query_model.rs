@@ -12,6 +12,7 @@ use poem_openapi::payload::{Binary, EventStream, Json};
 use poem_openapi::{ApiResponse, Object, Union};
 use tracing::warn;
 
+use crate::api_key::{DeniedAnswer, denied_answer};
 use crate::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, query_timeout, request_error};
 
 /// A stored log event.
@@ -240,7 +241,13 @@ macro_rules! query_failures {
         }
 
         fn $handler(error: poem::Error) -> $response {
-            $response::BadRequest(Json(request_error(&error).1))
+            match denied_answer(&error) {
+                Some(DeniedAnswer::Unauthorized(body, challenge)) => {
+                    $response::Unauthorized(Json(body), challenge)
+                }
+                Some(DeniedAnswer::Forbidden(body)) => $response::Forbidden(Json(body)),
+                None => $response::BadRequest(Json(request_error(&error).1)),
+            }
         }
     };
 }
@@ -254,6 +261,12 @@ pub(crate) enum LogsResponse {
     /// A parameter is invalid (`code` `invalid_parameter`); `field` names it.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No API key was sent (`missing_api_key`), or not a valid one (`invalid_api_key`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key is valid but not of scope `query` (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -275,6 +288,12 @@ pub(crate) enum StatsResponse {
     /// A parameter is invalid (`code` `invalid_parameter`); `field` names it.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No API key was sent (`missing_api_key`), or not a valid one (`invalid_api_key`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key is valid but not of scope `query` (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -297,6 +316,12 @@ pub(crate) enum HistogramResponse {
     /// when the range holds more than 10000 buckets.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No API key was sent (`missing_api_key`), or not a valid one (`invalid_api_key`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key is valid but not of scope `query` (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -324,6 +349,12 @@ pub(crate) enum TailResponse {
     /// A parameter is invalid (`code` `invalid_parameter`); `field` names it.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No API key was sent (`missing_api_key`), or not a valid one (`invalid_api_key`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key is valid but not of scope `query` (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -341,10 +372,12 @@ impl std::fmt::Debug for TailResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Events(_) => f.write_str("Events(..)"),
-            Self::BadRequest(body) | Self::Internal(body) | Self::TimedOut(body) => {
-                f.debug_tuple("Error").field(&body.0).finish()
-            }
+            Self::BadRequest(body)
+            | Self::Forbidden(body)
+            | Self::Internal(body)
+            | Self::TimedOut(body) => f.debug_tuple("Error").field(&body.0).finish(),
             Self::Unavailable(body, _) => f.debug_tuple("Unavailable").field(&body.0).finish(),
+            Self::Unauthorized(body, _) => f.debug_tuple("Unauthorized").field(&body.0).finish(),
         }
     }
 }
@@ -361,6 +394,12 @@ pub(crate) enum ExportResponse {
     /// A parameter is invalid (`code` `invalid_parameter`); `field` names it.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// No API key was sent (`missing_api_key`), or not a valid one (`invalid_api_key`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The API key is valid but not of scope `query` (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),

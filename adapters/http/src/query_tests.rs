@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::query_app;
+use crate::auth::ApiKeys;
 
 fn unlimited(store: Arc<dyn LogStore>) -> QueryUseCase {
     QueryUseCase::with_settings(
@@ -65,7 +66,7 @@ async fn metadata_parameters_are_read_from_the_raw_query_string_with_the_declare
         })
         .times(1)
         .returning(|_| Ok(Vec::new()));
-    let app = query_app(unlimited(Arc::new(store)));
+    let app = query_app(unlimited(Arc::new(store)), ApiKeys::none());
 
     let (status, body) = get_json(
         app,
@@ -88,11 +89,15 @@ async fn a_full_page_carries_a_cursor_that_fetches_the_next_page() {
     store.insert(&events).await.unwrap();
     let use_case = unlimited(store);
 
-    let (status, first) = get_json(query_app(use_case.clone()), "/logs?limit=3&order=asc").await;
+    let (status, first) = get_json(
+        query_app(use_case.clone(), ApiKeys::none()),
+        "/logs?limit=3&order=asc",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let cursor = first["next_cursor"].as_str().unwrap().to_owned();
     let (status, second) = get_json(
-        query_app(use_case.clone()),
+        query_app(use_case.clone(), ApiKeys::none()),
         &format!("/logs?limit=3&cursor={cursor}"),
     )
     .await;
@@ -112,7 +117,7 @@ async fn a_full_page_carries_a_cursor_that_fetches_the_next_page() {
     assert_eq!([ids(&first), ids(&second)].concat(), expected);
     assert!(second.get("next_cursor").is_none(), "{second}");
     let (status, conflict) = get_json(
-        query_app(use_case),
+        query_app(use_case, ApiKeys::none()),
         &format!("/logs?cursor={cursor}&order=desc"),
     )
     .await;
@@ -137,7 +142,8 @@ async fn bad_parameters_get_400_naming_the_parameter_on_every_endpoint() {
     for (uri, field) in cases {
         let mut store = MockLogStore::new();
         store.expect_query().times(0);
-        let (status, body) = get_json(query_app(unlimited(Arc::new(store))), uri).await;
+        let (status, body) =
+            get_json(query_app(unlimited(Arc::new(store)), ApiKeys::none()), uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert_eq!(body["code"], "invalid_parameter", "{uri}: {body}");
         assert_eq!(body["field"], field, "{uri}: {body}");
@@ -157,10 +163,14 @@ async fn a_query_that_runs_out_of_time_is_504_query_timeout_and_an_outage_503() 
         .returning(|_| Err(StoreError::Unavailable("refused".into())));
     let use_case = unlimited(Arc::new(store));
 
-    let (status, body) = get_json(query_app(use_case.clone()), "/logs/stats?group_by=level").await;
+    let (status, body) = get_json(
+        query_app(use_case.clone(), ApiKeys::none()),
+        "/logs/stats?group_by=level",
+    )
+    .await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(body["code"], "query_timeout");
-    let (status, body) = get_json(query_app(use_case), "/logs").await;
+    let (status, body) = get_json(query_app(use_case, ApiKeys::none()), "/logs").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["code"], "store_unavailable");
 }
@@ -179,7 +189,7 @@ async fn stats_and_histograms_answer_with_their_documents() {
     let use_case = unlimited(store);
 
     let (status, stats) = get_json(
-        query_app(use_case.clone()),
+        query_app(use_case.clone(), ApiKeys::none()),
         "/logs/stats?group_by=Level&service=auth,billing",
     )
     .await;
@@ -191,7 +201,7 @@ async fn stats_and_histograms_answer_with_their_documents() {
         ]})
     );
     let (status, histogram) = get_json(
-        query_app(use_case),
+        query_app(use_case, ApiKeys::none()),
         "/logs/histogram?interval=1m&by=level&from=2026-05-05T10:00:00Z&to=2026-05-05T10:04:00Z",
     )
     .await;
@@ -220,7 +230,7 @@ async fn an_export_streams_every_match_as_ndjson_lines() {
         .unwrap();
 
     let (status, content_type, body) = get(
-        query_app(unlimited(store)),
+        query_app(unlimited(store), ApiKeys::none()),
         "/logs/export?service=svc&order=asc",
     )
     .await;
@@ -241,7 +251,7 @@ async fn an_export_streams_every_match_as_ndjson_lines() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_endpoint_status_content_type_and_example() {
     let (status, spec) = get_json(
-        query_app(unlimited(Arc::new(MockLogStore::new()))),
+        query_app(unlimited(Arc::new(MockLogStore::new())), ApiKeys::none()),
         "/openapi.json",
     )
     .await;
@@ -302,7 +312,10 @@ async fn the_openapi_document_lists_every_endpoint_status_content_type_and_examp
         .collect();
     let uri = format!("/logs?{}", examples.join("&"));
     let (status, body) = get_json(
-        query_app(unlimited(Arc::new(InMemoryLogStore::default()))),
+        query_app(
+            unlimited(Arc::new(InMemoryLogStore::default())),
+            ApiKeys::none(),
+        ),
         &uri,
     )
     .await;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use application::IngestUseCase;
-use grpc_adapter::GrpcDrainSignal;
-use http_adapter::IngestHttpConfig;
+use grpc_adapter::{GrpcClientConfig, GrpcDrainSignal, SharedToken};
+use http_adapter::{ApiKeys, IngestHttpConfig, Scope};
 use redis_adapter::{RedisConfig, RedisLogQueue};
 use serde::{Deserialize, Serialize};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Every setting, named after its environment variable (see `.env.example`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -19,6 +19,8 @@ use tracing::{error, info};
 struct Settings {
     ingestion_addr: SocketAddr,
     worker_grpc_url: String,
+    /// The worker's token, sent with every drain signal; empty: none.
+    worker_grpc_token: String,
     redis_url: String,
     redis_queue_key: String,
     redis_response_timeout_ms: u64,
@@ -27,6 +29,10 @@ struct Settings {
     ingest_max_body_bytes: usize,
     ingest_max_batch_events: usize,
     shutdown_grace_ms: u64,
+    /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
+    ingest_api_keys: String,
+    query_api_keys: String,
+    api_keys_file: String,
 }
 
 impl Default for Settings {
@@ -35,6 +41,7 @@ impl Default for Settings {
         Self {
             ingestion_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             worker_grpc_url: "http://127.0.0.1:50051".into(),
+            worker_grpc_token: String::new(),
             redis_url: redis.url,
             redis_queue_key: redis.queue_key,
             redis_response_timeout_ms: redis.response_timeout_ms,
@@ -42,6 +49,9 @@ impl Default for Settings {
             ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
             ingest_max_batch_events: IngestHttpConfig::default().max_batch_events,
             shutdown_grace_ms: 10_000,
+            ingest_api_keys: String::new(),
+            query_api_keys: String::new(),
+            api_keys_file: String::new(),
         }
     }
 }
@@ -72,7 +82,27 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let keys = match ApiKeys::from_config(
+        &settings.ingest_api_keys,
+        &settings.query_api_keys,
+        &settings.api_keys_file,
+    ) {
+        Ok(keys) => keys,
+        Err(error) => {
+            eprintln!("ingestion: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
     service_runtime::init_tracing("ingestion");
+    if keys.is_open(Scope::Ingest) {
+        warn!(
+            addr = %settings.ingestion_addr,
+            "running without API keys: anyone who can reach this port can send logs; set \
+             INGEST_API_KEYS or API_KEYS_FILE"
+        );
+    } else {
+        info!(keys = keys.count(Scope::Ingest), "ingest API keys required");
+    }
     let queue = match RedisLogQueue::new(&settings.redis(), "ingestion") {
         Ok(queue) => Arc::new(queue),
         Err(invalid) => {
@@ -81,7 +111,20 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = service_runtime::shutdown_on_signal();
-    let signal = match GrpcDrainSignal::new(&settings.worker_grpc_url, shutdown.clone()) {
+    let worker = GrpcClientConfig {
+        token: match settings.worker_grpc_token.as_str() {
+            "" => None,
+            token => match SharedToken::new(token) {
+                Ok(token) => Some(token),
+                Err(invalid) => {
+                    error!(error = %invalid, "invalid WORKER_GRPC_TOKEN");
+                    return ExitCode::from(2);
+                }
+            },
+        },
+        ..GrpcClientConfig::with_url(&settings.worker_grpc_url)
+    };
+    let signal = match GrpcDrainSignal::from_config(&worker, shutdown.clone()) {
         Ok(signal) => Arc::new(signal),
         Err(invalid) => {
             error!(error = %invalid, "invalid WORKER_GRPC_URL");
@@ -96,6 +139,7 @@ async fn main() -> ExitCode {
             max_body_bytes: settings.ingest_max_body_bytes,
             max_batch_events: settings.ingest_max_batch_events,
         },
+        keys,
     );
     let listener = match std::net::TcpListener::bind(settings.ingestion_addr) {
         Ok(listener) => listener,

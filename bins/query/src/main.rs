@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use application::{QuerySettings, QueryUseCase, TailSettings};
 use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
+use http_adapter::{ApiKeys, Scope};
 use serde::{Deserialize, Serialize};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Every setting, named after its environment variable (see `.env.example`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,6 +27,10 @@ struct Settings {
     query_tail_heartbeat_ms: u64,
     query_tail_lookback_ms: u64,
     shutdown_grace_ms: u64,
+    /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
+    ingest_api_keys: String,
+    query_api_keys: String,
+    api_keys_file: String,
 }
 
 impl Default for Settings {
@@ -44,6 +49,9 @@ impl Default for Settings {
             query_tail_heartbeat_ms: 15_000,
             query_tail_lookback_ms: 10_000,
             shutdown_grace_ms: 10_000,
+            ingest_api_keys: String::new(),
+            query_api_keys: String::new(),
+            api_keys_file: String::new(),
         }
     }
 }
@@ -85,12 +93,32 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let keys = match ApiKeys::from_config(
+        &settings.ingest_api_keys,
+        &settings.query_api_keys,
+        &settings.api_keys_file,
+    ) {
+        Ok(keys) => keys,
+        Err(error) => {
+            eprintln!("query: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
     service_runtime::init_tracing("query");
+    if keys.is_open(Scope::Query) {
+        warn!(
+            addr = %settings.query_addr,
+            "running without API keys: anyone who can reach this port can read every log; set \
+             QUERY_API_KEYS or API_KEYS_FILE"
+        );
+    } else {
+        info!(keys = keys.count(Scope::Query), "query API keys required");
+    }
     let shutdown = service_runtime::shutdown_on_signal();
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
     // Live tails end at shutdown, so they do not hold the graceful shutdown up.
     let query = QueryUseCase::with_settings(store, settings.query(), shutdown.clone());
-    let app = http_adapter::query_app(query);
+    let app = http_adapter::query_app(query, keys);
     let listener = match std::net::TcpListener::bind(settings.query_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {

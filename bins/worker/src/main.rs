@@ -15,7 +15,7 @@ use application::{DrainSettings, DrainTrigger, DrainUseCase, RetentionUseCase};
 use clickhouse_adapter::{
     ClickHouseConfig, ClickHouseLogStore, ClickHouseRetention, apply_migrations,
 };
-use grpc_adapter::WorkerHealth;
+use grpc_adapter::{SharedToken, WorkerHealth};
 use redis_adapter::{RedisConfig, RedisLogQueue};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,8 @@ use tracing::{error, info, warn};
 #[serde(default)]
 struct Settings {
     worker_grpc_listen: SocketAddr,
+    /// The token Drain calls must carry; empty: none is required.
+    worker_grpc_token: String,
     /// Names this worker's processing list; keep it stable across restarts.
     worker_id: String,
     worker_batch_size: NonZeroUsize,
@@ -51,7 +53,9 @@ impl Default for Settings {
         let redis = RedisConfig::default();
         let clickhouse = ClickHouseConfig::default();
         Self {
-            worker_grpc_listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            // Loopback: only this machine reaches the port unless told otherwise.
+            worker_grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            worker_grpc_token: String::new(),
             worker_id: hostname(),
             worker_batch_size: DrainSettings::default().batch_size,
             worker_batch_timeout_ms: 50,
@@ -137,7 +141,24 @@ async fn main() -> ExitCode {
     if command != operator::Command::Serve {
         return operator::run(command, &queue).await;
     }
+    let token = match settings.worker_grpc_token.as_str() {
+        "" => None,
+        token => match SharedToken::new(token) {
+            Ok(token) => Some(token),
+            Err(invalid) => {
+                eprintln!("worker: invalid configuration: WORKER_GRPC_TOKEN: {invalid}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     service_runtime::init_tracing("worker");
+    if token.is_none() && !settings.worker_grpc_listen.ip().is_loopback() {
+        warn!(
+            addr = %settings.worker_grpc_listen,
+            "gRPC port open to the network without WORKER_GRPC_TOKEN: anyone who can reach it \
+             can make this worker drain"
+        );
+    }
     let shutdown = service_runtime::shutdown_on_signal();
     if !migrate(&settings.clickhouse(), &shutdown).await {
         return ExitCode::FAILURE;
@@ -179,6 +200,7 @@ async fn main() -> ExitCode {
         listener,
         trigger.clone(),
         health,
+        token,
         shutdown.clone().cancelled_owned(),
     ));
     info!(

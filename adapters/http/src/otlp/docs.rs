@@ -2,6 +2,7 @@
 //! answer (the protobuf bodies are binary; the JSON ones have schemas and examples), and the
 //! conversion of poem-openapi's own request errors into OTLP failures.
 
+use poem::http::StatusCode;
 use poem_openapi::registry::{
     MetaHeader, MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef,
     Registry,
@@ -9,6 +10,8 @@ use poem_openapi::registry::{
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 use tracing::warn;
+
+use crate::api_key::AccessDenied;
 
 use super::response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
 
@@ -66,6 +69,16 @@ fn both_encodings(
     ]
 }
 
+fn www_authenticate_header() -> MetaHeader {
+    MetaHeader {
+        name: "WWW-Authenticate".into(),
+        description: Some("The authentication challenge: `Bearer realm=\"ingest\"`.".into()),
+        required: true,
+        deprecated: false,
+        schema: String::schema_ref(),
+    }
+}
+
 fn retry_after_header() -> MetaHeader {
     MetaHeader {
         name: "Retry-After".into(),
@@ -111,6 +124,19 @@ impl ApiResponse for OtlpResponse {
                     vec![],
                 ),
                 failure(
+                    401,
+                    "No API key was sent, or not a valid one (gRPC code 16, UNAUTHENTICATED). \
+                     Send `Authorization: Bearer <key>` or `X-API-Key: <key>` with a key of \
+                     scope `ingest`.",
+                    vec![www_authenticate_header()],
+                ),
+                failure(
+                    403,
+                    "The API key is valid but not of scope `ingest` (gRPC code 7, \
+                     PERMISSION_DENIED).",
+                    vec![],
+                ),
+                failure(
                     413,
                     "The body is over `INGEST_MAX_BODY_BYTES` before or after gzip \
                      decompression, or holds more than `INGEST_MAX_BATCH_EVENTS` records. Nothing \
@@ -144,6 +170,23 @@ impl ApiResponse for OtlpResponse {
     }
 
     fn from_parse_request_error(error: poem::Error) -> Self {
+        if let Some(denied) = error.downcast_ref::<AccessDenied>() {
+            // Answered in the request's encoding, like every other OTLP answer.
+            let encoding = denied
+                .content_type
+                .as_deref()
+                .and_then(OtlpEncoding::from_content_type)
+                .unwrap_or(OtlpEncoding::Json);
+            let failure = if denied.status() == StatusCode::FORBIDDEN {
+                ExportFailure::PermissionDenied(denied.reason())
+            } else {
+                ExportFailure::Unauthenticated {
+                    message: denied.reason(),
+                    challenge: denied.challenge(),
+                }
+            };
+            return Self::Failed { encoding, failure };
+        }
         let failure = match error.status().as_u16() {
             413 => ExportFailure::TooLarge(error.to_string()),
             415 => ExportFailure::UnsupportedMediaType(error.to_string()),

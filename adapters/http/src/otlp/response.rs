@@ -3,7 +3,7 @@
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use poem::http::StatusCode;
-use poem::http::header::RETRY_AFTER;
+use poem::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use poem::{IntoResponse, Response};
 use prost::Message as _;
 
@@ -54,9 +54,11 @@ pub(crate) struct RpcStatus {
 /// gRPC status codes used in [`RpcStatus::code`].
 pub(crate) mod grpc_code {
     pub(crate) const INVALID_ARGUMENT: i32 = 3;
+    pub(crate) const PERMISSION_DENIED: i32 = 7;
     pub(crate) const RESOURCE_EXHAUSTED: i32 = 8;
     pub(crate) const INTERNAL: i32 = 13;
     pub(crate) const UNAVAILABLE: i32 = 14;
+    pub(crate) const UNAUTHENTICATED: i32 = 16;
 }
 
 /// Why a request failed as a whole; nothing of it was queued.
@@ -64,6 +66,10 @@ pub(crate) mod grpc_code {
 pub(crate) enum ExportFailure {
     /// 400: the body cannot be decoded.
     BadRequest(String),
+    /// 401 with this `WWW-Authenticate` challenge: no API key, or not a valid one.
+    Unauthenticated { message: String, challenge: String },
+    /// 403: the API key is valid but not of scope `ingest`.
+    PermissionDenied(String),
     /// 413: the body, compressed or inflated, is over the limit, or it holds too many records.
     TooLarge(String),
     /// 415: neither protobuf nor JSON, or an encoding other than gzip.
@@ -80,6 +86,8 @@ impl ExportFailure {
     pub(super) fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -96,6 +104,8 @@ impl ExportFailure {
             Self::TooLarge(message) | Self::Throttled(message) => {
                 (grpc_code::RESOURCE_EXHAUSTED, message)
             }
+            Self::Unauthenticated { message, .. } => (grpc_code::UNAUTHENTICATED, message),
+            Self::PermissionDenied(message) => (grpc_code::PERMISSION_DENIED, message),
             Self::Unavailable(message) => (grpc_code::UNAVAILABLE, message),
             Self::Internal(message) => (grpc_code::INTERNAL, message),
         };
@@ -137,13 +147,13 @@ pub(crate) enum OtlpResponse {
 
 impl IntoResponse for OtlpResponse {
     fn into_response(self) -> Response {
-        let (status, encoding, body, retry_after) = match self {
+        let (status, encoding, body, retry_after, challenge) = match self {
             Self::Exported { encoding, response } => {
                 let body = match encoding {
                     OtlpEncoding::Protobuf => response.encode_to_vec(),
                     OtlpEncoding::Json => json::encode_response(&response),
                 };
-                (StatusCode::OK, encoding, body, false)
+                (StatusCode::OK, encoding, body, false, None)
             }
             Self::Failed { encoding, failure } => {
                 let status = failure.status();
@@ -151,12 +161,16 @@ impl IntoResponse for OtlpResponse {
                     failure,
                     ExportFailure::Throttled(_) | ExportFailure::Unavailable(_)
                 );
+                let challenge = match &failure {
+                    ExportFailure::Unauthenticated { challenge, .. } => Some(challenge.clone()),
+                    _ => None,
+                };
                 let rpc = failure.rpc_status();
                 let body = match encoding {
                     OtlpEncoding::Protobuf => rpc.encode_to_vec(),
                     OtlpEncoding::Json => json::encode_status(rpc.code, &rpc.message),
                 };
-                (status, encoding, body, retry_after)
+                (status, encoding, body, retry_after, challenge)
             }
         };
         let mut response = Response::builder()
@@ -164,6 +178,9 @@ impl IntoResponse for OtlpResponse {
             .content_type(encoding.content_type());
         if retry_after {
             response = response.header(RETRY_AFTER, RETRY_AFTER_SECONDS);
+        }
+        if let Some(challenge) = challenge {
+            response = response.header(WWW_AUTHENTICATE, challenge);
         }
         response.body(body)
     }

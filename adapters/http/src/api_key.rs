@@ -1,0 +1,215 @@
+//! API keys in poem: the [`Authorized`] guard that protected operations take as a parameter, and
+//! the answers to refused requests (401 with `WWW-Authenticate`, 403). The decisions themselves
+//! are in [`crate::auth`].
+//!
+//! A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`; when both headers are
+//! there, the bearer token counts. The OpenAPI documents declare both ways as security schemes
+//! on every protected operation, so Swagger UI's "Authorize" button can send a key.
+
+use std::sync::Arc;
+
+use poem::http::header::AUTHORIZATION;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use tracing::{info, warn};
+
+use crate::auth::{ApiKeys, Denial, Scope};
+use crate::error::ErrorBody;
+
+/// The header that carries a key when `Authorization` does not.
+pub(crate) const API_KEY_HEADER: &str = "X-API-Key";
+/// The names of the security schemes in the OpenAPI documents.
+const BEARER_SCHEME: &str = "bearer";
+const API_KEY_SCHEME: &str = "api_key";
+
+/// The keys a service knows and the scope it requires; the app installs it as request data for
+/// [`Authorized`] to read.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessPolicy {
+    keys: Arc<ApiKeys>,
+    scope: Scope,
+}
+
+impl AccessPolicy {
+    pub(crate) fn new(keys: Arc<ApiKeys>, scope: Scope) -> Self {
+        Self { keys, scope }
+    }
+}
+
+/// Proof that a request may use the service: it sent a key of the service's scope, or the
+/// service has no keys of its scope and runs open. An operation that takes it as a parameter
+/// is protected and documents the two security schemes; when the key is missing or refused,
+/// extraction fails with [`AccessDenied`], which the operation's `bad_request_handler` turns
+/// into its 401 or 403 answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Authorized;
+
+impl<'a> ApiExtractor<'a> for Authorized {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            BEARER_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some("An API key as `Authorization: Bearer <key>`."),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("API key"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
+            API_KEY_SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some("An API key as `X-API-Key: <key>`."),
+                name: Some(API_KEY_HEADER),
+                key_in: Some("header"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BEARER_SCHEME, API_KEY_SCHEME]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let content_type = request.content_type().map(str::to_owned);
+        let Some(policy) = request.data::<AccessPolicy>() else {
+            // The apps always install a policy; without one, refuse rather than run open.
+            warn!("no access policy installed; refusing the request");
+            return Err(AccessDenied::new(Denial::Missing, Scope::Ingest, content_type).into());
+        };
+        match policy.keys.authorize(policy.scope, presented_key(request)) {
+            Ok(()) => Ok(Self),
+            Err(denial) => {
+                // Never the key itself: only why it was refused.
+                info!(scope = %policy.scope, denial = ?denial, "request refused");
+                Err(AccessDenied::new(denial, policy.scope, content_type).into())
+            }
+        }
+    }
+}
+
+/// The key a request presents: the bearer token of `Authorization`, else `X-API-Key`. A header
+/// that is not text presents a key that matches nothing.
+fn presented_key(request: &Request) -> Option<&str> {
+    fn text(value: &HeaderValue) -> &str {
+        value.to_str().unwrap_or_default().trim()
+    }
+    let bearer = request.headers().get(AUTHORIZATION).and_then(|value| {
+        let value = text(value);
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    bearer.or_else(|| request.headers().get(API_KEY_HEADER).map(text))
+}
+
+/// A refused request, carried inside a `poem::Error` from [`Authorized`] to the operation's
+/// answer. `content_type` is the request's, for answers in the request's encoding (OTLP).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.reason())]
+pub(crate) struct AccessDenied {
+    pub(crate) denial: Denial,
+    scope: Scope,
+    pub(crate) content_type: Option<String>,
+}
+
+/// How an API answers a refused request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DeniedAnswer {
+    /// 401 with this error body and the `WWW-Authenticate` challenge.
+    Unauthorized(ErrorBody, String),
+    /// 403 with this error body.
+    Forbidden(ErrorBody),
+}
+
+impl AccessDenied {
+    fn new(denial: Denial, scope: Scope, content_type: Option<String>) -> Self {
+        Self {
+            denial,
+            scope,
+            content_type,
+        }
+    }
+
+    /// 401 for a missing or unknown key, 403 for a key of another scope.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self.denial {
+            Denial::Missing | Denial::Unknown => StatusCode::UNAUTHORIZED,
+            Denial::WrongScope { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// A sentence for humans.
+    pub(crate) fn reason(&self) -> String {
+        let scope = self.scope;
+        match self.denial {
+            Denial::Missing => format!(
+                "this endpoint needs an API key of scope `{scope}`: send `Authorization: Bearer \
+                 <key>` or `{API_KEY_HEADER}: <key>`"
+            ),
+            Denial::Unknown => {
+                format!("the API key is not valid; send a configured key of scope `{scope}`")
+            }
+            Denial::WrongScope { required } => format!(
+                "the API key is valid but not of scope `{required}`, which this service requires"
+            ),
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750): the realm is the scope, and an
+    /// unknown key adds `error="invalid_token"`.
+    pub(crate) fn challenge(&self) -> String {
+        match self.denial {
+            Denial::Unknown => format!("Bearer realm=\"{}\", error=\"invalid_token\"", self.scope),
+            Denial::Missing | Denial::WrongScope { .. } => {
+                format!("Bearer realm=\"{}\"", self.scope)
+            }
+        }
+    }
+
+    /// The answer in our error format: `missing_api_key`, `invalid_api_key` (401) or
+    /// `insufficient_scope` (403).
+    pub(crate) fn answer(&self) -> DeniedAnswer {
+        let code = match self.denial {
+            Denial::Missing => "missing_api_key",
+            Denial::Unknown => "invalid_api_key",
+            Denial::WrongScope { .. } => "insufficient_scope",
+        };
+        let body = ErrorBody::new(code, None, self.reason());
+        match self.status() {
+            StatusCode::FORBIDDEN => DeniedAnswer::Forbidden(body),
+            _ => DeniedAnswer::Unauthorized(body, self.challenge()),
+        }
+    }
+}
+
+impl From<AccessDenied> for poem::Error {
+    fn from(denied: AccessDenied) -> Self {
+        let status = denied.status();
+        poem::Error::new(denied, status)
+    }
+}
+
+/// The refusal inside a request error, if that is what it is.
+pub(crate) fn denied_answer(error: &poem::Error) -> Option<DeniedAnswer> {
+    error
+        .downcast_ref::<AccessDenied>()
+        .map(AccessDenied::answer)
+}
