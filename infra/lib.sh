@@ -63,16 +63,31 @@ ensure_python_venv() {
 # OTLP_TEST_PYTHON. For the OTLP end-to-end test (tests/tests/otlp.rs) and infra/bench-otlp.sh.
 ensure_otlp_python() {
     local venv="$REPO_ROOT/.test-servers/venv"
-    local requirements="$REPO_ROOT/tests/otlp/requirements.txt"
+    ensure_pinned_venv "$venv" "$REPO_ROOT/tests/otlp/requirements.txt" "the OpenTelemetry Python SDK"
+    export OTLP_TEST_PYTHON="$venv/bin/python"
+}
+
+# ensure_schemathesis: a virtualenv with the pinned infra/schemathesis/requirements.txt (the
+# OpenAPI fuzzer) in .test-servers/schemathesis-venv, kept and rebuilt like the OTLP one;
+# exports its command as SCHEMATHESIS. For infra/schemathesis.sh.
+ensure_schemathesis() {
+    local venv="$REPO_ROOT/.test-servers/schemathesis-venv"
+    ensure_pinned_venv "$venv" "$INFRA_DIR/schemathesis/requirements.txt" "schemathesis"
+    export SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
+# ensure_pinned_venv VENV REQUIREMENTS WHAT: a virtualenv in VENV with the packages of
+# REQUIREMENTS, (re)built from PyPI when missing or when that file changed since.
+ensure_pinned_venv() {
+    local venv="$1" requirements="$2" what="$3"
     ensure_python_venv
     if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-        log "installing the OpenTelemetry Python SDK into $venv"
+        log "installing $what into $venv"
         rm -rf "$venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
         cp "$requirements" "$venv/requirements.txt"
     fi
-    export OTLP_TEST_PYTHON="$venv/bin/python"
 }
 
 # ensure_packages: installs redis-server, clickhouse-server and clickhouse-client (and curl)

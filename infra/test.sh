@@ -3,14 +3,16 @@
 # ClickHouse, and end-to-end tests of the three real binaries.
 #
 #   infra/test.sh            # everything: cargo test --workspace, the SQL check against current
-#                            # ClickHouse (infra/check-current-clickhouse.sh), the fault-injection suite
+#                            # ClickHouse (infra/check-current-clickhouse.sh), schemathesis against
+#                            # both APIs (infra/schemathesis.sh), the fault-injection suite
 #   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs)
 #   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
 #
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
 # on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
 # runs `cargo test --workspace`. Servers are stopped whatever the outcome. The OTLP test's Python
-# OpenTelemetry client is installed into .test-servers/venv (kept between runs).
+# OpenTelemetry client is installed into .test-servers/venv, schemathesis into
+# .test-servers/schemathesis-venv (both kept between runs).
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -41,6 +43,9 @@ case "${1:-}" in
     # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
     # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
     "$INFRA_DIR/check-current-clickhouse.sh"
+    # Both OpenAPI documents fuzzed against the real services, open and with API keys: no 5xx,
+    # every answer as documented.
+    "$INFRA_DIR/schemathesis.sh"
     run_fault_suite
     ;;
 faults) run_fault_suite ;;
