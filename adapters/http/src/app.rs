@@ -12,10 +12,11 @@ use poem_openapi::OpenApiService;
 use crate::api_key::AccessPolicy;
 use crate::auth::{ApiKeys, Scope};
 use crate::body_limit::BodyLimit;
-use crate::config::IngestHttpConfig;
+use crate::config::{IngestHttpConfig, QueryHttpConfig};
 use crate::ingest::IngestApi;
 use crate::otlp::{OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
+use crate::timeout::RequestTimeout;
 use crate::trace::Traced;
 
 /// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
@@ -51,12 +52,22 @@ pub fn ingestion_app(
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(AccessPolicy::new(Arc::new(keys), Scope::Ingest));
+    let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms));
     Traced::new(routes).map_to_response()
 }
 
 /// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`. The reads
-/// need a key of scope `query` when `keys` has any.
+/// need a key of scope `query` when `keys` has any. HTTP settings are the defaults.
 pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
+    query_app_with(query, keys, QueryHttpConfig::default())
+}
+
+/// [`query_app`] with the given HTTP settings (the request timeout).
+pub fn query_app_with(
+    query: QueryUseCase,
+    keys: ApiKeys,
+    config: QueryHttpConfig,
+) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
         QueryApi { query },
         "Log query API",
@@ -70,6 +81,9 @@ pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static 
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(AccessPolicy::new(Arc::new(keys), Scope::Query));
+    // Streamed answers run as long as the client reads.
+    let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms))
+        .exempt(&["/logs/tail", "/logs/export"]);
     Traced::new(routes).map_to_response()
 }
 

@@ -16,7 +16,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 pub struct ErrorBody {
     /// `invalid_field`, `invalid_parameter`, `malformed_json`, `unsupported_media_type`,
     /// `payload_too_large`, `queue_full`, `queue_unavailable`, `store_unavailable`,
-    /// `query_timeout` or `internal`.
+    /// `query_timeout`, `request_timeout` or `internal`.
     pub code: String,
     /// The body field or query parameter at fault, e.g. `service` or `metadata.user_id`.
     #[oai(skip_serializing_if_is_none)]

@@ -246,7 +246,9 @@ pub(crate) enum IngestResponse {
     /// the given seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    /// The queue cannot be reached; nothing was accepted. Retry after the given seconds.
+    /// The queue cannot be reached (`queue_unavailable`; nothing was accepted), or the request
+    /// took longer than `HTTP_REQUEST_TIMEOUT_MS` (`request_timeout`). Retry after the given
+    /// seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
@@ -460,6 +462,7 @@ mod tests {
             IngestHttpConfig {
                 max_body_bytes: 64 * 1024,
                 max_batch_events,
+                ..IngestHttpConfig::default()
             },
             crate::auth::ApiKeys::none(),
         )

@@ -397,6 +397,7 @@ mod tests {
         IngestHttpConfig {
             max_body_bytes,
             max_batch_events,
+            ..IngestHttpConfig::default()
         }
     }
 

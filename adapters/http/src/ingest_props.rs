@@ -361,6 +361,7 @@ fn limits(max_body_bytes: usize, max_batch_events: usize) -> IngestHttpConfig {
     IngestHttpConfig {
         max_body_bytes,
         max_batch_events,
+        ..IngestHttpConfig::default()
     }
 }
 

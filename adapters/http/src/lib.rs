@@ -22,9 +22,10 @@ mod query_model;
 mod query_stream;
 #[cfg(test)]
 mod query_tests;
+mod timeout;
 mod trace;
 
-pub use app::{ingestion_app, query_app, serve};
+pub use app::{ingestion_app, query_app, query_app_with, serve};
 pub use auth::{ApiKeyError, ApiKeys, Scope};
-pub use config::IngestHttpConfig;
+pub use config::{DEFAULT_REQUEST_TIMEOUT_MS, IngestHttpConfig, QueryHttpConfig};
 pub use trace::RequestTraceId;

@@ -271,6 +271,7 @@ mod tests {
             IngestHttpConfig {
                 max_body_bytes: MAX_BODY_BYTES,
                 max_batch_events,
+                ..IngestHttpConfig::default()
             },
             crate::auth::ApiKeys::none(),
         )

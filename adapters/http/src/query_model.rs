@@ -270,7 +270,8 @@ pub(crate) enum LogsResponse {
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// ClickHouse cannot be reached (`store_unavailable`). Retry after the given seconds.
+    /// ClickHouse cannot be reached (`store_unavailable`), or the request took longer than
+    /// `HTTP_REQUEST_TIMEOUT_MS` (`request_timeout`). Retry after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// The query ran longer than allowed (`query_timeout`): narrow the range or add filters.
@@ -297,7 +298,8 @@ pub(crate) enum StatsResponse {
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// ClickHouse cannot be reached (`store_unavailable`). Retry after the given seconds.
+    /// ClickHouse cannot be reached (`store_unavailable`), or the request took longer than
+    /// `HTTP_REQUEST_TIMEOUT_MS` (`request_timeout`). Retry after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// The query ran longer than allowed (`query_timeout`): narrow the range or add filters.
@@ -325,7 +327,8 @@ pub(crate) enum HistogramResponse {
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// ClickHouse cannot be reached (`store_unavailable`). Retry after the given seconds.
+    /// ClickHouse cannot be reached (`store_unavailable`), or the request took longer than
+    /// `HTTP_REQUEST_TIMEOUT_MS` (`request_timeout`). Retry after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// The query ran longer than allowed (`query_timeout`): narrow the range or add filters.

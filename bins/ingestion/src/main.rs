@@ -28,6 +28,7 @@ struct Settings {
     queue_max_events: u64,
     ingest_max_body_bytes: usize,
     ingest_max_batch_events: usize,
+    http_request_timeout_ms: u64,
     shutdown_grace_ms: u64,
     /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
     ingest_api_keys: String,
@@ -48,6 +49,7 @@ impl Default for Settings {
             queue_max_events: redis.max_queue_events,
             ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
             ingest_max_batch_events: IngestHttpConfig::default().max_batch_events,
+            http_request_timeout_ms: IngestHttpConfig::default().request_timeout_ms,
             shutdown_grace_ms: 10_000,
             ingest_api_keys: String::new(),
             query_api_keys: String::new(),
@@ -138,6 +140,7 @@ async fn main() -> ExitCode {
         IngestHttpConfig {
             max_body_bytes: settings.ingest_max_body_bytes,
             max_batch_events: settings.ingest_max_batch_events,
+            request_timeout_ms: settings.http_request_timeout_ms,
         },
         keys,
     );

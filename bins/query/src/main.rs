@@ -26,6 +26,7 @@ struct Settings {
     query_tail_poll_ms: u64,
     query_tail_heartbeat_ms: u64,
     query_tail_lookback_ms: u64,
+    http_request_timeout_ms: u64,
     shutdown_grace_ms: u64,
     /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
     ingest_api_keys: String,
@@ -48,6 +49,7 @@ impl Default for Settings {
             query_tail_poll_ms: 500,
             query_tail_heartbeat_ms: 15_000,
             query_tail_lookback_ms: 10_000,
+            http_request_timeout_ms: http_adapter::DEFAULT_REQUEST_TIMEOUT_MS,
             shutdown_grace_ms: 10_000,
             ingest_api_keys: String::new(),
             query_api_keys: String::new(),
@@ -118,7 +120,13 @@ async fn main() -> ExitCode {
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
     // Live tails end at shutdown, so they do not hold the graceful shutdown up.
     let query = QueryUseCase::with_settings(store, settings.query(), shutdown.clone());
-    let app = http_adapter::query_app(query, keys);
+    let app = http_adapter::query_app_with(
+        query,
+        keys,
+        http_adapter::QueryHttpConfig {
+            request_timeout_ms: settings.http_request_timeout_ms,
+        },
+    );
     let listener = match std::net::TcpListener::bind(settings.query_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {
