@@ -31,6 +31,7 @@ use crate::gzip::{GunzipError, gunzip_limited};
 use crate::ingest_body::BodyEncoding;
 use crate::trace::RequestTraceId;
 use mapping::{RecordPosition, map_request, record_count};
+pub(crate) use response::unavailable;
 use response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
 
 /// The OTLP/HTTP path of the logs signal.

@@ -6,7 +6,8 @@
 //! client sends the body too slowly, or a handler stuck for a reason nobody foresaw.
 //!
 //! Streamed answers (the live tail, the NDJSON export) are exempt: they run for as long as the
-//! client reads, bounded by their own settings.
+//! client reads, bounded by their own settings. On the OTLP path the answer is OTLP's: a
+//! `google.rpc.Status` (code 14, UNAVAILABLE) in the request's encoding.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use tracing::warn;
 
 use crate::error::RETRY_AFTER_SECONDS;
+use crate::otlp::OTLP_LOGS_PATH;
 
 /// An endpoint whose requests, except those to `exempt` paths, get at most `limit`.
 pub(crate) struct RequestTimeout<E> {
@@ -46,27 +48,32 @@ impl<E: Endpoint> Endpoint for RequestTimeout<E> {
     type Output = Response;
 
     async fn call(&self, request: Request) -> Result<Response> {
-        if self.limit.is_zero() || self.exempt.contains(&request.uri().path()) {
+        let path = request.uri().path();
+        if self.limit.is_zero() || self.exempt.contains(&path) {
             return Ok(self.inner.get_response(request).await);
         }
+        // The request is gone once handed on: keep what the answer's format depends on.
+        let otlp_content_type =
+            (path == OTLP_LOGS_PATH).then(|| request.content_type().map(str::to_owned));
         match tokio::time::timeout(self.limit, self.inner.get_response(request)).await {
             Ok(response) => Ok(response),
             Err(_elapsed) => {
                 warn!(limit_ms = self.limit.as_millis(), "request timed out");
-                Ok(timed_out(self.limit))
+                let reason = format!(
+                    "the request did not complete within {} ms (HTTP_REQUEST_TIMEOUT_MS); retry later",
+                    self.limit.as_millis()
+                );
+                Ok(match otlp_content_type {
+                    Some(content_type) => crate::otlp::unavailable(content_type.as_deref(), reason),
+                    None => timed_out(reason),
+                })
             }
         }
     }
 }
 
-fn timed_out(limit: Duration) -> Response {
-    let body = serde_json::json!({
-        "code": "request_timeout",
-        "reason": format!(
-            "the request did not complete within {} ms (HTTP_REQUEST_TIMEOUT_MS); retry later",
-            limit.as_millis()
-        ),
-    });
+fn timed_out(reason: String) -> Response {
+    let body = serde_json::json!({ "code": "request_timeout", "reason": reason });
     Json(body)
         .with_status(StatusCode::SERVICE_UNAVAILABLE)
         .with_header(RETRY_AFTER, RETRY_AFTER_SECONDS)
@@ -148,9 +155,9 @@ mod tests {
         response.assert_status_is_ok();
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn an_ingest_body_sent_too_slowly_is_cut_off_with_503() {
-        // Half an event, then nothing: a client that stalls mid-upload.
+    /// Posts half a body, then nothing (a client that stalls mid-upload), to an ingestion app
+    /// with a 2 s deadline.
+    async fn post_stalled(path: &str, content_type: &str) -> poem::test::TestResponse {
         let stalled = stream::iter([Ok::<_, std::io::Error>(
             br#"{"service":"api","level":"INFO","#.to_vec(),
         )])
@@ -167,14 +174,29 @@ mod tests {
         );
         let client = TestClient::new(app.map_to_response());
         let request = client
-            .post("/ingest")
-            .content_type("application/json")
+            .post(path)
+            .content_type(content_type)
             .body(Body::from_bytes_stream(stalled))
             .send();
         // Without the deadline the request would wait forever: fail after a minute instead.
-        let response = tokio::time::timeout(Duration::from_secs(60), request)
+        tokio::time::timeout(Duration::from_secs(60), request)
             .await
-            .expect("the request ends at its deadline");
+            .expect("the request ends at its deadline")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_otlp_body_sent_too_slowly_gets_503_with_an_otlp_status() {
+        let (status, retry_after, body) =
+            answer(post_stalled("/v1/logs", "application/json").await).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["code"], 14, "google.rpc.Status UNAVAILABLE: {body}");
+        assert!(body["message"].as_str().unwrap().contains("2000 ms"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ingest_body_sent_too_slowly_is_cut_off_with_503() {
+        let response = post_stalled("/ingest", "application/json").await;
         let (status, _, body) = answer(response).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["code"], "request_timeout");

@@ -157,7 +157,8 @@ impl ApiResponse for OtlpResponse {
                 failure(500, "Unexpected failure; nothing was queued.", vec![]),
                 failure(
                     503,
-                    "The queue cannot be reached; nothing was queued. Retry later.",
+                    "The queue cannot be reached (nothing was queued), or the request took \
+                     longer than `HTTP_REQUEST_TIMEOUT_MS`. Retry later.",
                     vec![retry_after_header()],
                 ),
             ],

@@ -130,6 +130,19 @@ impl From<Failure> for ExportFailure {
     }
 }
 
+/// 503 with `Retry-After` and a `google.rpc.Status` (code 14, UNAVAILABLE) in the encoding of
+/// a request with this `Content-Type`: the OTLP form of an answer the HTTP layer gives on its own
+/// (the request timeout).
+pub(crate) fn unavailable(content_type: Option<&str>, reason: String) -> Response {
+    OtlpResponse::Failed {
+        encoding: content_type
+            .and_then(OtlpEncoding::from_content_type)
+            .unwrap_or(OtlpEncoding::Json),
+        failure: ExportFailure::Unavailable(reason),
+    }
+    .into_response()
+}
+
 /// The answer to `POST /v1/logs`, in the request's encoding (JSON when that is unknown).
 #[derive(Debug)]
 pub(crate) enum OtlpResponse {
