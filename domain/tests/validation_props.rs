@@ -264,9 +264,19 @@ proptest! {
     }
 }
 
+/// `cases` cases, unless `PROPTEST_CASES` asks for a number of its own (a longer search).
+fn fewer_cases(cases: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_some() {
+        default
+    } else {
+        ProptestConfig { cases, ..default }
+    }
+}
+
 // Large values: fewer cases.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(fewer_cases(32))]
 
     #[test]
     fn a_message_of_the_maximum_size_passes_and_one_byte_more_is_refused(

@@ -659,9 +659,19 @@ proptest! {
     }
 }
 
+/// `cases` cases, unless `PROPTEST_CASES` asks for a number of its own (a longer search).
+fn fewer_cases(cases: u32) -> ProptestConfig {
+    let default = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_some() {
+        default
+    } else {
+        ProptestConfig { cases, ..default }
+    }
+}
+
 // Through the whole endpoint: fewer cases, each builds an app and a runtime.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(fewer_cases(64))]
 
     #[test]
     fn batch_errors_name_the_position_and_line_of_each_bad_record(
