@@ -52,7 +52,10 @@ pub fn ingestion_app(
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(AccessPolicy::new(Arc::new(keys), Scope::Ingest));
-    let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms));
+    // Only receiving the body: a handler cut off after pushing to Redis would answer 503 for
+    // events that are queued.
+    let routes =
+        RequestTimeout::body_only(routes, Duration::from_millis(config.request_timeout_ms));
     Traced::new(routes).map_to_response()
 }
 

@@ -1,39 +1,68 @@
-//! A deadline for every request (`HTTP_REQUEST_TIMEOUT_MS`): reading the request body and
-//! producing the answer must finish within it, else the client gets `503` with
-//! `{"code":"request_timeout"}` and `Retry-After`, and the work is dropped. It is a backstop:
-//! Redis (`REDIS_RESPONSE_TIMEOUT_MS`) and ClickHouse (`CLICKHOUSE_QUERY_TIMEOUT_MS`, 504
+//! A deadline for every request (`HTTP_REQUEST_TIMEOUT_MS`), else the client gets `503` with
+//! `{"code":"request_timeout"}` and `Retry-After`. It is a backstop: Redis
+//! (`REDIS_RESPONSE_TIMEOUT_MS`) and ClickHouse (`CLICKHOUSE_QUERY_TIMEOUT_MS`, 504
 //! `query_timeout`) have shorter limits of their own, so in practice it ends requests whose
-//! client sends the body too slowly, or a handler stuck for a reason nobody foresaw.
+//! client sends the body too slowly, or a read stuck for a reason nobody foresaw.
+//!
+//! Two kinds of deadline:
+//! - [`RequestTimeout::new`]: the whole request, body and answer. For read-only APIs (query),
+//!   where dropping the work midway changes nothing.
+//! - [`RequestTimeout::body_only`]: receiving the body. For ingestion: once the body is in, the
+//!   handler is never cut off, because an event pushed to Redis by a handler cut off halfway would
+//!   be stored while its client was told 503 (and would send it again). What follows the body is
+//!   bounded by `REDIS_RESPONSE_TIMEOUT_MS`.
 //!
 //! Streamed answers (the live tail, the NDJSON export) are exempt: they run for as long as the
 //! client reads, bounded by their own settings. On the OTLP path the answer is OTLP's: a
 //! `google.rpc.Status` (code 14, UNAVAILABLE) in the request's encoding.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt, stream};
 use poem::http::StatusCode;
 use poem::http::header::RETRY_AFTER;
 use poem::web::Json;
-use poem::{Endpoint, IntoResponse, Request, Response, Result};
+use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use tokio::time::Instant;
 use tracing::warn;
 
 use crate::error::RETRY_AFTER_SECONDS;
 use crate::otlp::OTLP_LOGS_PATH;
 
+/// What the deadline covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Covers {
+    WholeRequest,
+    BodyOnly,
+}
+
 /// An endpoint whose requests, except those to `exempt` paths, get at most `limit`.
 pub(crate) struct RequestTimeout<E> {
     inner: E,
     limit: Duration,
+    covers: Covers,
     exempt: &'static [&'static str],
 }
 
 impl<E: Endpoint> RequestTimeout<E> {
-    /// `limit` for every request to `inner`; a zero `limit` means none.
+    /// `limit` for every request to `inner`, body and answer; a zero `limit` means none.
     pub(crate) fn new(inner: E, limit: Duration) -> Self {
         Self {
             inner,
             limit,
+            covers: Covers::WholeRequest,
             exempt: &[],
+        }
+    }
+
+    /// `limit` for receiving the body of every request to `inner`; the handler then runs to
+    /// its end. A zero `limit` means none.
+    pub(crate) fn body_only(inner: E, limit: Duration) -> Self {
+        Self {
+            covers: Covers::BodyOnly,
+            ..Self::new(inner, limit)
         }
     }
 
@@ -42,12 +71,24 @@ impl<E: Endpoint> RequestTimeout<E> {
         self.exempt = paths;
         self
     }
+
+    fn timed_out(&self, otlp_content_type: Option<Option<String>>) -> Response {
+        warn!(limit_ms = self.limit.as_millis(), "request timed out");
+        let reason = format!(
+            "the request did not complete within {} ms (HTTP_REQUEST_TIMEOUT_MS); retry later",
+            self.limit.as_millis()
+        );
+        match otlp_content_type {
+            Some(content_type) => crate::otlp::unavailable(content_type.as_deref(), reason),
+            None => timed_out(reason),
+        }
+    }
 }
 
 impl<E: Endpoint> Endpoint for RequestTimeout<E> {
     type Output = Response;
 
-    async fn call(&self, request: Request) -> Result<Response> {
+    async fn call(&self, mut request: Request) -> Result<Response> {
         let path = request.uri().path();
         if self.limit.is_zero() || self.exempt.contains(&path) {
             return Ok(self.inner.get_response(request).await);
@@ -55,21 +96,58 @@ impl<E: Endpoint> Endpoint for RequestTimeout<E> {
         // The request is gone once handed on: keep what the answer's format depends on.
         let otlp_content_type =
             (path == OTLP_LOGS_PATH).then(|| request.content_type().map(str::to_owned));
-        match tokio::time::timeout(self.limit, self.inner.get_response(request)).await {
-            Ok(response) => Ok(response),
-            Err(_elapsed) => {
-                warn!(limit_ms = self.limit.as_millis(), "request timed out");
-                let reason = format!(
-                    "the request did not complete within {} ms (HTTP_REQUEST_TIMEOUT_MS); retry later",
-                    self.limit.as_millis()
-                );
-                Ok(match otlp_content_type {
-                    Some(content_type) => crate::otlp::unavailable(content_type.as_deref(), reason),
-                    None => timed_out(reason),
-                })
+        match self.covers {
+            Covers::WholeRequest => {
+                match tokio::time::timeout(self.limit, self.inner.get_response(request)).await {
+                    Ok(response) => Ok(response),
+                    Err(_elapsed) => Ok(self.timed_out(otlp_content_type)),
+                }
+            }
+            Covers::BodyOnly => {
+                let expired = Arc::new(AtomicBool::new(false));
+                let body = request.take_body();
+                request.set_body(Body::from_bytes_stream(with_deadline(
+                    body.into_bytes_stream(),
+                    Instant::now() + self.limit,
+                    Arc::clone(&expired),
+                )));
+                let response = self.inner.get_response(request).await;
+                // Whatever the handler made of the broken body (it queued nothing), the client
+                // is told why.
+                if expired.load(Ordering::Acquire) {
+                    Ok(self.timed_out(otlp_content_type))
+                } else {
+                    Ok(response)
+                }
             }
         }
     }
+}
+
+/// The chunks of `body` until `deadline`; then an error (`TimedOut`), and `expired` is set.
+fn with_deadline<T: Send + 'static>(
+    body: impl Stream<Item = std::io::Result<T>> + Send + 'static,
+    deadline: Instant,
+    expired: Arc<AtomicBool>,
+) -> impl Stream<Item = std::io::Result<T>> + Send + 'static {
+    stream::unfold(Some(Box::pin(body)), move |chunks| {
+        let expired = Arc::clone(&expired);
+        async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout_at(deadline, chunks.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+                Ok(None) => None,
+                Err(_elapsed) => {
+                    expired.store(true, Ordering::Release);
+                    let error = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body did not arrive in time",
+                    );
+                    Some((Err(error), None))
+                }
+            }
+        }
+    })
 }
 
 fn timed_out(reason: String) -> Response {
@@ -153,6 +231,39 @@ mod tests {
         let unlimited = RequestTimeout::new(routes(), Duration::ZERO);
         let response = TestClient::new(unlimited).get("/slow").send().await;
         response.assert_status_is_ok();
+    }
+
+    /// Reads the body, then takes an hour to answer.
+    #[handler]
+    async fn slow_after_body(body: Vec<u8>) -> String {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        format!("{} bytes", body.len())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_only_deadline_lets_the_handler_finish_once_the_body_is_in() {
+        let routes = || poem::Route::new().at("/slow", poem::post(slow_after_body));
+        let app = RequestTimeout::body_only(routes(), Duration::from_millis(500));
+        let response = TestClient::new(app)
+            .post("/slow")
+            .body("12345")
+            .send()
+            .await;
+        response.assert_status_is_ok();
+        response.assert_text("5 bytes").await;
+
+        // The same handler under a whole-request deadline is cut off.
+        let app = RequestTimeout::new(routes(), Duration::from_millis(500));
+        let (status, _, body) = answer(
+            TestClient::new(app)
+                .post("/slow")
+                .body("12345")
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "request_timeout");
     }
 
     /// Posts half a body, then nothing (a client that stalls mid-upload), to an ingestion app
