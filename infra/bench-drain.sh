@@ -104,7 +104,7 @@ drain_run() {
         ports+=("$port")
         (cd "$WORK" && exec env REDIS_URL="$TEST_REDIS_URL" REDIS_QUEUE_KEY="$QUEUE_KEY" \
             CLICKHOUSE_URL="$TEST_CLICKHOUSE_URL" CLICKHOUSE_DATABASE="$DATABASE" \
-            WORKER_ID="drain-$i" WORKER_GRPC_LISTEN="127.0.0.1:$port" \
+            WORKER_ID="drain-$i" WORKER_GRPC_LISTEN="127.0.0.1:$port" WORKER_METRICS_ADDR=127.0.0.1:0 \
             WORKER_POLL_INTERVAL_MS="${WORKER_POLL_INTERVAL_MS:-50}" \
             "$BIN/worker" >>"$WORK/logs/worker-$workers-$round-$i.log" 2>&1) &
         pids+=("$!")

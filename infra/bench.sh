@@ -116,7 +116,7 @@ start_services() {
     )
     # From target/bench, so that no developer's ./.env is read.
     (cd "$WORK" && exec env "${common[@]}" WORKER_GRPC_LISTEN="127.0.0.1:$grpc" \
-        WORKER_ID="bench-$name" "$BIN/worker" >"$WORK/logs/$name-worker.log" 2>&1) &
+        WORKER_METRICS_ADDR=127.0.0.1:0 WORKER_ID="bench-$name" "$BIN/worker" >"$WORK/logs/$name-worker.log" 2>&1) &
     WORKER_PID=$!
     STARTED_PIDS+=("$WORKER_PID")
     wait_tcp "$grpc" 60 "$WORKER_PID" || die "worker did not start: $(tail -5 "$WORK/logs/$name-worker.log")"

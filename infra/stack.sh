@@ -20,13 +20,14 @@
 #   STACK_BIND_HOST         address the services listen on (default 127.0.0.1; 0.0.0.0 = all)
 #   STACK_REDIS_PORT=6379 STACK_CLICKHOUSE_HTTP_PORT=8123 STACK_CLICKHOUSE_TCP_PORT=9000
 #   STACK_WORKER_GRPC_PORT=50051 STACK_INGESTION_PORT=8080 STACK_QUERY_PORT=8081
+#   STACK_WORKER_METRICS_PORT=9091
 #   STACK_LOGS_FOLLOW=0     `logs` prints the last lines instead of following
 #
 # The services run from the repo root, so they also read ./.env. The addresses below are
 # passed as environment variables and win over .env (REDIS_URL, CLICKHOUSE_URL,
-# INGESTION_ADDR, QUERY_ADDR, WORKER_GRPC_LISTEN, WORKER_GRPC_URL); every other setting
-# (CLICKHOUSE_DATABASE, REDIS_QUEUE_KEY, WORKER_BATCH_SIZE, RUST_LOG, ...) comes from the
-# caller's environment, .env, or the services' defaults.
+# INGESTION_ADDR, QUERY_ADDR, WORKER_GRPC_LISTEN, WORKER_GRPC_URL, WORKER_METRICS_ADDR); every
+# other setting (CLICKHOUSE_DATABASE, REDIS_QUEUE_KEY, WORKER_BATCH_SIZE, RUST_LOG, ...) comes
+# from the caller's environment, .env, or the services' defaults.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -41,6 +42,7 @@ REDIS_PORT="${STACK_REDIS_PORT:-6379}"
 CH_HTTP_PORT="${STACK_CLICKHOUSE_HTTP_PORT:-8123}"
 CH_TCP_PORT="${STACK_CLICKHOUSE_TCP_PORT:-9000}"
 GRPC_PORT="${STACK_WORKER_GRPC_PORT:-50051}"
+METRICS_PORT="${STACK_WORKER_METRICS_PORT:-9091}"
 INGESTION_PORT="${STACK_INGESTION_PORT:-8080}"
 QUERY_PORT="${STACK_QUERY_PORT:-8081}"
 # The worker applies the migrations before it listens: give it longer than the others.
@@ -85,6 +87,7 @@ service_env() {
         "CLICKHOUSE_URL=http://127.0.0.1:$CH_HTTP_PORT" \
         "WORKER_GRPC_LISTEN=$BIND_HOST:$GRPC_PORT" \
         "WORKER_GRPC_URL=http://$host:$GRPC_PORT" \
+        "WORKER_METRICS_ADDR=$BIND_HOST:$METRICS_PORT" \
         "INGESTION_ADDR=$BIND_HOST:$INGESTION_PORT" \
         "QUERY_ADDR=$BIND_HOST:$QUERY_PORT"
 }
@@ -172,6 +175,7 @@ print_urls() {
         echo "  Query API      http://$host:$QUERY_PORT"
         echo "                 Swagger UI http://$host:$QUERY_PORT/docs   OpenAPI http://$host:$QUERY_PORT/openapi.json"
         echo "  Worker gRPC    $host:$GRPC_PORT (WORKER_GRPC_URL=http://$host:$GRPC_PORT)"
+        echo "  Metrics        http://$host:$INGESTION_PORT/metrics  http://$host:$QUERY_PORT/metrics  http://$host:$METRICS_PORT/metrics (worker)"
     else
         echo "  (services not started: STACK_SKIP_SERVICES=1)"
     fi

@@ -87,6 +87,8 @@ pub struct Stack {
     pub ingestion_url: String,
     pub query_url: String,
     pub worker_port: u16,
+    /// The worker's `GET /metrics` (`WORKER_METRICS_ADDR`).
+    pub worker_metrics_url: String,
     env: HashMap<Service, Vec<(String, String)>>,
     children: HashMap<Service, Child>,
     pub http: reqwest::Client,
@@ -125,6 +127,7 @@ impl Stack {
         let queue_key = unique_name("e2e_queue");
         let database = unique_name("e2e");
         let worker_port = free_port();
+        let worker_metrics_port = free_port();
         let ingestion_port = free_port();
         let query_port = free_port();
         let common = vec![
@@ -140,6 +143,10 @@ impl Stack {
             (
                 "WORKER_GRPC_LISTEN".to_owned(),
                 format!("127.0.0.1:{worker_port}"),
+            ),
+            (
+                "WORKER_METRICS_ADDR".to_owned(),
+                format!("127.0.0.1:{worker_metrics_port}"),
             ),
             ("WORKER_ID".to_owned(), format!("{queue_key}-worker")),
             (
@@ -197,6 +204,7 @@ impl Stack {
             ingestion_url: format!("http://127.0.0.1:{ingestion_port}"),
             query_url: format!("http://127.0.0.1:{query_port}"),
             worker_port,
+            worker_metrics_url: format!("http://127.0.0.1:{worker_metrics_port}/metrics"),
             env,
             children: HashMap::new(),
             http: reqwest::Client::builder()
@@ -224,7 +232,8 @@ impl Stack {
     }
 
     /// Starts one more process of `service` with some variables changed (e.g. a second worker
-    /// with its own `WORKER_ID` and `WORKER_GRPC_LISTEN`); the caller owns it.
+    /// with its own `WORKER_ID`, `WORKER_GRPC_LISTEN` and `WORKER_METRICS_ADDR`); the caller owns
+    /// it.
     pub fn spawn_extra(&self, service: Service, overrides: &[(&str, String)]) -> Child {
         self.start_process(service, overrides)
     }
@@ -320,6 +329,22 @@ impl Stack {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /metrics` of a service: the Prometheus text.
+    pub async fn metrics(&self, service: Service) -> String {
+        let url = match service {
+            Service::Worker => self.worker_metrics_url.clone(),
+            Service::Ingestion => format!("{}/metrics", self.ingestion_url),
+            Service::Query => format!("{}/metrics", self.query_url),
+        };
+        let response = self.http.get(&url).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.text().await.unwrap()
     }
 
     /// Runs SQL on the stack's ClickHouse database and returns the text answer.

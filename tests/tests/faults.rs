@@ -156,6 +156,7 @@ async fn scenario_4_two_workers_one_killed_for_good() {
         &[
             ("WORKER_ID", format!("{}-second", stack.queue_key)),
             ("WORKER_GRPC_LISTEN", format!("127.0.0.1:{second_port}")),
+            ("WORKER_METRICS_ADDR", "127.0.0.1:0".to_owned()),
         ],
     );
     let load = Load::start(&stack, "two-workers", SENDERS, PAUSE);

@@ -23,6 +23,9 @@ use crate::health::{HealthResponse, ReadyResponse, health, readiness};
 use crate::ingest_body::{
     BatchRecord, BodyEncoding, BodyError, BodyFormat, IngestPayload, decode_payload,
 };
+use crate::metrics::{
+    IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
+};
 use crate::trace::RequestTraceId;
 
 /// A log event, as sent to `POST /ingest`.
@@ -279,9 +282,12 @@ fn ingest_request_error(error: poem::Error) -> IngestResponse {
         None => {}
     }
     if let Some(body_error) = error.downcast_ref::<BodyError>() {
+        count_rejected_request(IngestSource::Ingest, body_error.code);
         return body_error.clone().into();
     }
-    match request_error(&error) {
+    let (status, body) = request_error(&error);
+    count_rejected_request(IngestSource::Ingest, &body.code);
+    match (status, body) {
         (415, body) => IngestResponse::UnsupportedMediaType(Json(body)),
         (413, body) => IngestResponse::PayloadTooLarge(Json(body)),
         (_, body) => IngestResponse::bad_request(body),
@@ -353,12 +359,19 @@ pub(crate) struct IngestApi {
 impl IngestApi {
     async fn ingest_one(&self, draft: LogEventDraft, trace: RequestTraceId) -> IngestResponse {
         match self.ingest.ingest(draft, Some(trace.0)).await {
-            Ok(accepted) => IngestResponse::Accepted(Json(AcceptedAnswer::Event(AcceptedBody {
-                status: "accepted".into(),
-                trace_id: accepted.trace_id.to_string(),
-                id: accepted.event_id.to_string(),
-            }))),
-            Err(error) => Failure::from(error).into(),
+            Ok(accepted) => {
+                count_accepted(IngestSource::Ingest, 1);
+                IngestResponse::Accepted(Json(AcceptedAnswer::Event(AcceptedBody {
+                    status: "accepted".into(),
+                    trace_id: accepted.trace_id.to_string(),
+                    id: accepted.event_id.to_string(),
+                })))
+            }
+            Err(error) => {
+                let failure = Failure::from(error);
+                count_rejected(IngestSource::Ingest, failure_code(&failure), 1);
+                failure.into()
+            }
         }
     }
 
@@ -386,9 +399,25 @@ impl IngestApi {
                 }),
             }
         }
+        for failure in &decode_failures {
+            count_rejected(IngestSource::Ingest, &failure.code, 1);
+        }
+        let submitted = drafts.len();
         match self.ingest.ingest_batch(drafts, Some(trace.0)).await {
-            Ok(outcome) => batch_answer(outcome, decode_failures, &positions, &lines),
-            Err(error) => Failure::from(error).into(),
+            Ok(outcome) => {
+                count_accepted(IngestSource::Ingest, outcome.accepted.len());
+                count_rejected(
+                    IngestSource::Ingest,
+                    "invalid_field",
+                    outcome.rejected.len(),
+                );
+                batch_answer(outcome, decode_failures, &positions, &lines)
+            }
+            Err(error) => {
+                let failure = Failure::from(error);
+                count_rejected(IngestSource::Ingest, failure_code(&failure), submitted);
+                failure.into()
+            }
         }
     }
 }
@@ -416,7 +445,16 @@ impl IngestApi {
         match decode_payload(body.format, body.encoding, &body.bytes, &self.limits) {
             Ok(IngestPayload::Single(draft)) => self.ingest_one(draft, *trace.0).await,
             Ok(IngestPayload::Batch(records)) => self.ingest_batch(records, *trace.0).await,
-            Err(error) => error.into(),
+            Err(error) => {
+                // A single event whose field has the wrong type is one event refused; every other
+                // body error refuses the request before any event could be read.
+                if error.code == "invalid_field" {
+                    count_rejected(IngestSource::Ingest, error.code, 1);
+                } else {
+                    count_rejected_request(IngestSource::Ingest, error.code);
+                }
+                error.into()
+            }
         }
     }
 

@@ -16,6 +16,9 @@ mod gzip;
 mod health;
 mod ingest;
 mod ingest_body;
+mod metrics;
+#[cfg(test)]
+mod metrics_tests;
 mod otlp;
 mod query;
 mod query_model;
@@ -28,4 +31,5 @@ mod trace;
 pub use app::{ingestion_app, query_app, query_app_with, serve};
 pub use auth::{ApiKeyError, ApiKeys, Scope};
 pub use config::{DEFAULT_REQUEST_TIMEOUT_MS, IngestHttpConfig, QueryHttpConfig};
+pub use metrics::{METRICS_PATH, RenderMetrics, describe_http_metrics, metrics_app, with_metrics};
 pub use trace::RequestTraceId;

@@ -29,6 +29,9 @@ use crate::config::IngestHttpConfig;
 use crate::error::Failure;
 use crate::gzip::{GunzipError, gunzip_limited};
 use crate::ingest_body::BodyEncoding;
+use crate::metrics::{
+    IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
+};
 use crate::trace::RequestTraceId;
 use mapping::{RecordPosition, map_request, record_count};
 pub(crate) use response::unavailable;
@@ -144,12 +147,30 @@ impl OtlpApi {
             )));
         }
         let mapped = map_request(decoded);
+        let submitted = mapped.drafts.len();
         let outcome = self
             .ingest
             .ingest_batch(mapped.drafts, Some(trace.0))
             .await
-            .map_err(|error: IngestError| ExportFailure::from(Failure::from(error)))?;
+            .map_err(|error: IngestError| {
+                let failure = Failure::from(error);
+                count_rejected(IngestSource::Otlp, failure_code(&failure), submitted);
+                ExportFailure::from(failure)
+            })?;
+        count_accepted(IngestSource::Otlp, outcome.accepted.len());
+        count_rejected(IngestSource::Otlp, "invalid_field", outcome.rejected.len());
         Ok(export_response(&outcome, &mapped.positions))
+    }
+}
+
+/// The metrics reason of a failure that refused the request before its records were read
+/// (queue failures are counted with the records they concern).
+fn refused_request_reason(failure: &ExportFailure) -> Option<&'static str> {
+    match failure {
+        ExportFailure::BadRequest(_) => Some("malformed_body"),
+        ExportFailure::TooLarge(_) => Some("payload_too_large"),
+        ExportFailure::UnsupportedMediaType(_) => Some("unsupported_media_type"),
+        _ => None,
     }
 }
 
@@ -225,6 +246,7 @@ impl OtlpApi {
             .and_then(OtlpEncoding::from_content_type)
         else {
             let content_type = request.content_type.as_deref().unwrap_or("(none)");
+            count_rejected_request(IngestSource::Otlp, "unsupported_media_type");
             return OtlpResponse::Failed {
                 encoding: OtlpEncoding::Json,
                 failure: ExportFailure::UnsupportedMediaType(format!(
@@ -234,7 +256,12 @@ impl OtlpApi {
         };
         match self.export(encoding, request, *trace.0).await {
             Ok(response) => OtlpResponse::Exported { encoding, response },
-            Err(failure) => OtlpResponse::Failed { encoding, failure },
+            Err(failure) => {
+                if let Some(reason) = refused_request_reason(&failure) {
+                    count_rejected_request(IngestSource::Otlp, reason);
+                }
+                OtlpResponse::Failed { encoding, failure }
+            }
         }
     }
 }

@@ -96,6 +96,14 @@ async fn main() -> ExitCode {
         }
     };
     service_runtime::init_tracing("ingestion");
+    let metrics = match service_runtime::install_metrics() {
+        Ok(metrics) => metrics,
+        Err(metrics_error) => {
+            error!(error = %metrics_error, "cannot install the metrics recorder");
+            return ExitCode::FAILURE;
+        }
+    };
+    http_adapter::describe_http_metrics();
     if keys.is_open(Scope::Ingest) {
         warn!(
             addr = %settings.ingestion_addr,
@@ -144,6 +152,7 @@ async fn main() -> ExitCode {
         },
         keys,
     );
+    let app = http_adapter::with_metrics(app, metrics.renderer());
     let listener = match std::net::TcpListener::bind(settings.ingestion_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {

@@ -107,6 +107,14 @@ async fn main() -> ExitCode {
         }
     };
     service_runtime::init_tracing("query");
+    let metrics = match service_runtime::install_metrics() {
+        Ok(metrics) => metrics,
+        Err(metrics_error) => {
+            error!(error = %metrics_error, "cannot install the metrics recorder");
+            return ExitCode::FAILURE;
+        }
+    };
+    http_adapter::describe_http_metrics();
     if keys.is_open(Scope::Query) {
         warn!(
             addr = %settings.query_addr,
@@ -127,6 +135,7 @@ async fn main() -> ExitCode {
             request_timeout_ms: settings.http_request_timeout_ms,
         },
     );
+    let app = http_adapter::with_metrics(app, metrics.renderer());
     let listener = match std::net::TcpListener::bind(settings.query_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {

@@ -1,7 +1,9 @@
 //! The worker: applies migrations, then drains the Redis queue into ClickHouse in batches, on a
-//! gRPC signal (default :50051) or every poll interval. `worker dead-letters ...` runs operator
-//! commands instead (see [`operator`]).
+//! gRPC signal (default :50051) or every poll interval; serves `GET /metrics` on
+//! `WORKER_METRICS_ADDR` (default 127.0.0.1:9091). `worker dead-letters ...` runs operator commands
+//! instead (see [`operator`]).
 
+mod metered;
 mod operator;
 
 use std::net::SocketAddr;
@@ -21,6 +23,11 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::metered::{MeteredQueue, MeteredRetention, MeteredStore};
+
+/// How often the queue's sizes are read for the metrics.
+const QUEUE_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Every setting, named after its environment variable (see `.env.example`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(default)]
@@ -28,6 +35,8 @@ struct Settings {
     worker_grpc_listen: SocketAddr,
     /// The token Drain calls must carry; empty: none is required.
     worker_grpc_token: String,
+    /// Where `GET /metrics` is served (Prometheus text format).
+    worker_metrics_addr: SocketAddr,
     /// Names this worker's processing list; keep it stable across restarts.
     worker_id: String,
     worker_batch_size: NonZeroUsize,
@@ -56,6 +65,7 @@ impl Default for Settings {
             // Loopback: only this machine reaches the port unless told otherwise.
             worker_grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             worker_grpc_token: String::new(),
+            worker_metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
             worker_id: hostname(),
             worker_batch_size: DrainSettings::default().batch_size,
             worker_batch_timeout_ms: 50,
@@ -159,6 +169,14 @@ async fn main() -> ExitCode {
              can make this worker drain"
         );
     }
+    let metrics = match service_runtime::install_metrics() {
+        Ok(metrics) => metrics,
+        Err(metrics_error) => {
+            error!(error = %metrics_error, "cannot install the metrics recorder");
+            return ExitCode::FAILURE;
+        }
+    };
+    metered::describe();
     let shutdown = service_runtime::shutdown_on_signal();
     if !migrate(&settings.clickhouse(), &shutdown).await {
         return ExitCode::FAILURE;
@@ -172,6 +190,25 @@ async fn main() -> ExitCode {
         }
     };
 
+    let metrics_listener = match std::net::TcpListener::bind(settings.worker_metrics_addr) {
+        Ok(listener) => listener,
+        Err(bind_error) => {
+            error!(addr = %settings.worker_metrics_addr, error = %bind_error, "cannot bind WORKER_METRICS_ADDR");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics_server = tokio::spawn(http_adapter::serve(
+        metrics_listener,
+        http_adapter::metrics_app(metrics.renderer()),
+        shutdown.clone().cancelled_owned(),
+        Duration::from_secs(1),
+    ));
+    tokio::spawn(metered::sample_queue(
+        queue.clone(),
+        QUEUE_SAMPLE_INTERVAL,
+        shutdown.clone(),
+    ));
+
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
     let health = WorkerHealth::new();
     tokio::spawn(report_dependencies(
@@ -182,7 +219,9 @@ async fn main() -> ExitCode {
     ));
     if let Some(keep_days) = settings.log_retention_days {
         let retention = RetentionUseCase::new(
-            Arc::new(ClickHouseRetention::new(&settings.clickhouse())),
+            Arc::new(MeteredRetention(Arc::new(ClickHouseRetention::new(
+                &settings.clickhouse(),
+            )))),
             keep_days,
         );
         info!(
@@ -194,7 +233,11 @@ async fn main() -> ExitCode {
             async move { retention.run(Duration::from_secs(3600), shutdown).await }
         });
     }
-    let drain = DrainUseCase::new(queue, store, settings.drain());
+    let drain = DrainUseCase::new(
+        Arc::new(MeteredQueue(queue)),
+        Arc::new(MeteredStore(store)),
+        settings.drain(),
+    );
     let trigger = DrainTrigger::new();
     let grpc = tokio::spawn(grpc_adapter::serve_worker_with_health(
         listener,
@@ -205,6 +248,7 @@ async fn main() -> ExitCode {
     ));
     info!(
         grpc = %settings.worker_grpc_listen,
+        metrics = %settings.worker_metrics_addr,
         worker_id = %settings.worker_id,
         batch_size = settings.worker_batch_size.get(),
         poll_interval_ms = settings.worker_poll_interval_ms,
@@ -212,6 +256,9 @@ async fn main() -> ExitCode {
     );
     drain.run(trigger, shutdown.clone()).await;
     shutdown.cancel();
+    if let Ok(Err(serve_error)) = metrics_server.await {
+        warn!(error = %serve_error, "metrics server failed");
+    }
     match grpc.await {
         Ok(Ok(())) => {
             info!("worker stopped");
@@ -248,6 +295,8 @@ async fn report_dependencies(
         let (queue_up, store_up) = tokio::join!(queue.health(), store.health());
         health.set_component("redis", queue_up.is_ok()).await;
         health.set_component("clickhouse", store_up.is_ok()).await;
+        metered::record_dependency("redis", queue_up.is_ok());
+        metered::record_dependency("clickhouse", store_up.is_ok());
         if queue_up.is_ok() && store_up.is_ok() {
             health.set_serving().await;
         } else {
