@@ -472,6 +472,53 @@ async fn metrics_of_the_three_services_count_what_was_ingested_stored_and_querie
     );
 }
 
+#[tokio::test]
+async fn metrics_need_no_api_key_where_the_api_does_and_retention_rounds_are_counted() {
+    let stack = Stack::start(StackOptions {
+        extra_env: vec![
+            (
+                Service::Ingestion,
+                "INGEST_API_KEYS",
+                "metrics-ingest-key".to_owned(),
+            ),
+            (
+                Service::Query,
+                "QUERY_API_KEYS",
+                "metrics-query-key".to_owned(),
+            ),
+            (Service::Worker, "LOG_RETENTION_DAYS", "7".to_owned()),
+        ],
+        ..StackOptions::default()
+    })
+    .await;
+    let (status, _) = stack
+        .ingest(&json!({"service": SERVICE, "level": "INFO", "message": "m"}))
+        .await;
+    assert_eq!(status, 401, "the API itself is guarded");
+    assert_eq!(stack.logs("").await.0, 401, "the API itself is guarded");
+
+    // Stack::metrics asserts a 2xx answer, sent without any key.
+    let ingestion = scrape(&stack, Service::Ingestion).await;
+    assert_eq!(
+        ingestion.value(
+            "logpipeline_http_request_duration_seconds_count",
+            &[("route", "/ingest"), ("method", "POST"), ("status", "4xx")]
+        ),
+        1.0
+    );
+    scrape(&stack, Service::Query).await;
+    // The worker runs a retention round at start, then hourly.
+    let worker = scrape_until(&stack, Service::Worker, Duration::from_secs(30), |worker| {
+        worker.value("logpipeline_retention_runs_total", &[]) >= 1.0
+    })
+    .await;
+    assert_eq!(worker.value("logpipeline_retention_errors_total", &[]), 0.0);
+    assert_eq!(
+        worker.types["logpipeline_retention_partitions_dropped_total"],
+        "counter"
+    );
+}
+
 #[test]
 fn the_exposition_parser_accepts_valid_text_and_refuses_broken_lines() {
     let valid = "# HELP up whether it is up\n# TYPE up gauge\nup{job=\"a\\\"b\"} 1\n\
