@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use domain::limits::EventLimits;
 use domain::{EventId, LogEvent, LogEventDraft, Timestamp, TraceId, ValidationError};
 use tracing::warn;
 
@@ -52,6 +53,7 @@ pub struct IngestUseCase {
     queue: Arc<dyn LogQueue>,
     signal: Arc<dyn DrainSignal>,
     coalescer: Option<Arc<PushCoalescer>>,
+    limits: EventLimits,
 }
 
 impl std::fmt::Debug for IngestUseCase {
@@ -66,7 +68,14 @@ impl IngestUseCase {
             queue,
             signal,
             coalescer: None,
+            limits: EventLimits::default(),
         }
+    }
+
+    /// Validates events against `limits` instead of the defaults.
+    pub fn with_event_limits(mut self, limits: EventLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Joins the pushes of concurrent requests into one queue push of up to `max_events` events
@@ -98,7 +107,8 @@ impl IngestUseCase {
         request_trace_id: Option<TraceId>,
     ) -> Result<Accepted, IngestError> {
         let trace_id = request_trace_id.unwrap_or_else(TraceId::generate);
-        let event = LogEvent::from_draft(draft, Timestamp::now(), trace_id)?;
+        let event =
+            LogEvent::from_draft_with_limits(draft, Timestamp::now(), trace_id, &self.limits)?;
         let accepted = Accepted {
             event_id: event.id(),
             trace_id: event.trace_id(),
@@ -124,7 +134,7 @@ impl IngestUseCase {
         let mut events = Vec::with_capacity(drafts.len());
         let mut rejected = Vec::new();
         for (index, draft) in drafts.into_iter().enumerate() {
-            match LogEvent::from_draft(draft, received_at, trace_id) {
+            match LogEvent::from_draft_with_limits(draft, received_at, trace_id, &self.limits) {
                 Ok(event) => events.push(event),
                 Err(error) => rejected.push(RejectedEvent { index, error }),
             }
@@ -281,6 +291,72 @@ mod tests {
                 other => panic!("expected a validation error for {field}, got {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn configured_event_limits_decide_what_is_queued_and_the_rejection_quotes_them() {
+        let limits = EventLimits::default()
+            .with_message_max_bytes(20)
+            .and_then(|limits| limits.with_service_max_chars(200))
+            .unwrap();
+        let mut queue = MockLogQueue::new();
+        queue
+            .expect_push()
+            .times(1)
+            .withf(|events| {
+                let lengths: Vec<(usize, usize)> = events
+                    .iter()
+                    .map(|e| (e.service().as_str().len(), e.message().as_str().len()))
+                    .collect();
+                lengths == [(12, 20), (200, 4)]
+            })
+            .returning(|_| Ok(()));
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(1, || Ok(()))))
+                .with_event_limits(limits);
+        let drafts = vec![
+            LogEventDraft {
+                message: "m".repeat(20),
+                ..draft()
+            },
+            LogEventDraft {
+                message: "m".repeat(21),
+                ..draft()
+            },
+            LogEventDraft {
+                service: "s".repeat(200),
+                message: "long".into(),
+                ..draft()
+            },
+        ];
+
+        let outcome = use_case.ingest_batch(drafts, None).await.unwrap();
+
+        assert_eq!(outcome.accepted.len(), 2);
+        let rejected: Vec<(usize, String)> = outcome
+            .rejected
+            .iter()
+            .map(|rejected| (rejected.index, rejected.error.to_string()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [(1, "message must be at most 20 bytes".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_single_event_over_a_configured_limit_is_rejected_and_not_queued() {
+        let mut queue = MockLogQueue::new();
+        queue.expect_push().times(0);
+        let use_case =
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(0, || Ok(()))))
+                .with_event_limits(EventLimits::default().with_metadata_max_entries(1).unwrap());
+        let mut input = draft();
+        input.metadata.insert("host".into(), "db".into());
+
+        let error = use_case.ingest(input, None).await.unwrap_err();
+
+        assert_eq!(error.to_string(), "metadata must have at most 1 entries");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::limits::HISTOGRAM_MAX_BUCKETS;
+use domain::limits::{HISTOGRAM_MAX_BUCKETS, MAX_PAGE_LIMIT};
 use domain::{
     Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent, Timestamp,
     ValidationError, ValidationReason,
@@ -59,6 +59,9 @@ pub struct QuerySettings {
     /// The widest time range one query may cover (see [`Filter::within_max_range`]); `None`
     /// for no limit.
     pub max_range: Option<Duration>,
+    /// The largest page (and the most groups of a count) a client may ask for: 1 to
+    /// [`domain::limits::MAX_PAGE_LIMIT_CEILING`]; a higher value counts as the ceiling.
+    pub max_page_limit: u32,
     /// How the live tail polls.
     pub tail: TailSettings,
 }
@@ -67,6 +70,7 @@ impl Default for QuerySettings {
     fn default() -> Self {
         Self {
             max_range: Some(Duration::from_secs(30 * 24 * 3600)),
+            max_page_limit: MAX_PAGE_LIMIT,
             tail: TailSettings::default(),
         }
     }
@@ -230,7 +234,7 @@ impl QueryUseCase {
     }
 
     fn validated(&self, draft: FilterDraft) -> Result<Filter, ValidationError> {
-        let filter = Filter::from_draft(draft)?;
+        let filter = Filter::from_draft_with_max_limit(draft, self.settings.max_page_limit)?;
         match self.settings.max_range {
             Some(max_range) => filter.within_max_range(max_range, Timestamp::now()),
             None => Ok(filter),
@@ -550,6 +554,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_configured_largest_page_bounds_the_limit_and_the_default_page() {
+        let mut store = MockLogStore::new();
+        // Without a limit the page is the largest allowed (5), plus the row that shows more.
+        store
+            .expect_query()
+            .withf(|filter| filter.limit().get() == 6)
+            .times(1)
+            .returning(|_| Ok(Vec::new()));
+        let use_case = QueryUseCase::with_settings(
+            Arc::new(store),
+            QuerySettings {
+                max_page_limit: 5,
+                ..QuerySettings::default()
+            },
+            CancellationToken::new(),
+        );
+
+        assert!(use_case.query(FilterDraft::default()).await.is_ok());
+        let error = use_case
+            .query(FilterDraft {
+                limit: Some("6".into()),
+                ..FilterDraft::default()
+            })
+            .await;
+        match error {
+            Err(QueryError::Invalid(invalid)) => {
+                assert_eq!(invalid.to_string(), "limit must be between 1 and 5")
+            }
+            other => panic!("expected invalid limit, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn a_store_failure_is_reported_as_such() {
         let mut store = MockLogStore::new();
         store
@@ -842,6 +879,7 @@ mod tests {
             store,
             QuerySettings {
                 max_range: Some(Duration::from_secs(3600)),
+                max_page_limit: MAX_PAGE_LIMIT,
                 tail: TailSettings {
                     poll_interval: Duration::from_millis(20),
                     heartbeat_interval: Duration::from_secs(3600),
@@ -929,6 +967,7 @@ mod tests {
             Arc::clone(&store) as Arc<dyn LogStore>,
             QuerySettings {
                 max_range: Some(Duration::from_secs(3600)),
+                max_page_limit: MAX_PAGE_LIMIT,
                 tail: TailSettings {
                     poll_interval: Duration::from_millis(20),
                     heartbeat_interval: Duration::from_millis(300),

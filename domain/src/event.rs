@@ -1,23 +1,27 @@
 //! The log event: what a client sends (a draft) and what the pipeline carries (a validated event).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::limits::{
-    MAX_FUTURE_SKEW_NANOS, METADATA_KEY_MAX_CHARS, METADATA_MAX_ENTRIES, METADATA_VALUE_MAX_BYTES,
-};
+use crate::limits::{EventLimits, Span};
 use crate::{
     EventId, Level, Message, ServiceName, SpanId, Timestamp, TimestampInput, TraceId,
     ValidationError, ValidationReason,
 };
 
 /// The rules every non-empty metadata key and its value follow, on events and in filters: keys
-/// of at most 128 characters without control characters, values of at most 8 KiB.
-pub(crate) fn check_metadata_entry(key: &str, value: &str) -> Result<(), ValidationError> {
-    if key.chars().count() > METADATA_KEY_MAX_CHARS {
+/// of at most `limits.metadata_key_max_chars()` characters without control characters, values
+/// of at most `limits.metadata_value_max_bytes()` bytes.
+pub(crate) fn check_metadata_entry(
+    key: &str,
+    value: &str,
+    limits: &EventLimits,
+) -> Result<(), ValidationError> {
+    if key.chars().count() > limits.metadata_key_max_chars() {
         return Err(ValidationError::new(
             "metadata",
             ValidationReason::TooLong {
-                max: METADATA_KEY_MAX_CHARS,
+                max: limits.metadata_key_max_chars(),
                 unit: "characters per key",
             },
         ));
@@ -28,11 +32,11 @@ pub(crate) fn check_metadata_entry(key: &str, value: &str) -> Result<(), Validat
             ValidationReason::ControlCharacter,
         ));
     }
-    if value.len() > METADATA_VALUE_MAX_BYTES {
+    if value.len() > limits.metadata_value_max_bytes() {
         return Err(ValidationError::new(
             format!("metadata.{key}"),
             ValidationReason::TooLong {
-                max: METADATA_VALUE_MAX_BYTES,
+                max: limits.metadata_value_max_bytes(),
                 unit: "bytes",
             },
         ));
@@ -40,19 +44,29 @@ pub(crate) fn check_metadata_entry(key: &str, value: &str) -> Result<(), Validat
     Ok(())
 }
 
-/// Free-form string attributes of an event: at most 128 entries, keys of 1 to 128 characters
-/// without control characters, values of at most 8 KiB. Ordered by key.
+/// Free-form string attributes of an event: by default at most 128 entries, keys of 1 to 128
+/// characters without control characters, values of at most 8 KiB (the configured
+/// [`EventLimits`], never more than [`EventLimits::CEILING`]). Ordered by key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata(BTreeMap<String, String>);
 
 impl Metadata {
-    /// Validates every entry; the error names the offending key as `metadata.<key>`.
+    /// Validates every entry against the default limits; the error names the offending key as
+    /// `metadata.<key>`.
     pub fn new(entries: BTreeMap<String, String>) -> Result<Self, ValidationError> {
-        if entries.len() > METADATA_MAX_ENTRIES {
+        Self::with_limits(entries, &EventLimits::DEFAULT)
+    }
+
+    /// Like [`Metadata::new`], against the metadata limits of `limits`; the error quotes them.
+    pub fn with_limits(
+        entries: BTreeMap<String, String>,
+        limits: &EventLimits,
+    ) -> Result<Self, ValidationError> {
+        if entries.len() > limits.metadata_max_entries() {
             return Err(ValidationError::new(
                 "metadata",
                 ValidationReason::TooMany {
-                    max: METADATA_MAX_ENTRIES,
+                    max: limits.metadata_max_entries(),
                 },
             ));
         }
@@ -60,7 +74,7 @@ impl Metadata {
             if key.is_empty() {
                 return Err(ValidationError::new("metadata", ValidationReason::Empty));
             }
-            check_metadata_entry(key, value)?;
+            check_metadata_entry(key, value, limits)?;
         }
         Ok(Self(entries))
     }
@@ -124,26 +138,42 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
-    /// Validates a draft received at `received_at`. The event gets a fresh [`EventId`]; its trace id
-    /// is the draft's own when it has one, else `request_trace_id`. Fields are checked in the order
-    /// service, level, message, metadata, timestamp, trace_id, span_id; the first failure is returned.
+    /// Validates a draft received at `received_at` against the default [`EventLimits`]. The
+    /// event gets a fresh [`EventId`]; its trace id is the draft's own when it has one, else
+    /// `request_trace_id`. Fields are checked in the order service, level, message, metadata,
+    /// timestamp, trace_id, span_id; the first failure is returned.
     pub fn from_draft(
         draft: LogEventDraft,
         received_at: Timestamp,
         request_trace_id: TraceId,
     ) -> Result<Self, ValidationError> {
-        let service = ServiceName::parse(&draft.service, "service")?;
+        Self::from_draft_with_limits(draft, received_at, request_trace_id, &EventLimits::DEFAULT)
+    }
+
+    /// Like [`LogEvent::from_draft`], against `limits`; a rejection quotes the configured number.
+    pub fn from_draft_with_limits(
+        draft: LogEventDraft,
+        received_at: Timestamp,
+        request_trace_id: TraceId,
+        limits: &EventLimits,
+    ) -> Result<Self, ValidationError> {
+        let service =
+            ServiceName::parse_at_most(&draft.service, "service", limits.service_max_chars())?;
         let level = Level::parse(&draft.level)?;
-        let message = Message::new(draft.message)?;
-        let metadata = Metadata::new(draft.metadata)?;
+        let message = Message::at_most(draft.message, limits.message_max_bytes())?;
+        let metadata = Metadata::with_limits(draft.metadata, limits)?;
         let timestamp = match &draft.timestamp {
             Some(input) => Timestamp::from_input(input, "timestamp")?,
             None => received_at,
         };
-        if timestamp > received_at.saturating_add_nanos(MAX_FUTURE_SKEW_NANOS) {
+        let skew = limits.max_future_skew_nanos();
+        if timestamp > received_at.saturating_add_nanos(skew) {
             return Err(ValidationError::new(
                 "timestamp",
-                ValidationReason::OutOfRange("must not be more than 24 hours in the future".into()),
+                ValidationReason::OutOfRange(format!(
+                    "must not be more than {} in the future",
+                    Span(Duration::from_nanos(skew))
+                )),
             ));
         }
         let trace_id = match draft.trace_id.as_deref().map(str::trim) {
@@ -226,6 +256,7 @@ impl LogEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::MAX_FUTURE_SKEW_NANOS;
 
     const RECEIVED: Timestamp = Timestamp::from_unix_nanos(1_777_975_200_000_000_000);
 
@@ -331,6 +362,123 @@ mod tests {
             let error = LogEvent::from_draft(input, RECEIVED, trace()).unwrap_err();
             assert_eq!(error.field(), field, "{error}");
         }
+    }
+
+    #[test]
+    fn configured_limits_are_applied_at_their_boundary_and_quoted() {
+        let tight = EventLimits::default()
+            .with_service_max_chars(4)
+            .and_then(|l| l.with_message_max_bytes(10))
+            .and_then(|l| l.with_metadata_max_entries(2))
+            .and_then(|l| l.with_metadata_key_max_chars(3))
+            .and_then(|l| l.with_metadata_value_max_bytes(5))
+            .and_then(|l| l.with_max_future_skew_seconds(60))
+            .unwrap();
+        let at_limit = LogEventDraft {
+            service: "auth".into(),
+            level: "info".into(),
+            message: "0123456789".into(),
+            metadata: BTreeMap::from([("abc".into(), "12345".into()), ("k".into(), "v".into())]),
+            timestamp: Some(TimestampInput::Integer(i128::from(
+                RECEIVED.unix_nanos() + 60_000_000_000,
+            ))),
+            ..LogEventDraft::default()
+        };
+        assert!(
+            LogEvent::from_draft_with_limits(at_limit.clone(), RECEIVED, trace(), &tight).is_ok()
+        );
+
+        type Mutation = fn(&mut LogEventDraft);
+        let over: [(Mutation, &str); 6] = [
+            (
+                |d| d.service = "auth1".into(),
+                "service must be at most 4 characters",
+            ),
+            (|d| d.message.push('!'), "message must be at most 10 bytes"),
+            (
+                |d| {
+                    d.metadata.insert("x".into(), String::new());
+                },
+                "metadata must have at most 2 entries",
+            ),
+            (
+                |d| {
+                    d.metadata = BTreeMap::from([("abcd".into(), String::new())]);
+                },
+                "metadata must be at most 3 characters per key",
+            ),
+            (
+                |d| {
+                    d.metadata.insert("k".into(), "123456".into());
+                },
+                "metadata.k must be at most 5 bytes",
+            ),
+            (
+                |d| {
+                    d.timestamp = Some(TimestampInput::Integer(i128::from(
+                        RECEIVED.unix_nanos() + 60_000_000_001,
+                    )))
+                },
+                "timestamp must not be more than 60 seconds in the future",
+            ),
+        ];
+        for (mutate, reason) in over {
+            let mut input = at_limit.clone();
+            mutate(&mut input);
+            let error = LogEvent::from_draft_with_limits(input.clone(), RECEIVED, trace(), &tight)
+                .unwrap_err();
+            assert_eq!(error.to_string(), reason);
+            // The defaults accept every one of them.
+            assert!(
+                LogEvent::from_draft(input, RECEIVED, trace()).is_ok(),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn configured_limits_above_the_defaults_accept_more() {
+        let wide = EventLimits::default()
+            .with_service_max_chars(200)
+            .and_then(|l| l.with_message_max_bytes(100_000))
+            .and_then(|l| l.with_metadata_max_entries(200))
+            .and_then(|l| l.with_metadata_key_max_chars(200))
+            .and_then(|l| l.with_metadata_value_max_bytes(10_000))
+            .and_then(|l| l.with_max_future_skew_seconds(2 * 86_400))
+            .unwrap();
+        let big = LogEventDraft {
+            service: "s".repeat(200),
+            level: "info".into(),
+            message: "m".repeat(100_000),
+            metadata: (0..199)
+                .map(|i| (format!("{i:0>200}"), String::new()))
+                .chain([("big".to_owned(), "v".repeat(10_000))])
+                .collect(),
+            timestamp: Some(TimestampInput::Integer(i128::from(
+                RECEIVED.unix_nanos() + 2 * MAX_FUTURE_SKEW_NANOS,
+            ))),
+            ..LogEventDraft::default()
+        };
+        let event =
+            LogEvent::from_draft_with_limits(big.clone(), RECEIVED, trace(), &wide).unwrap();
+        assert_eq!(event.metadata().len(), 200);
+        assert_eq!(
+            LogEvent::from_draft(big, RECEIVED, trace())
+                .unwrap_err()
+                .to_string(),
+            "service must be at most 128 characters"
+        );
+        let mut one_more = LogEventDraft {
+            service: "s".repeat(201),
+            ..LogEventDraft::default()
+        };
+        one_more.level = "info".into();
+        assert_eq!(
+            LogEvent::from_draft_with_limits(one_more, RECEIVED, trace(), &wide)
+                .unwrap_err()
+                .to_string(),
+            "service must be at most 200 characters"
+        );
     }
 
     #[test]

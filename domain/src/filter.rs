@@ -4,27 +4,41 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::limits::{
-    DEFAULT_PAGE_LIMIT, FILTER_MAX_LIST_ITEMS, FILTER_MAX_METADATA_CONDITIONS, MAX_PAGE_LIMIT,
+    DEFAULT_PAGE_LIMIT, EventLimits, FILTER_MAX_LIST_ITEMS, FILTER_MAX_METADATA_CONDITIONS,
+    MAX_PAGE_LIMIT, MAX_PAGE_LIMIT_CEILING,
 };
 use crate::{
     Cursor, Level, LogEvent, ServiceName, TextSearch, Timestamp, TraceId, ValidationError,
     ValidationReason,
 };
 
-/// Number of logs on one page: 1 to 1000, 100 by default.
+/// Number of logs on one page: 1 to the largest page (1000 by default, configurable up to
+/// [`MAX_PAGE_LIMIT_CEILING`]), 100 by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(u32);
 
 impl Limit {
-    /// Validates a page size.
+    /// Validates a page size against the default largest page ([`MAX_PAGE_LIMIT`]).
     pub fn new(value: u64) -> Result<Self, ValidationError> {
+        Self::at_most(value, MAX_PAGE_LIMIT)
+    }
+
+    /// Validates a page size of 1 to `max` (capped at [`MAX_PAGE_LIMIT_CEILING`]); the error
+    /// quotes that number.
+    pub fn at_most(value: u64, max: u32) -> Result<Self, ValidationError> {
+        let max = max.clamp(1, MAX_PAGE_LIMIT_CEILING);
         match u32::try_from(value) {
-            Ok(limit) if (1..=MAX_PAGE_LIMIT).contains(&limit) => Ok(Self(limit)),
+            Ok(limit) if (1..=max).contains(&limit) => Ok(Self(limit)),
             _ => Err(ValidationError::new(
                 "limit",
-                ValidationReason::OutOfRange(format!("must be between 1 and {MAX_PAGE_LIMIT}")),
+                ValidationReason::OutOfRange(format!("must be between 1 and {max}")),
             )),
         }
+    }
+
+    /// The page size when the client names none: [`DEFAULT_PAGE_LIMIT`], or `max` when smaller.
+    pub fn default_at_most(max: u32) -> Self {
+        Self(DEFAULT_PAGE_LIMIT.min(max.clamp(1, MAX_PAGE_LIMIT_CEILING)))
     }
 
     /// The page size.
@@ -79,7 +93,7 @@ pub struct FilterDraft {
     pub from: Option<String>,
     /// RFC 3339, exclusive.
     pub to: Option<String>,
-    /// Page size, 1 to 1000.
+    /// Page size, 1 to the largest page (1000 by default).
     pub limit: Option<String>,
     /// Matching logs to skip.
     pub offset: Option<String>,
@@ -113,7 +127,22 @@ impl Filter {
     /// Validates a draft; the error names the query parameter (`service`, `level`,
     /// `min_level`, `q`, `metadata.<key>`, `trace_id`, `from`, `to`, `limit`, `offset`,
     /// `order`, `cursor`). Blank `min_level`, `q`, `trace_id` and `cursor` mean no condition.
+    /// Pages hold at most [`MAX_PAGE_LIMIT`] logs.
+    ///
+    /// Service names and metadata conditions are checked against the ceilings of event
+    /// fields ([`EventLimits::CEILING`]), not the ingestion service's configured limits, so
+    /// every value that can be stored can be asked for.
     pub fn from_draft(draft: FilterDraft) -> Result<Self, ValidationError> {
+        Self::from_draft_with_max_limit(draft, MAX_PAGE_LIMIT)
+    }
+
+    /// Like [`Filter::from_draft`], with pages of at most `max_limit` logs (the configured
+    /// largest page, capped at [`MAX_PAGE_LIMIT_CEILING`]); without a `limit` the page holds
+    /// [`DEFAULT_PAGE_LIMIT`] logs, or `max_limit` when fewer.
+    pub fn from_draft_with_max_limit(
+        draft: FilterDraft,
+        max_limit: u32,
+    ) -> Result<Self, ValidationError> {
         if draft.services.len() > FILTER_MAX_LIST_ITEMS {
             return Err(ValidationError::new(
                 "service",
@@ -125,7 +154,13 @@ impl Filter {
         let services = draft
             .services
             .iter()
-            .map(|service| ServiceName::parse(service, "service"))
+            .map(|service| {
+                ServiceName::parse_at_most(
+                    service,
+                    "service",
+                    EventLimits::CEILING.service_max_chars(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut levels: Vec<Level> = Vec::new();
         for text in &draft.levels {
@@ -164,8 +199,8 @@ impl Filter {
             ));
         }
         let limit = match draft.limit.as_deref() {
-            Some(text) => Limit::new(parse_unsigned(text, "limit")?)?,
-            None => Limit::default(),
+            Some(text) => Limit::at_most(parse_unsigned(text, "limit")?, max_limit)?,
+            None => Limit::default_at_most(max_limit),
         };
         let offset = draft
             .offset
@@ -393,7 +428,8 @@ fn parse_order(text: &str) -> Result<SortOrder, ValidationError> {
 }
 
 /// Checks `metadata.<key>=<value>` conditions with the limits of stored metadata: keys of 1 to
-/// 128 characters without control characters, values of at most 8 KiB.
+/// [`EventLimits::CEILING`]'s characters without control characters, values of at most its
+/// bytes.
 fn validate_metadata_conditions(
     conditions: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, ValidationError> {
@@ -412,7 +448,7 @@ fn validate_metadata_conditions(
                 ValidationReason::InvalidFormat("metadata.<key>=<value> with a non-empty key"),
             ));
         }
-        crate::event::check_metadata_entry(key, value)?;
+        crate::event::check_metadata_entry(key, value, &EventLimits::CEILING)?;
     }
     Ok(conditions)
 }
@@ -562,6 +598,53 @@ mod tests {
     fn limits_at_the_edges_are_accepted() {
         assert_eq!(Limit::new(1).map(Limit::get), Ok(1));
         assert_eq!(Limit::new(1000).map(Limit::get), Ok(1000));
+    }
+
+    #[test]
+    fn a_configured_largest_page_bounds_the_limit_and_the_default_page() {
+        let with = |limit: Option<&str>, max| {
+            Filter::from_draft_with_max_limit(
+                FilterDraft {
+                    limit: limit.map(Into::into),
+                    ..FilterDraft::default()
+                },
+                max,
+            )
+            .map(|filter| filter.limit().get())
+            .map_err(|error| error.to_string())
+        };
+        assert_eq!(with(Some("5"), 5), Ok(5));
+        assert_eq!(
+            with(Some("6"), 5),
+            Err("limit must be between 1 and 5".into())
+        );
+        assert_eq!(with(None, 5), Ok(5));
+        assert_eq!(with(None, 5000), Ok(100));
+        assert_eq!(with(Some("5000"), 5000), Ok(5000));
+        assert_eq!(
+            with(Some("5001"), 5000),
+            Err("limit must be between 1 and 5000".into())
+        );
+        assert_eq!(
+            with(Some("10001"), u32::MAX),
+            Err("limit must be between 1 and 10000".into())
+        );
+    }
+
+    #[test]
+    fn service_and_metadata_conditions_may_be_as_long_as_any_storable_value() {
+        let filter = Filter::from_draft(FilterDraft {
+            services: vec!["s".repeat(1024)],
+            metadata: vec![("k".repeat(1024), "v".repeat(64 * 1024))],
+            ..FilterDraft::default()
+        });
+        assert!(filter.is_ok(), "{filter:?}");
+        let error = Filter::from_draft(FilterDraft {
+            services: vec!["s".repeat(1025)],
+            ..FilterDraft::default()
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "service must be at most 1024 characters");
     }
 
     fn sample(service: &str, level: Level, message: &str, seconds: u64) -> LogEvent {
@@ -717,7 +800,7 @@ mod tests {
             (
                 "metadata",
                 FilterDraft {
-                    metadata: vec![("k".repeat(129), "x".into())],
+                    metadata: vec![("k".repeat(1025), "x".into())],
                     ..FilterDraft::default()
                 },
             ),
@@ -731,7 +814,7 @@ mod tests {
             (
                 "metadata.big",
                 FilterDraft {
-                    metadata: vec![("big".into(), "v".repeat(8 * 1024 + 1))],
+                    metadata: vec![("big".into(), "v".repeat(64 * 1024 + 1))],
                     ..FilterDraft::default()
                 },
             ),

@@ -2,26 +2,41 @@
 
 use std::fmt;
 
-use crate::limits::{MESSAGE_MAX_BYTES, SERVICE_MAX_CHARS};
+use crate::limits::{
+    MESSAGE_MAX_BYTES, MESSAGE_MAX_BYTES_CEILING, SERVICE_MAX_CHARS, SERVICE_MAX_CHARS_CEILING,
+};
 use crate::{ValidationError, ValidationReason};
 
-/// The name of the service that emitted an event: 1 to 128 characters after trimming, no
+/// The name of the service that emitted an event: 1 to 128 characters after trimming by
+/// default (at most the configured limit, never more than [`SERVICE_MAX_CHARS_CEILING`]), no
 /// control characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServiceName(String);
 
 impl ServiceName {
-    /// Trims `text` and validates it; `field` names it in the error (`service`, or a query parameter).
+    /// Trims `text` and validates it against the default limit ([`SERVICE_MAX_CHARS`]);
+    /// `field` names it in the error (`service`, or a query parameter).
     pub fn parse(text: &str, field: &str) -> Result<Self, ValidationError> {
+        Self::parse_at_most(text, field, SERVICE_MAX_CHARS)
+    }
+
+    /// Like [`ServiceName::parse`], with at most `max_chars` characters (capped at
+    /// [`SERVICE_MAX_CHARS_CEILING`]); the error quotes that number.
+    pub fn parse_at_most(
+        text: &str,
+        field: &str,
+        max_chars: usize,
+    ) -> Result<Self, ValidationError> {
+        let max_chars = max_chars.min(SERVICE_MAX_CHARS_CEILING);
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err(ValidationError::new(field, ValidationReason::Empty));
         }
-        if trimmed.chars().count() > SERVICE_MAX_CHARS {
+        if trimmed.chars().count() > max_chars {
             return Err(ValidationError::new(
                 field,
                 ValidationReason::TooLong {
-                    max: SERVICE_MAX_CHARS,
+                    max: max_chars,
                     unit: "characters",
                 },
             ));
@@ -47,21 +62,29 @@ impl fmt::Display for ServiceName {
     }
 }
 
-/// The text of a log event: not blank, at most 64 KiB of UTF-8. Kept exactly as sent.
+/// The text of a log event: not blank, at most 64 KiB of UTF-8 by default (at most the
+/// configured limit, never more than [`MESSAGE_MAX_BYTES_CEILING`]). Kept exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Message(String);
 
 impl Message {
-    /// Validates `text` without altering it.
+    /// Validates `text` without altering it, against the default limit ([`MESSAGE_MAX_BYTES`]).
     pub fn new(text: String) -> Result<Self, ValidationError> {
+        Self::at_most(text, MESSAGE_MAX_BYTES)
+    }
+
+    /// Like [`Message::new`], with at most `max_bytes` bytes (capped at
+    /// [`MESSAGE_MAX_BYTES_CEILING`]); the error quotes that number.
+    pub fn at_most(text: String, max_bytes: usize) -> Result<Self, ValidationError> {
+        let max_bytes = max_bytes.min(MESSAGE_MAX_BYTES_CEILING);
         if text.trim().is_empty() {
             return Err(ValidationError::new("message", ValidationReason::Empty));
         }
-        if text.len() > MESSAGE_MAX_BYTES {
+        if text.len() > max_bytes {
             return Err(ValidationError::new(
                 "message",
                 ValidationReason::TooLong {
-                    max: MESSAGE_MAX_BYTES,
+                    max: max_bytes,
                     unit: "bytes",
                 },
             ));
@@ -131,5 +154,25 @@ mod tests {
             Message::new("\n ".into()).unwrap_err().reason(),
             &ValidationReason::Empty
         );
+    }
+
+    #[test]
+    fn configured_limits_apply_at_their_boundary_and_are_quoted_but_never_pass_the_ceiling() {
+        assert!(ServiceName::parse_at_most(&"s".repeat(5), "service", 5).is_ok());
+        let short = ServiceName::parse_at_most(&"s".repeat(6), "service", 5).unwrap_err();
+        assert_eq!(short.to_string(), "service must be at most 5 characters");
+        assert!(ServiceName::parse_at_most(&"s".repeat(300), "service", 300).is_ok());
+        assert_eq!(
+            ServiceName::parse_at_most(&"s".repeat(1025), "service", usize::MAX)
+                .unwrap_err()
+                .to_string(),
+            "service must be at most 1024 characters"
+        );
+
+        assert!(Message::at_most("m".repeat(100), 100).is_ok());
+        let long = Message::at_most("m".repeat(101), 100).unwrap_err();
+        assert_eq!(long.to_string(), "message must be at most 100 bytes");
+        assert!(Message::at_most("m".repeat(200_000), 200_000).is_ok());
+        assert!(Message::at_most("m".repeat(MESSAGE_MAX_BYTES_CEILING + 1), usize::MAX).is_err());
     }
 }

@@ -6,11 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use domain::limits::EventLimits;
 use domain::{
     EventId, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName, SpanId, Timestamp,
     TraceId, ValidationError,
 };
 use serde::{Deserialize, Serialize};
+
+/// The limits stored rows are read back with: the widest any configuration may have.
+const CEILING: EventLimits = EventLimits::CEILING;
 
 /// The table the store writes and reads, relative to the configured database.
 pub(crate) const LOGS_TABLE: &str = "logs";
@@ -133,10 +137,18 @@ impl LogRow {
             id,
             timestamp: Timestamp::from_unix_nanos(self.timestamp),
             observed_timestamp: Timestamp::from_unix_nanos(self.observed_timestamp),
-            service: ServiceName::parse(&self.service, "service").map_err(invalid(&self.id))?,
+            // Checked against the ceilings: the events were stored under the configured limits,
+            // which may be above the defaults.
+            service: ServiceName::parse_at_most(
+                &self.service,
+                "service",
+                CEILING.service_max_chars(),
+            )
+            .map_err(invalid(&self.id))?,
             level,
-            message: Message::new(self.message).map_err(invalid(&self.id))?,
-            metadata: Metadata::new(entries).map_err(invalid(&self.id))?,
+            message: Message::at_most(self.message, CEILING.message_max_bytes())
+                .map_err(invalid(&self.id))?,
+            metadata: Metadata::with_limits(entries, &CEILING).map_err(invalid(&self.id))?,
             trace_id: TraceId::parse(&self.trace_id).map_err(invalid(&self.id))?,
             span_id,
         }))
@@ -167,6 +179,33 @@ mod tests {
         assert_eq!(row.metadata_values, ["db-primary", "42"]);
         assert_eq!(row.span_id, "00f067aa0ba902b7");
         assert_eq!(row.into_event().unwrap(), original);
+    }
+
+    #[test]
+    fn an_event_accepted_under_limits_above_the_defaults_reads_back() {
+        let draft = domain::LogEventDraft {
+            service: "s".repeat(1024),
+            level: "info".into(),
+            message: "m".repeat(1024 * 1024),
+            metadata: (0..1024)
+                .map(|i| (format!("{i:0>1024}"), "v".repeat(64 * 1024)))
+                .take(3)
+                .chain((0..1021).map(|i| (i.to_string(), String::new())))
+                .collect(),
+            ..domain::LogEventDraft::default()
+        };
+        let original = LogEvent::from_draft_with_limits(
+            draft,
+            Timestamp::now(),
+            TraceId::generate(),
+            &EventLimits::CEILING,
+        )
+        .unwrap();
+        assert_eq!(original.metadata().len(), 1024);
+        assert_eq!(
+            LogRow::from_event(&original).into_event().unwrap(),
+            original
+        );
     }
 
     #[test]

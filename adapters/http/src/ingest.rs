@@ -32,20 +32,24 @@ use crate::trace::RequestTraceId;
 #[derive(Debug, Object)]
 #[oai(rename = "LogEventIn")]
 pub(crate) struct IngestEventDoc {
-    /// The emitting service: 1 to 128 characters after trimming, no control characters.
-    #[oai(validator(min_length = 1, max_length = 128))]
+    /// The emitting service: 1 to 128 characters after trimming (`INGEST_MAX_SERVICE_CHARS`),
+    /// no control characters.
+    #[oai(validator(min_length = 1))]
     service: String,
     /// TRACE, DEBUG, INFO, WARN, ERROR or FATAL, any case; WARNING, CRITICAL and PANIC are accepted.
     #[oai(validator(min_length = 1))]
     level: String,
-    /// The log line: not blank, at most 64 KiB.
-    #[oai(validator(min_length = 1, max_length = 65536))]
+    /// The log line: not blank, at most 64 KiB (`INGEST_MAX_MESSAGE_BYTES`).
+    #[oai(validator(min_length = 1))]
     message: String,
-    /// At most 128 entries; keys 1-128 characters; values strings, numbers, booleans or null
-    /// (objects and arrays are kept as their compact JSON text), at most 8 KiB each.
+    /// At most 128 entries (`INGEST_MAX_METADATA_ENTRIES`); keys 1-128 characters
+    /// (`INGEST_MAX_METADATA_KEY_CHARS`); values strings, numbers, booleans or null (objects and
+    /// arrays are kept as their compact JSON text), at most 8 KiB each
+    /// (`INGEST_MAX_METADATA_VALUE_BYTES`). The numbers are the defaults of those settings.
     metadata: Option<HashMap<String, Value>>,
     /// When it happened: RFC 3339 text, or Unix epoch seconds, milliseconds, microseconds or
-    /// nanoseconds (told apart by magnitude). At most 24 hours in the future. Default: now.
+    /// nanoseconds (told apart by magnitude). At most 24 hours in the future
+    /// (`INGEST_MAX_FUTURE_SKEW_SECONDS`). Default: now.
     timestamp: Option<Value>,
     /// 32 hex characters; default: the request's `traceparent`/`X-Trace-Id`, else a new one.
     trace_id: Option<String>,

@@ -141,7 +141,8 @@ impl QueryApi {
         /// Latest event time, exclusive, RFC 3339; must be after `from`.
         #[oai(example = "example_to")]
         to: Query<Option<String>>,
-        /// Page size, 1 to 1000; default 100.
+        /// Page size, 1 to the largest page (`QUERY_MAX_PAGE_LIMIT`, 1000 by default); default
+        /// 100, or the largest page when smaller.
         #[oai(example = "example_limit")]
         limit: Query<Option<String>>,
         /// Number of matching logs to skip (after `cursor`, if given); default 0.
@@ -222,7 +223,8 @@ impl QueryApi {
         /// Latest event time, exclusive, RFC 3339.
         #[oai(example = "example_to")]
         to: Query<Option<String>>,
-        /// Most groups in the answer, 1 to 1000; default 100.
+        /// Most groups in the answer, 1 to the largest page (`QUERY_MAX_PAGE_LIMIT`, 1000 by
+        /// default); default 100, or the largest page when smaller.
         #[oai(example = "example_limit")]
         limit: Query<Option<String>>,
     ) -> StatsResponse {

@@ -2,11 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use domain::limits::EventLimits;
 use domain::{
     EventId, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName, SpanId, Timestamp,
     TraceId, ValidationError,
 };
 use serde::{Deserialize, Serialize};
+
+/// The limits queued events are read back with: the widest any configuration may have.
+const CEILING: EventLimits = EventLimits::CEILING;
 
 /// One event on the queue. Field names are stable: operators read them with `LRANGE`, and events
 /// queued by one version are drained by the next.
@@ -60,10 +64,16 @@ pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
         id: EventId::parse(&queued.id)?,
         timestamp: Timestamp::from_unix_nanos(queued.timestamp),
         observed_timestamp: Timestamp::from_unix_nanos(queued.observed_timestamp),
-        service: ServiceName::parse(&queued.service, "service")?,
+        // Checked against the ceilings: the ingestion service may be configured to accept more
+        // than the default limits, and what it queued must still decode.
+        service: ServiceName::parse_at_most(
+            &queued.service,
+            "service",
+            CEILING.service_max_chars(),
+        )?,
         level: Level::parse(&queued.level)?,
-        message: Message::new(queued.message)?,
-        metadata: Metadata::new(queued.metadata)?,
+        message: Message::at_most(queued.message, CEILING.message_max_bytes())?,
+        metadata: Metadata::with_limits(queued.metadata, &CEILING)?,
         trace_id: TraceId::parse(&queued.trace_id)?,
         span_id: queued.span_id.as_deref().map(SpanId::parse).transpose()?,
     }))
@@ -112,6 +122,24 @@ mod tests {
         assert_eq!(document["timestamp"], 1_777_975_200_000_000_005_u64);
         assert_eq!(document["metadata"]["user_id"], "42");
         assert_eq!(document["trace_id"].as_str().map(str::len), Some(32));
+    }
+
+    #[test]
+    fn an_event_accepted_under_limits_above_the_defaults_decodes() {
+        let wide = EventLimits::CEILING;
+        let draft = domain::LogEventDraft {
+            service: "s".repeat(1024),
+            level: "info".into(),
+            message: "m".repeat(1024 * 1024),
+            metadata: (0..1024)
+                .map(|i| (format!("{i:0>1024}"), "v".repeat(64)))
+                .collect(),
+            ..domain::LogEventDraft::default()
+        };
+        let event =
+            LogEvent::from_draft_with_limits(draft, Timestamp::now(), TraceId::generate(), &wide)
+                .unwrap();
+        assert_eq!(decode(&encode(&event).unwrap()).unwrap(), event);
     }
 
     #[test]

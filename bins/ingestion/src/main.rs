@@ -7,6 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use application::IngestUseCase;
+use domain::limits::{
+    EventLimits, LimitError, MAX_FUTURE_SKEW_NANOS, MESSAGE_MAX_BYTES, METADATA_KEY_MAX_CHARS,
+    METADATA_MAX_ENTRIES, METADATA_VALUE_MAX_BYTES, SERVICE_MAX_CHARS,
+};
 use grpc_adapter::{GrpcClientConfig, GrpcDrainSignal, SharedToken};
 use http_adapter::{ApiKeys, IngestHttpConfig, Scope};
 use redis_adapter::{RedisConfig, RedisLogQueue};
@@ -28,6 +32,13 @@ struct Settings {
     queue_max_events: u64,
     ingest_max_body_bytes: usize,
     ingest_max_batch_events: usize,
+    /// Limits on an event's fields (see `domain::limits`); each between 1 and its ceiling.
+    ingest_max_service_chars: usize,
+    ingest_max_message_bytes: usize,
+    ingest_max_metadata_entries: usize,
+    ingest_max_metadata_key_chars: usize,
+    ingest_max_metadata_value_bytes: usize,
+    ingest_max_future_skew_seconds: u64,
     http_request_timeout_ms: u64,
     shutdown_grace_ms: u64,
     /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
@@ -49,6 +60,12 @@ impl Default for Settings {
             queue_max_events: redis.max_queue_events,
             ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
             ingest_max_batch_events: IngestHttpConfig::default().max_batch_events,
+            ingest_max_service_chars: SERVICE_MAX_CHARS,
+            ingest_max_message_bytes: MESSAGE_MAX_BYTES,
+            ingest_max_metadata_entries: METADATA_MAX_ENTRIES,
+            ingest_max_metadata_key_chars: METADATA_KEY_MAX_CHARS,
+            ingest_max_metadata_value_bytes: METADATA_VALUE_MAX_BYTES,
+            ingest_max_future_skew_seconds: MAX_FUTURE_SKEW_NANOS / 1_000_000_000,
             http_request_timeout_ms: IngestHttpConfig::default().request_timeout_ms,
             shutdown_grace_ms: 10_000,
             ingest_api_keys: String::new(),
@@ -68,6 +85,25 @@ impl Settings {
             ..RedisConfig::default()
         }
     }
+
+    /// The configured event limits; the error names the variable out of range.
+    fn event_limits(&self) -> Result<EventLimits, String> {
+        let named =
+            |variable: &'static str| move |error: LimitError| format!("{variable}: {error}");
+        EventLimits::default()
+            .with_service_max_chars(self.ingest_max_service_chars)
+            .map_err(named("INGEST_MAX_SERVICE_CHARS"))?
+            .with_message_max_bytes(self.ingest_max_message_bytes)
+            .map_err(named("INGEST_MAX_MESSAGE_BYTES"))?
+            .with_metadata_max_entries(self.ingest_max_metadata_entries)
+            .map_err(named("INGEST_MAX_METADATA_ENTRIES"))?
+            .with_metadata_key_max_chars(self.ingest_max_metadata_key_chars)
+            .map_err(named("INGEST_MAX_METADATA_KEY_CHARS"))?
+            .with_metadata_value_max_bytes(self.ingest_max_metadata_value_bytes)
+            .map_err(named("INGEST_MAX_METADATA_VALUE_BYTES"))?
+            .with_max_future_skew_seconds(self.ingest_max_future_skew_seconds)
+            .map_err(named("INGEST_MAX_FUTURE_SKEW_SECONDS"))
+    }
 }
 
 // Decoding and validating a batch makes many short-lived allocations; glibc's allocator spent
@@ -79,6 +115,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let settings: Settings = match service_runtime::load_settings() {
         Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("ingestion: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let event_limits = match settings.event_limits() {
+        Ok(limits) => limits,
         Err(error) => {
             eprintln!("ingestion: invalid configuration: {error}");
             return ExitCode::from(2);
@@ -144,7 +187,9 @@ async fn main() -> ExitCode {
     let app = http_adapter::ingestion_app(
         // Group commit: concurrent requests share Redis round trips (one joint LPUSH of at most
         // a batch's worth of events).
-        IngestUseCase::new(queue, signal).with_push_coalescing(settings.ingest_max_batch_events),
+        IngestUseCase::new(queue, signal)
+            .with_push_coalescing(settings.ingest_max_batch_events)
+            .with_event_limits(event_limits),
         IngestHttpConfig {
             max_body_bytes: settings.ingest_max_body_bytes,
             max_batch_events: settings.ingest_max_batch_events,

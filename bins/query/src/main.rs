@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use application::{QuerySettings, QueryUseCase, TailSettings};
 use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
+use domain::limits::{MAX_PAGE_LIMIT, MAX_PAGE_LIMIT_CEILING};
 use http_adapter::{ApiKeys, Scope};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
@@ -23,6 +24,8 @@ struct Settings {
     clickhouse_query_timeout_ms: u64,
     clickhouse_export_timeout_ms: u64,
     query_max_range_hours: u64,
+    /// The largest page (and most groups) a client may ask for.
+    query_max_page_limit: u32,
     query_tail_poll_ms: u64,
     query_tail_heartbeat_ms: u64,
     query_tail_lookback_ms: u64,
@@ -46,6 +49,7 @@ impl Default for Settings {
             clickhouse_query_timeout_ms: clickhouse.query_timeout_ms,
             clickhouse_export_timeout_ms: clickhouse.export_timeout_ms,
             query_max_range_hours: 720,
+            query_max_page_limit: MAX_PAGE_LIMIT,
             query_tail_poll_ms: 500,
             query_tail_heartbeat_ms: 15_000,
             query_tail_lookback_ms: 10_000,
@@ -71,18 +75,26 @@ impl Settings {
         }
     }
 
-    fn query(&self) -> QuerySettings {
-        QuerySettings {
+    /// The query use case's settings; the error names the variable out of range.
+    fn query(&self) -> Result<QuerySettings, String> {
+        if !(1..=MAX_PAGE_LIMIT_CEILING).contains(&self.query_max_page_limit) {
+            return Err(format!(
+                "QUERY_MAX_PAGE_LIMIT: must be between 1 and {MAX_PAGE_LIMIT_CEILING}, not {}",
+                self.query_max_page_limit
+            ));
+        }
+        Ok(QuerySettings {
             // 0 hours: no limit.
             max_range: (self.query_max_range_hours > 0)
                 .then(|| Duration::from_secs(self.query_max_range_hours.saturating_mul(3600))),
+            max_page_limit: self.query_max_page_limit,
             tail: TailSettings {
                 poll_interval: Duration::from_millis(self.query_tail_poll_ms.max(10)),
                 heartbeat_interval: Duration::from_millis(self.query_tail_heartbeat_ms.max(100)),
                 lookback: Duration::from_millis(self.query_tail_lookback_ms),
                 ..TailSettings::default()
             },
-        }
+        })
     }
 }
 
@@ -90,6 +102,13 @@ impl Settings {
 async fn main() -> ExitCode {
     let settings: Settings = match service_runtime::load_settings() {
         Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("query: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let query_settings = match settings.query() {
+        Ok(query_settings) => query_settings,
         Err(error) => {
             eprintln!("query: invalid configuration: {error}");
             return ExitCode::from(2);
@@ -127,7 +146,7 @@ async fn main() -> ExitCode {
     let shutdown = service_runtime::shutdown_on_signal();
     let store = Arc::new(ClickHouseLogStore::new(&settings.clickhouse()));
     // Live tails end at shutdown, so they do not hold the graceful shutdown up.
-    let query = QueryUseCase::with_settings(store, settings.query(), shutdown.clone());
+    let query = QueryUseCase::with_settings(store, query_settings, shutdown.clone());
     let app = http_adapter::query_app_with(
         query,
         keys,
