@@ -32,7 +32,9 @@ struct Settings {
     http_request_timeout_ms: u64,
     shutdown_grace_ms: u64,
     /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
+    #[serde(deserialize_with = "service_runtime::secret_text")]
     ingest_api_keys: String,
+    #[serde(deserialize_with = "service_runtime::secret_text")]
     query_api_keys: String,
     api_keys_file: String,
 }

@@ -8,7 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Serialized};
 use figment::value::{Dict, Value};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 /// A setting that cannot be used; the message names the environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,64 @@ fn read_env_file(path: &Path) -> Result<Dict, Box<ConfigError>> {
         values.insert(key.to_lowercase(), value);
     }
     Ok(values)
+}
+
+/// Deserializes a setting that must stay text because it holds secrets, such as API keys or a
+/// token (`#[serde(deserialize_with = "service_runtime::secret_text")]`). The environment and
+/// `.env` layers read `12345` as a number; such a value is refused with a message that does not
+/// repeat it.
+pub fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct SecretText;
+
+    impl SecretText {
+        fn not_text<E: de::Error>(self) -> Result<String, E> {
+            Err(E::custom(
+                "must be text: a secret of digits only reads as a number, add letters",
+            ))
+        }
+    }
+
+    impl Visitor<'_> for SecretText {
+        type Value = String;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("text")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<String, E> {
+            Ok(text.to_owned())
+        }
+
+        fn visit_string<E: de::Error>(self, text: String) -> Result<String, E> {
+            Ok(text)
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<String, E> {
+            self.not_text()
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<String, E> {
+            self.not_text()
+        }
+
+        fn visit_i128<E: de::Error>(self, _: i128) -> Result<String, E> {
+            self.not_text()
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<String, E> {
+            self.not_text()
+        }
+
+        fn visit_u128<E: de::Error>(self, _: u128) -> Result<String, E> {
+            self.not_text()
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<String, E> {
+            self.not_text()
+        }
+    }
+
+    deserializer.deserialize_string(SecretText)
 }
 
 fn describe(error: figment::Error) -> ConfigError {
@@ -131,6 +189,33 @@ mod tests {
             assert_eq!(settings.redis_url, "redis://from-file:6379");
             assert_eq!(settings.worker_batch_size.get(), 50);
             assert_eq!(settings.worker_poll_interval_ms, 5000);
+            Ok(())
+        });
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Secrets {
+        #[serde(deserialize_with = "secret_text")]
+        ingest_api_keys: String,
+    }
+
+    #[test]
+    fn a_secret_setting_is_text_and_a_number_in_its_place_is_refused_without_repeating_it() {
+        Jail::expect_with(|jail| {
+            jail.set_env("INGEST_API_KEYS", "key-0123456789abcdef,0123456789abcdef0");
+            let secrets = load_settings::<Secrets>().unwrap();
+            assert_eq!(
+                secrets.ingest_api_keys,
+                "key-0123456789abcdef,0123456789abcdef0"
+            );
+            jail.set_env("INGEST_API_KEYS", "1234567890123456789");
+            let error = load_settings::<Secrets>().unwrap_err().to_string();
+            assert!(
+                error.starts_with("INGEST_API_KEYS: must be text"),
+                "{error}"
+            );
+            assert!(!error.contains("1234567890123456789"), "{error}");
             Ok(())
         });
     }

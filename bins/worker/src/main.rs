@@ -34,6 +34,7 @@ const QUEUE_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 struct Settings {
     worker_grpc_listen: SocketAddr,
     /// The token Drain calls must carry; empty: none is required.
+    #[serde(deserialize_with = "service_runtime::secret_text")]
     worker_grpc_token: String,
     /// Where `GET /metrics` is served (Prometheus text format).
     worker_metrics_addr: SocketAddr,
