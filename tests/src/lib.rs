@@ -77,6 +77,36 @@ impl Service {
             Service::Query => "query",
         }
     }
+
+    /// Starts this service alone with `settings` (on free ports, against the test servers, from
+    /// a directory without a `.env`) and waits for it to exit, as a service given a bad setting
+    /// must at start. One that runs on is killed after 30 s and the test fails.
+    pub fn exit_at_start(self, settings: &[(&str, &str)]) -> std::process::Output {
+        let mut command = Command::new(binary(self.binary()));
+        command
+            .env("REDIS_URL", redis_url())
+            .env("CLICKHOUSE_URL", clickhouse_url())
+            .env("INGESTION_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("QUERY_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("WORKER_GRPC_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("WORKER_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+            .envs(settings.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{} did not stop at start with {settings:?}", self.binary());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
 }
 
 /// One running pipeline: three processes, a queue key and a database of its own.

@@ -2,11 +2,9 @@
 //! variables (and a key file), real Redis and ClickHouse.
 #![allow(clippy::unwrap_used)] // test code fails loudly
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_tests::{Service, Stack, StackOptions, clickhouse_url, free_port, redis_url};
+use e2e_tests::{Service, Stack, StackOptions};
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
@@ -181,69 +179,38 @@ async fn a_key_file_of_digests_admits_the_keys_they_were_made_from() {
     std::fs::remove_file(&file).unwrap();
 }
 
-fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join(name)
-}
-
-/// Waits for `child` to exit; kills it and panics when it still runs after `within` (a service
-/// that accepted a bad setting would run on).
-fn exit_within(mut child: Child, within: Duration) -> Output {
-    let deadline = Instant::now() + within;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the service did not stop at start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn a_bad_key_or_token_stops_the_service_at_start_with_exit_code_2_naming_the_variable() {
     let cases = [
         (
-            "ingestion",
+            Service::Ingestion,
             "INGEST_API_KEYS",
             "a-good-key-0123456789,short-key",
         ),
-        ("query", "QUERY_API_KEYS", "sha256:not-hex"),
-        ("query", "API_KEYS_FILE", "/nonexistent/e2e-api-keys.txt"),
-        ("worker", "WORKER_GRPC_TOKEN", "short-token"),
+        (Service::Query, "QUERY_API_KEYS", "sha256:not-hex"),
+        (
+            Service::Query,
+            "API_KEYS_FILE",
+            "/nonexistent/e2e-api-keys.txt",
+        ),
+        (Service::Worker, "WORKER_GRPC_TOKEN", "short-token"),
         // Digits only: the environment layer reads a number, which is refused, not echoed.
-        ("ingestion", "INGEST_API_KEYS", "12345678901234567890"),
-        ("worker", "WORKER_GRPC_TOKEN", "1234567890123456789"),
+        (
+            Service::Ingestion,
+            "INGEST_API_KEYS",
+            "12345678901234567890",
+        ),
+        (Service::Worker, "WORKER_GRPC_TOKEN", "1234567890123456789"),
     ];
     for (service, variable, value) in cases {
-        let child = Command::new(binary(service))
-            .env(variable, value)
-            .env("REDIS_URL", redis_url())
-            .env("CLICKHOUSE_URL", clickhouse_url())
-            .env("INGESTION_ADDR", format!("127.0.0.1:{}", free_port()))
-            .env("QUERY_ADDR", format!("127.0.0.1:{}", free_port()))
-            .env("WORKER_GRPC_LISTEN", format!("127.0.0.1:{}", free_port()))
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = exit_within(child, Duration::from_secs(30));
+        let output = service.exit_at_start(&[(variable, value)]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code(),
             Some(2),
-            "{service} {variable}: {stderr}"
+            "{service:?} {variable}: {stderr}"
         );
-        assert!(stderr.contains(variable), "{service}: {stderr}");
+        assert!(stderr.contains(variable), "{service:?}: {stderr}");
         // The message names where the bad key is, never the key (a file is named by its path).
         if variable != "API_KEYS_FILE" {
             assert!(!stderr.contains(value), "{stderr}");

@@ -3,11 +3,9 @@
 //! stop a service at start.
 #![allow(clippy::unwrap_used)] // test code fails loudly
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_tests::{Service, Stack, StackOptions, clickhouse_url, free_port, redis_url};
+use e2e_tests::{Service, Stack, StackOptions};
 use serde_json::{Value, json};
 
 fn event(service: &str, message: &str) -> Value {
@@ -131,60 +129,42 @@ async fn stored(stack: &Stack, service: &str) -> u64 {
     body["groups"][0]["count"].as_u64().unwrap_or(0)
 }
 
-fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join(name)
-}
-
 #[tokio::test]
 async fn a_limit_set_to_zero_or_above_its_ceiling_stops_the_service_with_exit_code_2() {
     let cases = [
-        ("ingestion", "INGEST_MAX_MESSAGE_BYTES", "0"),
-        ("ingestion", "INGEST_MAX_MESSAGE_BYTES", "1048577"),
-        ("ingestion", "INGEST_MAX_SERVICE_CHARS", "1025"),
-        ("ingestion", "INGEST_MAX_METADATA_ENTRIES", "0"),
-        ("ingestion", "INGEST_MAX_METADATA_KEY_CHARS", "1025"),
-        ("ingestion", "INGEST_MAX_METADATA_VALUE_BYTES", "65537"),
-        ("ingestion", "INGEST_MAX_FUTURE_SKEW_SECONDS", "0"),
-        ("ingestion", "INGEST_MAX_FUTURE_SKEW_SECONDS", "604801"),
-        ("ingestion", "INGEST_MAX_MESSAGE_BYTES", "lots"),
-        ("query", "QUERY_MAX_PAGE_LIMIT", "0"),
-        ("query", "QUERY_MAX_PAGE_LIMIT", "10001"),
-        ("query", "QUERY_MAX_PAGE_LIMIT", "-1"),
+        (Service::Ingestion, "INGEST_MAX_MESSAGE_BYTES", "0"),
+        (Service::Ingestion, "INGEST_MAX_MESSAGE_BYTES", "1048577"),
+        (Service::Ingestion, "INGEST_MAX_SERVICE_CHARS", "1025"),
+        (Service::Ingestion, "INGEST_MAX_METADATA_ENTRIES", "0"),
+        (Service::Ingestion, "INGEST_MAX_METADATA_KEY_CHARS", "1025"),
+        (
+            Service::Ingestion,
+            "INGEST_MAX_METADATA_VALUE_BYTES",
+            "65537",
+        ),
+        (Service::Ingestion, "INGEST_MAX_FUTURE_SKEW_SECONDS", "0"),
+        (
+            Service::Ingestion,
+            "INGEST_MAX_FUTURE_SKEW_SECONDS",
+            "604801",
+        ),
+        (Service::Ingestion, "INGEST_MAX_MESSAGE_BYTES", "lots"),
+        (Service::Query, "QUERY_MAX_PAGE_LIMIT", "0"),
+        (Service::Query, "QUERY_MAX_PAGE_LIMIT", "10001"),
+        (Service::Query, "QUERY_MAX_PAGE_LIMIT", "-1"),
     ];
     for (service, variable, value) in cases {
-        let output = Command::new(binary(service))
-            .env(variable, value)
-            .env("REDIS_URL", redis_url())
-            .env("CLICKHOUSE_URL", clickhouse_url())
-            .env("INGESTION_ADDR", format!("127.0.0.1:{}", free_port()))
-            .env("QUERY_ADDR", format!("127.0.0.1:{}", free_port()))
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = service.exit_at_start(&[(variable, value)]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             output.status.code(),
             Some(2),
-            "{service} {variable}={value}: {stderr}"
+            "{service:?} {variable}={value}: {stderr}"
         );
         assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
     }
     // The message says what is allowed.
-    let output = Command::new(binary("query"))
-        .env("QUERY_MAX_PAGE_LIMIT", "0")
-        .env("QUERY_ADDR", format!("127.0.0.1:{}", free_port()))
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = Service::Query.exit_at_start(&[("QUERY_MAX_PAGE_LIMIT", "0")]);
     assert!(
         String::from_utf8_lossy(&output.stderr)
             .contains("QUERY_MAX_PAGE_LIMIT: must be between 1 and 10000, not 0"),
