@@ -114,28 +114,39 @@ impl Settings {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let settings: Settings = match service_runtime::load_settings() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("ingestion: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let event_limits = match settings.event_limits() {
-        Ok(limits) => limits,
-        Err(error) => {
-            eprintln!("ingestion: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let keys = match ApiKeys::from_config(
+/// What the service runs with, checked before anything starts.
+struct Configuration {
+    settings: Settings,
+    event_limits: EventLimits,
+    keys: ApiKeys,
+}
+
+/// Loads the settings and checks the limits and API keys; the error names the variable (never
+/// a key).
+fn configure() -> Result<Configuration, String> {
+    let settings: Settings = service_runtime::load_settings().map_err(|error| error.to_string())?;
+    let event_limits = settings.event_limits()?;
+    let keys = ApiKeys::from_config(
         &settings.ingest_api_keys,
         &settings.query_api_keys,
         &settings.api_keys_file,
-    ) {
-        Ok(keys) => keys,
+    )
+    .map_err(|error| error.to_string())?;
+    Ok(Configuration {
+        settings,
+        event_limits,
+        keys,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Configuration {
+        settings,
+        event_limits,
+        keys,
+    } = match configure() {
+        Ok(configuration) => configuration,
         Err(error) => {
             eprintln!("ingestion: invalid configuration: {error}");
             return ExitCode::from(2);

@@ -100,28 +100,39 @@ impl Settings {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let settings: Settings = match service_runtime::load_settings() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("query: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let query_settings = match settings.query() {
-        Ok(query_settings) => query_settings,
-        Err(error) => {
-            eprintln!("query: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let keys = match ApiKeys::from_config(
+/// What the service runs with, checked before anything starts.
+struct Configuration {
+    settings: Settings,
+    query_settings: QuerySettings,
+    keys: ApiKeys,
+}
+
+/// Loads the settings and checks the query limits and API keys; the error names the variable
+/// (never a key).
+fn configure() -> Result<Configuration, String> {
+    let settings: Settings = service_runtime::load_settings().map_err(|error| error.to_string())?;
+    let query_settings = settings.query()?;
+    let keys = ApiKeys::from_config(
         &settings.ingest_api_keys,
         &settings.query_api_keys,
         &settings.api_keys_file,
-    ) {
-        Ok(keys) => keys,
+    )
+    .map_err(|error| error.to_string())?;
+    Ok(Configuration {
+        settings,
+        query_settings,
+        keys,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Configuration {
+        settings,
+        query_settings,
+        keys,
+    } = match configure() {
+        Ok(configuration) => configuration,
         Err(error) => {
             eprintln!("query: invalid configuration: {error}");
             return ExitCode::from(2);
