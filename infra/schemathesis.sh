@@ -89,7 +89,8 @@ if [[ -z "${TEST_REDIS_URL:-}" || -z "${TEST_CLICKHOUSE_URL:-}" ]]; then
     eval "$env_lines"
 fi
 ensure_schemathesis
-cargo build -p worker -p ingestion -p query
+# The build of infra/test.sh: with `--workspace` the features are the same, so nothing is rebuilt.
+cargo build --workspace --bins
 bin_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 
 # start_service NAME LOG VAR=VALUE...: starts a binary with the given environment from an empty
