@@ -184,15 +184,19 @@ impl AccessDenied {
         }
     }
 
-    /// The answer in our error format: `missing_api_key`, `invalid_api_key` (401) or
-    /// `insufficient_scope` (403).
-    pub(crate) fn answer(&self) -> DeniedAnswer {
-        let code = match self.denial {
+    /// The error code: `missing_api_key`, `invalid_api_key` (401) or `insufficient_scope`
+    /// (403).
+    pub(crate) fn code(&self) -> &'static str {
+        match self.denial {
             Denial::Missing => "missing_api_key",
             Denial::Unknown => "invalid_api_key",
             Denial::WrongScope { .. } => "insufficient_scope",
-        };
-        let body = ErrorBody::new(code, None, self.reason());
+        }
+    }
+
+    /// The answer in our error format, with [`Self::code`].
+    pub(crate) fn answer(&self) -> DeniedAnswer {
+        let body = ErrorBody::new(self.code(), None, self.reason());
         match self.status() {
             StatusCode::FORBIDDEN => DeniedAnswer::Forbidden(body),
             _ => DeniedAnswer::Unauthorized(body, self.challenge()),

@@ -280,9 +280,13 @@ impl From<BodyError> for IngestResponse {
 fn ingest_request_error(error: poem::Error) -> IngestResponse {
     match denied_answer(&error) {
         Some(DeniedAnswer::Unauthorized(body, challenge)) => {
+            count_rejected_request(IngestSource::Ingest, &body.code);
             return IngestResponse::Unauthorized(Json(body), challenge);
         }
-        Some(DeniedAnswer::Forbidden(body)) => return IngestResponse::Forbidden(Json(body)),
+        Some(DeniedAnswer::Forbidden(body)) => {
+            count_rejected_request(IngestSource::Ingest, &body.code);
+            return IngestResponse::Forbidden(Json(body));
+        }
         None => {}
     }
     if let Some(body_error) = error.downcast_ref::<BodyError>() {

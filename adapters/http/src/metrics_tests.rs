@@ -238,6 +238,87 @@ async fn otlp_exports_count_records_by_outcome_under_their_own_source_and_route(
 }
 
 #[tokio::test]
+async fn requests_refused_for_their_key_count_as_rejected_requests_by_code() {
+    const INGEST_KEY: &str = "metrics-ingest-key-0123456789";
+    const QUERY_KEY: &str = "metrics-query-key-0123456789";
+    let (recorder, render) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut queue = MockLogQueue::new();
+    queue.expect_push().times(1).returning(|_| Ok(()));
+    let mut signal = MockDrainSignal::new();
+    signal.expect_request_drain().returning(|| Ok(()));
+    let app = with_metrics(
+        ingestion_app(
+            IngestUseCase::new(Arc::new(queue), Arc::new(signal)),
+            IngestHttpConfig::default(),
+            ApiKeys::from_config(INGEST_KEY, QUERY_KEY, "").unwrap(),
+        ),
+        render,
+    );
+    let client = TestClient::new(app);
+    let post = |path: &'static str, key: Option<&'static str>| {
+        let request = client
+            .post(path)
+            .content_type("application/json")
+            .body(GOOD);
+        match key {
+            Some(key) => request.header("Authorization", format!("Bearer {key}")),
+            None => request,
+        }
+    };
+    post("/ingest", None)
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    post("/ingest", Some("not-a-configured-key-0123"))
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    post("/ingest", Some(QUERY_KEY))
+        .send()
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    post("/v1/logs", None)
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    post("/ingest", Some(INGEST_KEY))
+        .send()
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+
+    let text = client
+        .get("/metrics")
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap();
+    let refused = |source: &str, reason: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"logpipeline_ingest_requests_rejected_total{{source="{source}",reason="{reason}"}}"#
+            ),
+        )
+    };
+    assert_eq!(refused("ingest", "missing_api_key"), Some(1.0), "{text}");
+    assert_eq!(refused("ingest", "invalid_api_key"), Some(1.0), "{text}");
+    assert_eq!(refused("ingest", "insufficient_scope"), Some(1.0), "{text}");
+    assert_eq!(refused("otlp", "missing_api_key"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"logpipeline_ingest_events_accepted_total{source="ingest"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn query_requests_are_timed_by_route_pattern_and_unknown_paths_share_one_label() {
     let (recorder, render) = recorder();
     let _local = metrics::set_default_local_recorder(&recorder);

@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object};
 use tracing::warn;
 
 use crate::api_key::AccessDenied;
+use crate::metrics::{IngestSource, count_rejected_request};
 
 use super::response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
 
@@ -172,6 +173,7 @@ impl ApiResponse for OtlpResponse {
 
     fn from_parse_request_error(error: poem::Error) -> Self {
         if let Some(denied) = error.downcast_ref::<AccessDenied>() {
+            count_rejected_request(IngestSource::Otlp, denied.code());
             // Answered in the request's encoding, like every other OTLP answer.
             let encoding = denied
                 .content_type
