@@ -42,13 +42,7 @@ DATABASE=bench_drain
 
 STARTED_PIDS=()
 stop_started() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_children "${STARTED_PIDS[@]}"
     STARTED_PIDS=()
 }
 cleanup() {
@@ -73,9 +67,6 @@ log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
 
 redis() { redis-cli -p "$TEST_REDIS_PORT" "$@"; }
 ch() { curl -sS --fail-with-body "$TEST_CLICKHOUSE_URL/" --data-binary "$1"; }
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
 REDIS_PID="$(pid_from_file "$TEST_REDIS_PIDFILE")"
 CLICKHOUSE_PID="$(pid_from_file "$TEST_CLICKHOUSE_PIDFILE")"
 

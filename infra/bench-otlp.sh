@@ -41,13 +41,7 @@ export RUST_LOG="${RUST_LOG:-info}"
 
 STARTED_PIDS=()
 cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_children "${STARTED_PIDS[@]}"
     "$INFRA_DIR/test-servers.sh" clean "$WORK/servers" >&2 || true
 }
 trap cleanup EXIT
@@ -69,10 +63,6 @@ log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
 
 ch() {
     curl -sS --fail-with-body "$TEST_CLICKHOUSE_URL/?database=$1" --data-binary "$2"
-}
-
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # start_services NAME: a fresh worker and ingestion on free ports with their own queue key and

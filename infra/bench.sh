@@ -49,13 +49,7 @@ export RUST_LOG="${RUST_LOG:-info}"
 
 STARTED_PIDS=()
 cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_children "${STARTED_PIDS[@]}"
     "$INFRA_DIR/test-servers.sh" clean "$WORK/servers" >&2 || true
 }
 trap cleanup EXIT
@@ -90,10 +84,6 @@ create_logs_database() {
     while IFS= read -r -d $'\x1e' statement; do
         [[ -n "${statement//[[:space:]]/}" ]] && ch "$1" "$statement" >/dev/null
     done < <(sed 's/--.*$//' migrations/*.sql | tr ';' $'\x1e')
-}
-
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 peak_rss_mb() {

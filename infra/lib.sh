@@ -173,6 +173,23 @@ pid_from_file() {
     printf '%s\n' "$pid"
 }
 
+# cpu_seconds PID: the user + system CPU seconds PID has used so far (0 once it is gone).
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# stop_children PID...: SIGTERM to each of this shell's children PID, then waits for them all
+# (the benchmarks' services stop cleanly on SIGTERM).
+stop_children() {
+    local pid
+    for pid in "$@"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "$@"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
 # proc_running PID: true while PID exists and is not a zombie.
 proc_running() {
     local stat state
