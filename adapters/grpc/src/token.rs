@@ -51,6 +51,15 @@ impl SharedToken {
         })
     }
 
+    /// The token of a setting such as `WORKER_GRPC_TOKEN`: none when it is empty (or blank),
+    /// else checked as by [`SharedToken::new`].
+    pub fn from_setting(setting: &str) -> Result<Option<Self>, InvalidToken> {
+        match setting.trim() {
+            "" => Ok(None),
+            token => Self::new(token).map(Some),
+        }
+    }
+
     /// Whether `presented` is this token, compared as SHA-256 digests in constant time.
     fn matches(&self, presented: &str) -> bool {
         let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -139,6 +148,18 @@ mod tests {
                 .insert(AUTHORIZATION, value.parse().unwrap());
         }
         request
+    }
+
+    #[test]
+    fn an_empty_setting_means_no_token_and_a_set_one_is_checked() {
+        assert!(SharedToken::from_setting("").unwrap().is_none());
+        assert!(SharedToken::from_setting("  ").unwrap().is_none());
+        assert_eq!(
+            SharedToken::from_setting("short").unwrap_err(),
+            InvalidToken
+        );
+        let token = SharedToken::from_setting(TOKEN).unwrap().unwrap();
+        assert!(token.matches(TOKEN));
     }
 
     #[test]

@@ -119,6 +119,7 @@ struct Configuration {
     settings: Settings,
     event_limits: EventLimits,
     keys: ApiKeys,
+    worker_token: Option<SharedToken>,
 }
 
 /// Loads the settings and checks the limits and API keys; the error names the variable (never
@@ -132,10 +133,13 @@ fn configure() -> Result<Configuration, String> {
         &settings.api_keys_file,
     )
     .map_err(|error| error.to_string())?;
+    let worker_token = SharedToken::from_setting(&settings.worker_grpc_token)
+        .map_err(|invalid| format!("WORKER_GRPC_TOKEN: {invalid}"))?;
     Ok(Configuration {
         settings,
         event_limits,
         keys,
+        worker_token,
     })
 }
 
@@ -145,6 +149,7 @@ async fn main() -> ExitCode {
         settings,
         event_limits,
         keys,
+        worker_token,
     } = match configure() {
         Ok(configuration) => configuration,
         Err(error) => {
@@ -179,16 +184,7 @@ async fn main() -> ExitCode {
     };
     let shutdown = service_runtime::shutdown_on_signal();
     let worker = GrpcClientConfig {
-        token: match settings.worker_grpc_token.as_str() {
-            "" => None,
-            token => match SharedToken::new(token) {
-                Ok(token) => Some(token),
-                Err(invalid) => {
-                    error!(error = %invalid, "invalid WORKER_GRPC_TOKEN");
-                    return ExitCode::from(2);
-                }
-            },
-        },
+        token: worker_token,
         ..GrpcClientConfig::with_url(&settings.worker_grpc_url)
     };
     let signal = match GrpcDrainSignal::from_config(&worker, shutdown.clone()) {

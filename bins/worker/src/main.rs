@@ -152,15 +152,12 @@ async fn main() -> ExitCode {
     if command != operator::Command::Serve {
         return operator::run(command, &queue).await;
     }
-    let token = match settings.worker_grpc_token.as_str() {
-        "" => None,
-        token => match SharedToken::new(token) {
-            Ok(token) => Some(token),
-            Err(invalid) => {
-                eprintln!("worker: invalid configuration: WORKER_GRPC_TOKEN: {invalid}");
-                return ExitCode::from(2);
-            }
-        },
+    let token = match SharedToken::from_setting(&settings.worker_grpc_token) {
+        Ok(token) => token,
+        Err(invalid) => {
+            eprintln!("worker: invalid configuration: WORKER_GRPC_TOKEN: {invalid}");
+            return ExitCode::from(2);
+        }
     };
     service_runtime::init_tracing("worker");
     if token.is_none() && !settings.worker_grpc_listen.ip().is_loopback() {
