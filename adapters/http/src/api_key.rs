@@ -89,18 +89,19 @@ impl<'a> ApiExtractor<'a> for Authorized {
         _body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let content_type = request.content_type().map(str::to_owned);
+        // Only a refusal needs the content type (OTLP answers in the request's encoding).
+        let content_type = || request.content_type().map(str::to_owned);
         let Some(policy) = request.data::<AccessPolicy>() else {
             // The apps always install a policy; without one, refuse rather than run open.
             warn!("no access policy installed; refusing the request");
-            return Err(AccessDenied::new(Denial::Missing, Scope::Ingest, content_type).into());
+            return Err(AccessDenied::new(Denial::Missing, Scope::Ingest, content_type()).into());
         };
         match policy.keys.authorize(policy.scope, presented_key(request)) {
             Ok(()) => Ok(Self),
             Err(denial) => {
                 // Never the key itself: only why it was refused.
                 info!(scope = %policy.scope, denial = ?denial, "request refused");
-                Err(AccessDenied::new(denial, policy.scope, content_type).into())
+                Err(AccessDenied::new(denial, policy.scope, content_type()).into())
             }
         }
     }

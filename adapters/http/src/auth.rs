@@ -191,7 +191,7 @@ impl ApiKeys {
 
     /// Whether a service requiring `scope` runs open: no key of its scope is configured.
     pub fn is_open(&self, scope: Scope) -> bool {
-        self.count(scope) == 0
+        !self.keys.iter().any(|(of, _)| *of == scope)
     }
 
     /// Decides whether a request presenting `key` (if any) may use a service requiring
@@ -242,8 +242,9 @@ fn parse_entry(entry: &str, origin: &str) -> Result<KeyDigest, ApiKeyError> {
 }
 
 /// The `sha256:<hex digest>` form of a key, as it may be written in configuration instead of
-/// the key itself.
-pub fn key_digest_entry(key: &str) -> String {
+/// the key itself (operators make it with `sha256sum`; the tests with this).
+#[cfg(test)]
+pub(crate) fn key_digest_entry(key: &str) -> String {
     let digest = KeyDigest::of(key);
     let hex: String = digest.0.iter().map(|byte| format!("{byte:02x}")).collect();
     format!("{DIGEST_PREFIX}{hex}")

@@ -1,8 +1,7 @@
 //! Refuses request bodies over a size limit with 413, whether or not they declare their length.
 
 use poem::http::StatusCode;
-use poem::web::Json;
-use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use poem::{Body, Endpoint, Request, Response, Result};
 
 use crate::error::ErrorBody;
 
@@ -44,32 +43,10 @@ impl<E: Endpoint> Endpoint for BodyLimit<E> {
 }
 
 fn too_large(max_bytes: usize) -> Response {
-    let body = ErrorBody::new(
+    ErrorBody::new(
         "payload_too_large",
         None,
         format!("the request body must be at most {max_bytes} bytes"),
-    );
-    let json = serde_json::to_value(SerializableError::from(&body)).unwrap_or_default();
-    Json(json)
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        .into_response()
-}
-
-/// Same fields as [`ErrorBody`], for writing it outside poem-openapi.
-#[derive(serde::Serialize)]
-struct SerializableError<'a> {
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    reason: &'a str,
-}
-
-impl<'a> From<&'a ErrorBody> for SerializableError<'a> {
-    fn from(body: &'a ErrorBody) -> Self {
-        Self {
-            code: &body.code,
-            field: body.field.as_deref(),
-            reason: &body.reason,
-        }
-    }
+    )
+    .into_response(StatusCode::PAYLOAD_TOO_LARGE)
 }

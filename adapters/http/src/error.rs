@@ -34,6 +34,15 @@ impl ErrorBody {
         }
     }
 
+    /// This body as a JSON answer with `status`, for middleware that answers outside an
+    /// OpenAPI operation.
+    pub(crate) fn into_response(self, status: poem::http::StatusCode) -> poem::Response {
+        use poem::IntoResponse;
+        poem_openapi::payload::Json(self)
+            .with_status(status)
+            .into_response()
+    }
+
     pub(crate) fn invalid(code: &str, error: &ValidationError) -> Self {
         Self::new(code, Some(error.field()), error.to_string())
     }

@@ -23,12 +23,11 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt, stream};
 use poem::http::StatusCode;
 use poem::http::header::RETRY_AFTER;
-use poem::web::Json;
 use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::error::RETRY_AFTER_SECONDS;
+use crate::error::{ErrorBody, RETRY_AFTER_SECONDS};
 use crate::otlp::OTLP_LOGS_PATH;
 
 /// What the deadline covers.
@@ -151,9 +150,8 @@ fn with_deadline<T: Send + 'static>(
 }
 
 fn timed_out(reason: String) -> Response {
-    let body = serde_json::json!({ "code": "request_timeout", "reason": reason });
-    Json(body)
-        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+    ErrorBody::new("request_timeout", None, reason)
+        .into_response(StatusCode::SERVICE_UNAVAILABLE)
         .with_header(RETRY_AFTER, RETRY_AFTER_SECONDS)
         .into_response()
 }

@@ -2,7 +2,6 @@
 //! answer (the protobuf bodies are binary; the JSON ones have schemas and examples), and the
 //! conversion of poem-openapi's own request errors into OTLP failures.
 
-use poem::http::StatusCode;
 use poem_openapi::registry::{
     MetaHeader, MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef,
     Registry,
@@ -12,6 +11,7 @@ use poem_openapi::{ApiResponse, Object};
 use tracing::warn;
 
 use crate::api_key::AccessDenied;
+use crate::auth::Denial;
 use crate::metrics::{IngestSource, count_rejected_request};
 
 use super::response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
@@ -175,18 +175,13 @@ impl ApiResponse for OtlpResponse {
         if let Some(denied) = error.downcast_ref::<AccessDenied>() {
             count_rejected_request(IngestSource::Otlp, denied.code());
             // Answered in the request's encoding, like every other OTLP answer.
-            let encoding = denied
-                .content_type
-                .as_deref()
-                .and_then(OtlpEncoding::from_content_type)
-                .unwrap_or(OtlpEncoding::Json);
-            let failure = if denied.status() == StatusCode::FORBIDDEN {
-                ExportFailure::PermissionDenied(denied.reason())
-            } else {
-                ExportFailure::Unauthenticated {
+            let encoding = OtlpEncoding::for_answer(denied.content_type.as_deref());
+            let failure = match denied.denial {
+                Denial::WrongScope { .. } => ExportFailure::PermissionDenied(denied.reason()),
+                Denial::Missing | Denial::Unknown => ExportFailure::Unauthenticated {
                     message: denied.reason(),
                     challenge: denied.challenge(),
-                }
+                },
             };
             return Self::Failed { encoding, failure };
         }

@@ -33,6 +33,14 @@ impl OtlpEncoding {
         }
     }
 
+    /// The encoding to answer a request of this `Content-Type` in: its own when it is one of
+    /// OTLP's, else JSON.
+    pub(super) fn for_answer(content_type: Option<&str>) -> Self {
+        content_type
+            .and_then(Self::from_content_type)
+            .unwrap_or(Self::Json)
+    }
+
     fn content_type(self) -> &'static str {
         match self {
             Self::Protobuf => PROTOBUF,
@@ -135,9 +143,7 @@ impl From<Failure> for ExportFailure {
 /// (the request timeout).
 pub(crate) fn unavailable(content_type: Option<&str>, reason: String) -> Response {
     OtlpResponse::Failed {
-        encoding: content_type
-            .and_then(OtlpEncoding::from_content_type)
-            .unwrap_or(OtlpEncoding::Json),
+        encoding: OtlpEncoding::for_answer(content_type),
         failure: ExportFailure::Unavailable(reason),
     }
     .into_response()
