@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::limits::{
     DEFAULT_PAGE_LIMIT, EventLimits, FILTER_MAX_LIST_ITEMS, FILTER_MAX_METADATA_CONDITIONS,
-    MAX_PAGE_LIMIT, MAX_PAGE_LIMIT_CEILING,
+    MAX_PAGE_LIMIT, MAX_PAGE_LIMIT_CEILING, Span,
 };
 use crate::{
     Cursor, Level, LogEvent, ServiceName, TextSearch, Timestamp, TraceId, ValidationError,
@@ -258,7 +258,7 @@ impl Filter {
                 self.from = Some(Timestamp::from_unix_nanos(end.saturating_sub(max_nanos)));
             }
             Some(from) if end.saturating_sub(from.unix_nanos()) > max_nanos => {
-                let span = describe_span(max_range);
+                let span = Span(max_range);
                 let (field, reason) = if self.to.is_some() {
                     ("to", format!("must be at most {span} after from"))
                 } else {
@@ -451,15 +451,6 @@ fn validate_metadata_conditions(
         crate::event::check_metadata_entry(key, value, &EventLimits::CEILING)?;
     }
     Ok(conditions)
-}
-
-fn describe_span(span: Duration) -> String {
-    let seconds = span.as_secs();
-    if seconds.is_multiple_of(3600) {
-        format!("{} hours", seconds / 3600)
-    } else {
-        format!("{seconds} seconds")
-    }
 }
 
 fn parse_unsigned(text: &str, field: &str) -> Result<u64, ValidationError> {

@@ -153,7 +153,10 @@ proptest! {
             }
             Err(error) => {
                 prop_assert!(is_known_field(error.field()), "unknown field in {}", error);
-                prop_assert!(!error.to_string().is_empty());
+                // The message names the field, then says why.
+                let message = error.to_string();
+                prop_assert!(message.starts_with(error.field()), "{}", message);
+                prop_assert!(message.len() > error.field().len() + 1, "{}", message);
             }
         }
     }
