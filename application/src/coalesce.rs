@@ -7,7 +7,7 @@ use std::sync::Arc;
 use domain::LogEvent;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ports::{LogQueue, QueueError};
+use crate::ports::{QueueError, QueueProducer};
 
 /// One caller's events, and where to tell it how the push went.
 struct PendingPush {
@@ -27,7 +27,7 @@ pub(crate) struct PushCoalescer {
 impl PushCoalescer {
     /// Spawns the task that performs the joint pushes (needs a Tokio runtime); it ends when this
     /// value is dropped.
-    pub(crate) fn new(queue: Arc<dyn LogQueue>, max_events: usize) -> Self {
+    pub(crate) fn new(queue: Arc<dyn QueueProducer>, max_events: usize) -> Self {
         let (pending, receiver) = mpsc::unbounded_channel();
         tokio::spawn(push_joined(queue, receiver, max_events.max(1)));
         Self { pending }
@@ -46,7 +46,7 @@ impl PushCoalescer {
 
 /// Takes every push waiting, pushes their events together, answers each caller; repeats.
 async fn push_joined(
-    queue: Arc<dyn LogQueue>,
+    queue: Arc<dyn QueueProducer>,
     mut receiver: mpsc::UnboundedReceiver<PendingPush>,
     max_events: usize,
 ) {
@@ -101,7 +101,7 @@ mod tests {
     use domain::{Level, Timestamp};
 
     use super::*;
-    use crate::ports::MockLogQueue;
+    use crate::ports::MockQueueProducer;
     use crate::testing::sample_event;
 
     fn events(messages: &[&str]) -> Vec<LogEvent> {
@@ -123,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_pushes_go_to_the_queue_as_one_push_in_arrival_order() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -142,7 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_joint_push_fails_every_caller_in_it() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(1).returning(|_| {
             Err(QueueError::Full {
                 depth: 10,
@@ -174,7 +174,7 @@ mod tests {
     async fn a_joint_push_stops_at_the_maximum_without_splitting_a_callers_events() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&sizes);
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(2).returning(move |pushed| {
             recorded.lock().unwrap().push(messages(pushed));
             Ok(())
@@ -196,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_push_larger_than_the_maximum_goes_alone_and_whole() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)

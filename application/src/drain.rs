@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::ports::{LogQueue, LogStore, QueueError, Reservation, StoreError};
+use crate::ports::{LogWriter, QueueConsumer, QueueError, Reservation, StoreError};
 
 /// How the worker drains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +117,8 @@ impl DrainTrigger {
 /// Drains the queue into the store.
 #[derive(Clone)]
 pub struct DrainUseCase {
-    queue: Arc<dyn LogQueue>,
-    store: Arc<dyn LogStore>,
+    queue: Arc<dyn QueueConsumer>,
+    store: Arc<dyn LogWriter>,
     settings: DrainSettings,
 }
 
@@ -132,8 +132,8 @@ impl std::fmt::Debug for DrainUseCase {
 
 impl DrainUseCase {
     pub fn new(
-        queue: Arc<dyn LogQueue>,
-        store: Arc<dyn LogStore>,
+        queue: Arc<dyn QueueConsumer>,
+        store: Arc<dyn LogWriter>,
         settings: DrainSettings,
     ) -> Self {
         Self {
@@ -472,7 +472,7 @@ mod tests {
     use mockall::Sequence;
 
     use super::*;
-    use crate::ports::{Backlog, MockLogQueue, MockLogStore, Receipt};
+    use crate::ports::{Backlog, MockLogWriter, MockQueueConsumer, Receipt};
 
     fn events(count: usize) -> Vec<LogEvent> {
         (0..count)
@@ -523,8 +523,8 @@ mod tests {
         let batch = events(3);
         let expected_ids: Vec<_> = batch.iter().map(LogEvent::id).collect();
         let mut sequence = Sequence::new();
-        let mut queue = MockLogQueue::new();
-        let mut store = MockLogStore::new();
+        let mut queue = MockQueueConsumer::new();
+        let mut store = MockLogWriter::new();
         queue
             .expect_reserve()
             .withf(|max| *max == 20)
@@ -567,13 +567,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_queue_touches_neither_store_nor_acknowledgement() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue
             .expect_reserve()
             .times(1)
             .returning(|_| Ok(Reservation::default()));
         queue.expect_acknowledge().times(0);
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store.expect_insert().times(0);
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
 
@@ -585,7 +585,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_store_releases_the_batch_instead_of_acknowledging_it() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue
             .expect_reserve()
             .times(1)
@@ -596,7 +596,7 @@ mod tests {
             .withf(|receipt| receipt.token() == 2)
             .times(1)
             .returning(|_| Ok(()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store
             .expect_insert()
             .times(1)
@@ -620,7 +620,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_release_is_reported_and_the_batch_is_not_acknowledged() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue
             .expect_reserve()
             .times(1)
@@ -630,7 +630,7 @@ mod tests {
             .expect_release()
             .times(1)
             .returning(|_| Err(QueueError::Unavailable("gone".into())));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store
             .expect_insert()
             .times(1)
@@ -653,12 +653,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_failure_while_reserving_is_reported_and_nothing_is_inserted() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue
             .expect_reserve()
             .times(1)
             .returning(|_| Err(QueueError::Unavailable("down".into())));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store.expect_insert().times(0);
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
 
@@ -672,7 +672,7 @@ mod tests {
     async fn a_poison_event_is_isolated_dead_lettered_and_the_rest_of_its_batch_stored() {
         let batch = events(4);
         let poison: EventId = batch[1].id();
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue.expect_reserve().times(1).return_once(move |_| {
             Ok(Reservation {
                 events: batch,
@@ -694,7 +694,7 @@ mod tests {
         queue.expect_release().times(0);
         let stored = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&stored);
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         // The whole batch, then [0,1] (refused), [0], [1] (refused), [2,3].
         store.expect_insert().times(5).returning(move |events| {
             if events.iter().any(|event| event.id() == poison) {
@@ -724,7 +724,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_outage_while_isolating_a_refused_batch_releases_it_whole() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue
             .expect_reserve()
             .times(1)
@@ -736,7 +736,7 @@ mod tests {
             .withf(|receipt| receipt.token() == 3)
             .times(1)
             .returning(|_| Ok(()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         let mut sequence = Sequence::new();
         store
             .expect_insert()
@@ -764,7 +764,7 @@ mod tests {
 
     #[tokio::test]
     async fn draining_reserves_the_next_full_batch_while_storing_and_stops_when_the_queue_is_dry() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         let mut backlog_sequence = Sequence::new();
         queue
             .expect_backlog()
@@ -790,7 +790,7 @@ mod tests {
                 Ok(reservation(count, count as u64))
             });
         queue.expect_acknowledge().times(3).returning(|_| Ok(()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store.expect_insert().times(3).returning(|_| Ok(()));
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(2));
 
@@ -804,7 +804,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_a_batch_fails_the_prefetched_next_batch_is_released_too() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue.expect_backlog().times(1).returning(|| Ok(backlog(4)));
         let mut reserve_sequence = Sequence::new();
         queue
@@ -828,7 +828,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         queue.expect_acknowledge().times(0);
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store
             .expect_insert()
             .times(1)
@@ -849,7 +849,7 @@ mod tests {
     #[tokio::test]
     async fn a_short_batch_waits_for_its_oldest_event_to_reach_the_batch_timeout() {
         let arrived = Timestamp::now();
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         // Checked once on arrival (too young: wait), once after waiting (old enough: store), and
         // once more after storing (empty: done).
         let mut sequence = Sequence::new();
@@ -873,7 +873,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(reservation(1, 1)));
         queue.expect_acknowledge().times(1).returning(|_| Ok(()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store.expect_insert().times(1).returning(|_| Ok(()));
         let slow = DrainSettings {
             batch_timeout: Duration::from_millis(100),
@@ -889,7 +889,7 @@ mod tests {
         assert_eq!(outcome.stored, 1);
     }
 
-    fn quiet_maintenance(queue: &mut MockLogQueue) {
+    fn quiet_maintenance(queue: &mut MockQueueConsumer) {
         queue.expect_heartbeat().times(1..).returning(|| Ok(()));
         queue
             .expect_reclaim_abandoned()
@@ -900,7 +900,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_loop_takes_its_lease_recovers_first_then_drains_on_a_signal_and_stops_on_shutdown()
     {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         quiet_maintenance(&mut queue);
         let mut sequence = Sequence::new();
         queue
@@ -929,7 +929,7 @@ mod tests {
             .times(1)
             .returning(|| Ok(Backlog::default()));
         queue.expect_acknowledge().times(1).returning(|_| Ok(()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store.expect_insert().times(1).returning(|_| Ok(()));
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
         let trigger = DrainTrigger::new();
@@ -953,7 +953,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn without_a_signal_the_loop_drains_again_after_the_poll_interval() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         quiet_maintenance(&mut queue);
         queue
             .expect_recover_unacknowledged()
@@ -963,8 +963,11 @@ mod tests {
             .expect_backlog()
             .times(2)
             .returning(|| Ok(Backlog::default()));
-        let use_case =
-            DrainUseCase::new(Arc::new(queue), Arc::new(MockLogStore::new()), settings(20));
+        let use_case = DrainUseCase::new(
+            Arc::new(queue),
+            Arc::new(MockLogWriter::new()),
+            settings(20),
+        );
         let shutdown = CancellationToken::new();
 
         let running = tokio::spawn({
@@ -982,7 +985,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn after_a_failed_batch_the_loop_retries_after_a_backoff_not_the_poll_interval() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         quiet_maintenance(&mut queue);
         queue
             .expect_recover_unacknowledged()
@@ -1024,7 +1027,7 @@ mod tests {
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|| Ok(Backlog::default()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         let mut store_sequence = Sequence::new();
         store
             .expect_insert()
@@ -1055,7 +1058,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn reclaimed_batches_of_a_dead_worker_wake_the_drain_loop() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueConsumer::new();
         queue.expect_heartbeat().times(1..).returning(|| Ok(()));
         queue
             .expect_recover_unacknowledged()
@@ -1098,7 +1101,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(reservation(3, 1)));
         queue.expect_acknowledge().times(1).returning(|_| Ok(()));
-        let mut store = MockLogStore::new();
+        let mut store = MockLogWriter::new();
         store.expect_insert().times(1).returning(|_| Ok(()));
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
         let shutdown = CancellationToken::new();

@@ -8,7 +8,7 @@ use domain::{EventId, LogEvent, LogEventDraft, Timestamp, TraceId, ValidationErr
 use tracing::warn;
 
 use crate::coalesce::PushCoalescer;
-use crate::ports::{DrainSignal, LogQueue, QueueError};
+use crate::ports::{DrainSignal, QueueError, QueueProducer};
 
 /// What the client is told about an accepted event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum IngestError {
 /// Validates events and queues them for storage.
 #[derive(Clone)]
 pub struct IngestUseCase {
-    queue: Arc<dyn LogQueue>,
+    queue: Arc<dyn QueueProducer>,
     signal: Arc<dyn DrainSignal>,
     coalescer: Option<Arc<PushCoalescer>>,
     limits: EventLimits,
@@ -63,7 +63,7 @@ impl std::fmt::Debug for IngestUseCase {
 }
 
 impl IngestUseCase {
-    pub fn new(queue: Arc<dyn LogQueue>, signal: Arc<dyn DrainSignal>) -> Self {
+    pub fn new(queue: Arc<dyn QueueProducer>, signal: Arc<dyn DrainSignal>) -> Self {
         Self {
             queue,
             signal,
@@ -178,7 +178,7 @@ mod tests {
     use mockall::predicate::always;
 
     use super::*;
-    use crate::ports::{MockDrainSignal, MockLogQueue, SignalError};
+    use crate::ports::{MockDrainSignal, MockQueueProducer, SignalError};
 
     fn draft() -> LogEventDraft {
         LogEventDraft {
@@ -202,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_valid_event_is_queued_once_with_the_request_trace_and_the_worker_is_signalled() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -227,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_request_trace_a_new_trace_id_is_generated_and_returned() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -245,7 +245,7 @@ mod tests {
     #[tokio::test]
     async fn a_trace_id_on_the_event_itself_wins_over_the_request_trace() {
         let own = "0af7651916cd43dd8448eb211c80319c";
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -277,7 +277,7 @@ mod tests {
             ("trace_id", |d| d.trace_id = Some("not-hex".into())),
         ];
         for (field, mutate) in cases {
-            let mut queue = MockLogQueue::new();
+            let mut queue = MockQueueProducer::new();
             queue.expect_push().times(0);
             let use_case =
                 IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(0, || Ok(()))));
@@ -299,7 +299,7 @@ mod tests {
             .with_message_max_bytes(20)
             .and_then(|limits| limits.with_service_max_chars(200))
             .unwrap();
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -346,7 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_single_event_over_a_configured_limit_is_rejected_and_not_queued() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(0);
         let use_case =
             IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(0, || Ok(()))))
@@ -361,7 +361,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_failure_is_an_error_and_the_worker_is_not_signalled() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .with(always())
@@ -380,7 +380,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_signal_failure_does_not_fail_the_ingest() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(1).returning(|_| Ok(()));
         let signal = signal_expecting(1, || Err(SignalError("worker unreachable".into())));
         let use_case = IngestUseCase::new(Arc::new(queue), Arc::new(signal));
@@ -404,7 +404,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_valid_batch_is_queued_with_one_push_and_one_signal() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -441,7 +441,7 @@ mod tests {
     #[tokio::test]
     async fn only_the_valid_events_of_a_batch_are_queued_and_the_invalid_ones_are_reported_by_index()
      {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -474,7 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_without_a_valid_event_pushes_nothing_and_signals_nothing() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(0);
         let use_case =
             IngestUseCase::new(Arc::new(queue), Arc::new(signal_expecting(0, || Ok(()))));
@@ -491,7 +491,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_failure_fails_the_whole_batch_and_the_worker_is_not_signalled() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -513,7 +513,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_signal_failure_does_not_fail_a_batch() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -534,7 +534,7 @@ mod tests {
     #[tokio::test]
     async fn with_push_coalescing_concurrent_requests_share_one_push_and_each_gets_its_own_answer()
     {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -557,7 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_reports_the_queue_health() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_health()
             .times(1)

@@ -11,7 +11,7 @@ use domain::{EventId, Filter, GroupBy, HistogramInterval, Level, LogEvent, Times
 /// The cause of an adapter error, kept for logs.
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
-/// Failures of a [`LogQueue`].
+/// Failures of a [`QueueProducer`] or a [`QueueConsumer`].
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// The queue could not be reached or did not answer in time; retrying later may succeed.
@@ -26,7 +26,7 @@ pub enum QueueError {
     Failed(#[source] Cause),
 }
 
-/// Failures of a [`LogStore`].
+/// Failures of a [`LogWriter`], a [`LogReader`] or a [`LogRetention`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached, timed out or is overloaded; retrying later may succeed.
@@ -89,62 +89,91 @@ pub struct Backlog {
     pub oldest_received_at: Option<Timestamp>,
 }
 
-/// A durable FIFO of events between ingestion and storage, with at-least-once delivery:
-/// reserved events stay in the queue's keeping until acknowledged. Several consumers may share a
-/// queue; each holds a lease that it renews with `heartbeat`, and the batches of a consumer whose
-/// lease ran out are returned to the queue by `reclaim_abandoned` (from any other consumer).
+/// The producing side of the durable FIFO of events between ingestion and storage: what
+/// ingestion needs. See [`QueueConsumer`] for the delivery guarantees.
 #[cfg_attr(any(test, feature = "testing"), mockall::automock)]
 #[async_trait]
-pub trait LogQueue: Send + Sync {
+pub trait QueueProducer: Send + Sync {
     /// Appends events, all or none. Errors: `Full` when the queue is over its capacity,
-    /// `Unavailable` when it cannot be reached (nothing was added in either case), `Failed`
-    /// otherwise.
+    /// `Unavailable` when it cannot be reached or answered "not now" (nothing was added in
+    /// either case; the same push may succeed later), `Failed` when it refused the push for a
+    /// reason that retrying will not fix.
     async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError>;
 
+    /// Whether the queue answers. Errors: `Unavailable`.
+    async fn health(&self) -> Result<(), QueueError>;
+}
+
+/// The consuming side of the durable FIFO of events between ingestion and storage, with
+/// at-least-once delivery: reserved events stay in the queue's keeping until acknowledged.
+/// Several consumers may share a queue; each holds a lease that it renews with `heartbeat`, and
+/// the batches of a consumer whose lease ran out are returned to the queue by
+/// `reclaim_abandoned` (from any other consumer).
+///
+/// Every method may fail with `Unavailable` (the queue cannot be reached or answered "not now";
+/// nothing changed, retrying later may succeed) or `Failed` (the queue refused the operation;
+/// retrying will not help). None answers `Full`.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait QueueConsumer: Send + Sync {
     /// Takes up to `max` of the oldest events into this consumer's keeping. An empty reservation
     /// means the queue is empty. Items that cannot be decoded are set aside by the adapter
-    /// (dead-lettered), never returned and never dropped.
+    /// (dead-lettered), never returned and never dropped. Errors: `Unavailable`, `Failed`;
+    /// nothing was reserved then.
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError>;
 
-    /// Forgets a reservation whose events are stored. Errors as for `push`; on error the events
-    /// stay reserved and may be delivered again.
+    /// Forgets a reservation whose events are stored. Errors: `Unavailable`, `Failed`; the
+    /// events then stay reserved and may be delivered again.
     async fn acknowledge(&self, receipt: Receipt) -> Result<(), QueueError>;
 
     /// Returns a reservation's events to the head of the queue, to be delivered again first.
+    /// Errors: `Unavailable`, `Failed`; the events then stay reserved until recovered or
+    /// reclaimed.
     async fn release(&self, receipt: Receipt) -> Result<(), QueueError>;
 
     /// Returns everything this consumer had reserved but not acknowledged (e.g. before a crash)
-    /// to the head of the queue; answers how many events that was.
+    /// to the head of the queue; answers how many events that was. Errors: `Unavailable`,
+    /// `Failed`.
     async fn recover_unacknowledged(&self) -> Result<u64, QueueError>;
 
-    /// How many events wait and since when. Errors: `Unavailable`.
+    /// How many events wait and since when. Errors: `Unavailable`, `Failed`.
     async fn backlog(&self) -> Result<Backlog, QueueError>;
 
     /// Renews this consumer's lease. A consumer that stops renewing (it crashed or hangs) has its
-    /// reserved batches reclaimed by others once the lease runs out.
+    /// reserved batches reclaimed by others once the lease runs out. Errors: `Unavailable`,
+    /// `Failed`; the lease then runs on to its end.
     async fn heartbeat(&self) -> Result<(), QueueError>;
 
     /// Returns the reserved batches of every consumer whose lease ran out to the head of the
-    /// queue; answers how many events that was.
+    /// queue; answers how many events that was. Errors: `Unavailable`, `Failed`.
     async fn reclaim_abandoned(&self) -> Result<u64, QueueError>;
 
     /// Moves reserved events that the store refused for their content to the dead-letter list,
     /// with `reason` and the time, so they stop blocking the queue. They stay part of their
-    /// reservation, which must still be acknowledged.
+    /// reservation, which must still be acknowledged. Errors: `Unavailable`, `Failed`; nothing
+    /// was moved then.
     async fn dead_letter(&self, events: &[LogEvent], reason: &str) -> Result<(), QueueError>;
 
     /// Whether the queue answers. Errors: `Unavailable`.
     async fn health(&self) -> Result<(), QueueError>;
 }
 
-/// Where events end up and are read from.
+/// Where the worker stores events.
 #[cfg_attr(any(test, feature = "testing"), mockall::automock)]
 #[async_trait]
-pub trait LogStore: Send + Sync {
+pub trait LogWriter: Send + Sync {
     /// Stores a batch, all or none. Errors: `Unavailable` (retry later), `Rejected` (the data
     /// itself was refused; retrying the same batch will fail again).
     async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError>;
 
+    /// Whether the store answers. Errors: `Unavailable`.
+    async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// Where the query service reads stored events.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait LogReader: Send + Sync {
     /// Reads the page of events the filter describes: the events [`Filter::matches`] accepts,
     /// ordered by `(timestamp, id)` in the filter's order, after its cursor position, skipping
     /// its offset, at most its limit. Copies of an event that at-least-once delivery stored
@@ -161,17 +190,11 @@ pub trait LogStore: Send + Sync {
         group_by: GroupBy,
     ) -> Result<Vec<GroupCount>, StoreError>;
 
-    /// Counts the events the filter matches per `interval` bucket of event time, and per level
-    /// when `by_level`: only buckets holding events, ordered by start and then level, at most
-    /// `max_rows` rows. The filter's page is ignored. Errors: `Unavailable`, `TimedOut`,
-    /// `Failed`.
-    async fn histogram(
-        &self,
-        filter: &Filter,
-        interval: HistogramInterval,
-        by_level: bool,
-        max_rows: u32,
-    ) -> Result<Vec<BucketCount>, StoreError>;
+    /// Counts the events the request's filter matches per bucket of event time, and per level
+    /// when asked: only buckets holding events, ordered by start and then level, at most the
+    /// request's `max_rows` rows. The filter's page is ignored. Errors: `Unavailable`,
+    /// `TimedOut`, `Failed`.
+    async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError>;
 
     /// Opens a cursor over every event the filter matches, in its order, however many: the
     /// filter's limit, offset and cursor are ignored. Implementations hold only a bounded part
@@ -187,7 +210,17 @@ pub trait LogStore: Send + Sync {
     async fn health(&self) -> Result<(), StoreError>;
 }
 
-/// The number of events in one group of [`LogStore::count_by`].
+/// What [`LogReader::histogram`] counts: the events `filter` matches, per `interval` bucket of
+/// event time, split by level when `by_level`, at most `max_rows` rows.
+#[derive(Debug, Clone)]
+pub struct HistogramRequest {
+    pub filter: Filter,
+    pub interval: HistogramInterval,
+    pub by_level: bool,
+    pub max_rows: u32,
+}
+
+/// The number of events in one group of [`LogReader::count_by`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupCount {
     /// The level's name or the service.
@@ -195,7 +228,7 @@ pub struct GroupCount {
     pub count: u64,
 }
 
-/// The number of events in one bucket of [`LogStore::histogram`], of one level when split.
+/// The number of events in one bucket of [`LogReader::histogram`], of one level when split.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketCount {
     /// Start of the bucket (inclusive); it ends one interval later (exclusive).
@@ -219,7 +252,7 @@ pub struct ArrivalWindow {
     pub max: u32,
 }
 
-/// Reads the answer of [`LogStore::export`] piece by piece.
+/// Reads the answer of [`LogReader::export`] piece by piece.
 #[async_trait]
 pub trait EventCursor: Send {
     /// The next events in order; empty once every event was read. Errors: `Unavailable`,

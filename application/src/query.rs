@@ -8,12 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::limits::{HISTOGRAM_MAX_BUCKETS, MAX_PAGE_LIMIT};
 use domain::{
-    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent, Timestamp,
-    ValidationError, ValidationReason,
+    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, HistogramSplit, Level,
+    LogEvent, Timestamp, ValidationError, ValidationReason,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::ports::{BucketCount, EventCursor, GroupCount, LogStore, StoreError};
+use crate::ports::{BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, StoreError};
 use crate::tail::{TailHub, TailSettings, TailSubscription};
 
 /// One page of logs, in the filter's order.
@@ -79,7 +79,7 @@ impl Default for QuerySettings {
 /// Validates filters and reads logs: pages, counts, histograms, exports, the live tail.
 #[derive(Clone)]
 pub struct QueryUseCase {
-    store: Arc<dyn LogStore>,
+    store: Arc<dyn LogReader>,
     settings: QuerySettings,
     tail: Arc<TailHub>,
 }
@@ -94,13 +94,13 @@ impl std::fmt::Debug for QueryUseCase {
 
 impl QueryUseCase {
     /// A use case with the default settings, whose tail subscriptions end only when dropped.
-    pub fn new(store: Arc<dyn LogStore>) -> Self {
+    pub fn new(store: Arc<dyn LogReader>) -> Self {
         Self::with_settings(store, QuerySettings::default(), CancellationToken::new())
     }
 
     /// A use case with `settings`; `shutdown` ends every tail subscription and the poller.
     pub fn with_settings(
-        store: Arc<dyn LogStore>,
+        store: Arc<dyn LogReader>,
         settings: QuerySettings,
         shutdown: CancellationToken,
     ) -> Self {
@@ -153,32 +153,22 @@ impl QueryUseCase {
     pub async fn stats(
         &self,
         draft: FilterDraft,
-        group_by: &str,
+        group_by: GroupBy,
     ) -> Result<Vec<GroupCount>, QueryError> {
-        let group_by = GroupBy::parse(group_by)?;
         let filter = self.validated(draft)?;
         Ok(self.store.count_by(&filter, group_by).await?)
     }
 
-    /// Counts matching logs per `interval` (`1m`, `5m`, `15m`, `1h`, `1d`), split by level
-    /// when `by` is `level`. Every bucket of the range is listed, empty ones too; a range of
-    /// more than [`HISTOGRAM_MAX_BUCKETS`] buckets is refused naming `interval`.
+    /// Counts matching logs per `interval`, split by level when `split` says so. Every bucket
+    /// of the range is listed, empty ones too; a range of more than [`HISTOGRAM_MAX_BUCKETS`]
+    /// buckets is refused naming `interval`.
     pub async fn histogram(
         &self,
         draft: FilterDraft,
-        interval: &str,
-        by: Option<&str>,
+        interval: HistogramInterval,
+        split: HistogramSplit,
     ) -> Result<Histogram, QueryError> {
-        let interval = HistogramInterval::parse(interval)?;
-        let by_level = match by.map(str::trim) {
-            None | Some("") => false,
-            Some(text) if text.eq_ignore_ascii_case("level") => true,
-            Some(_) => {
-                return Err(
-                    ValidationError::new("by", ValidationReason::InvalidFormat("level")).into(),
-                );
-            }
-        };
+        let by_level = split.by_level();
         let filter = self.validated(draft)?;
         let now = Timestamp::now();
         let first = filter.from().map(|from| interval.bucket_start(from));
@@ -188,15 +178,13 @@ impl QueryUseCase {
         }
         let levels_per_bucket = if by_level { Level::ALL.len() as u64 } else { 1 };
         let max_rows = (HISTOGRAM_MAX_BUCKETS + 1) * levels_per_bucket;
-        let counts = self
-            .store
-            .histogram(
-                &filter,
-                interval,
-                by_level,
-                u32::try_from(max_rows).unwrap_or(u32::MAX),
-            )
-            .await?;
+        let request = HistogramRequest {
+            filter,
+            interval,
+            by_level,
+            max_rows: u32::try_from(max_rows).unwrap_or(u32::MAX),
+        };
+        let counts = self.store.histogram(&request).await?;
         let buckets = fill_buckets(interval, first, last, &counts)?;
         Ok(Histogram { interval, buckets })
     }
@@ -349,7 +337,7 @@ mod tests {
 
     use super::*;
     use crate::TailItem;
-    use crate::ports::{ArrivalWindow, MockLogStore};
+    use crate::ports::{ArrivalWindow, LogWriter, MockLogReader};
     use crate::testing::{InMemoryCursor, InMemoryLogStore, sample_event};
 
     fn stored_event() -> LogEvent {
@@ -374,7 +362,7 @@ mod tests {
     async fn a_valid_filter_is_passed_to_the_store_and_its_page_returned() {
         let event = stored_event();
         let returned = event.clone();
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_query()
             .withf(|filter| {
@@ -410,7 +398,7 @@ mod tests {
             distinct[2].clone(),
         );
         let b_id = b.id();
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         let mut sequence = mockall::Sequence::new();
         // Page size 2: the store is asked for 3 rows and answers a duplicate among them.
         let first = vec![a.clone(), a.clone(), b.clone()];
@@ -451,7 +439,7 @@ mod tests {
     async fn a_store_answer_with_the_extra_row_yields_a_full_page_and_a_cursor_after_it() {
         let stored = events(4);
         let returned = stored.clone();
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_query()
             .withf(|filter| filter.limit().get() == 4 && filter.order() == SortOrder::Ascending)
@@ -477,7 +465,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_query_without_from_covers_the_widest_allowed_range_before_now() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         let earliest = seconds_ago(3600 + 60);
         let latest = seconds_ago(3600 - 60);
         store
@@ -506,7 +494,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_range_wider_than_allowed_is_rejected_without_asking_the_store() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store.expect_query().times(0);
         store.expect_count_by().times(0);
         let use_case = QueryUseCase::with_settings(
@@ -524,7 +512,7 @@ mod tests {
         };
 
         let page = use_case.query(wide.clone()).await.unwrap_err();
-        let stats = use_case.stats(wide, "level").await.unwrap_err();
+        let stats = use_case.stats(wide, GroupBy::Level).await.unwrap_err();
 
         for error in [page, stats] {
             match error {
@@ -536,7 +524,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_invalid_filter_is_rejected_naming_the_parameter_without_asking_the_store() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store.expect_query().times(0);
         let use_case = QueryUseCase::new(Arc::new(store));
 
@@ -555,7 +543,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_configured_largest_page_bounds_the_limit_and_the_default_page() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         // Without a limit the page is the largest allowed (5), plus the row that shows more.
         store
             .expect_query()
@@ -588,7 +576,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_failure_is_reported_as_such() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_query()
             .times(1)
@@ -605,7 +593,7 @@ mod tests {
 
     #[tokio::test]
     async fn stats_count_by_the_named_group_with_the_validated_filter() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_count_by()
             .withf(|filter, group_by| {
@@ -626,7 +614,7 @@ mod tests {
                     min_level: Some("warn".into()),
                     ..FilterDraft::default()
                 },
-                "service",
+                GroupBy::Service,
             )
             .await
             .unwrap();
@@ -635,34 +623,22 @@ mod tests {
         assert_eq!((groups[0].key.as_str(), groups[0].count), ("auth", 3));
     }
 
-    #[tokio::test]
-    async fn an_unknown_group_is_rejected_naming_group_by() {
-        let mut store = MockLogStore::new();
-        store.expect_count_by().times(0);
-        let use_case = QueryUseCase::new(Arc::new(store));
-
-        let error = use_case
-            .stats(FilterDraft::default(), "host")
-            .await
-            .unwrap_err();
-
-        assert!(matches!(error, QueryError::Invalid(invalid) if invalid.field() == "group_by"));
-    }
-
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text, "t").unwrap()
     }
 
     #[tokio::test]
     async fn a_histogram_lists_every_bucket_of_the_range_with_zeros_and_levels() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_histogram()
-            .withf(|_, interval, by_level, max_rows| {
-                *interval == HistogramInterval::FiveMinutes && *by_level && *max_rows == 60_006
+            .withf(|request| {
+                request.interval == HistogramInterval::FiveMinutes
+                    && request.by_level
+                    && request.max_rows == 60_006
             })
             .times(1)
-            .returning(|_, _, _, _| {
+            .returning(|_| {
                 Ok(vec![
                     BucketCount {
                         start: at("2026-05-05T10:00:00Z"),
@@ -697,8 +673,8 @@ mod tests {
                     to: Some("2026-05-05T10:20:00Z".into()),
                     ..FilterDraft::default()
                 },
-                "5m",
-                Some("level"),
+                HistogramInterval::FiveMinutes,
+                HistogramSplit::Level,
             )
             .await
             .unwrap();
@@ -735,8 +711,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_histogram_of_too_many_buckets_or_an_unknown_split_is_rejected_before_the_store() {
-        let mut store = MockLogStore::new();
+    async fn a_histogram_of_too_many_buckets_is_rejected_before_the_store() {
+        let mut store = MockLogReader::new();
         store.expect_histogram().times(0);
         let use_case = QueryUseCase::new(Arc::new(store));
         let month = FilterDraft {
@@ -746,32 +722,21 @@ mod tests {
         };
 
         let per_minute = use_case
-            .histogram(month.clone(), "1m", None)
+            .histogram(month, HistogramInterval::OneMinute, HistogramSplit::None)
             .await
             .unwrap_err();
-        let by_host = use_case
-            .histogram(month.clone(), "1h", Some("host"))
-            .await
-            .unwrap_err();
-        let weekly = use_case.histogram(month, "1w", None).await.unwrap_err();
 
-        for (error, field) in [
-            (per_minute, "interval"),
-            (by_host, "by"),
-            (weekly, "interval"),
-        ] {
-            assert!(
-                matches!(&error, QueryError::Invalid(invalid) if invalid.field() == field),
-                "{error:?}"
-            );
-        }
+        assert!(
+            matches!(&per_minute, QueryError::Invalid(invalid) if invalid.field() == "interval"),
+            "{per_minute:?}"
+        );
     }
 
     #[tokio::test]
     async fn an_export_opens_a_store_cursor_with_the_validated_filter() {
         let stored = events(3);
         let returned = stored.clone();
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_export()
             .withf(|filter| filter.services()[0].as_str() == "auth-service")
@@ -800,7 +765,7 @@ mod tests {
             stored.push(event.clone());
             stored.push(event.clone());
         }
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store
             .expect_export()
             .times(1)
@@ -822,7 +787,7 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_reports_the_store_health() {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store.expect_health().times(1).returning(|| Ok(()));
         let use_case = QueryUseCase::new(Arc::new(store));
 
@@ -837,10 +802,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl LogStore for CountingStore {
-        async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
-            self.inner.insert(events).await
-        }
+    impl LogReader for CountingStore {
         async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
             self.inner.query(filter).await
         }
@@ -853,14 +815,9 @@ mod tests {
         }
         async fn histogram(
             &self,
-            filter: &Filter,
-            interval: HistogramInterval,
-            by_level: bool,
-            max_rows: u32,
+            request: &HistogramRequest,
         ) -> Result<Vec<BucketCount>, StoreError> {
-            self.inner
-                .histogram(filter, interval, by_level, max_rows)
-                .await
+            self.inner.histogram(request).await
         }
         async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {
             self.inner.export(filter).await
@@ -927,8 +884,12 @@ mod tests {
         let old = crate::testing::store_contract::received_at(old, seconds_ago(60));
         let unwanted = sample_event("svc", Level::Info, "other", Timestamp::now());
         let wanted = sample_event("svc", Level::Error, "the wanted one", Timestamp::now());
-        store.insert(&[old, unwanted]).await.unwrap();
-        store.insert(std::slice::from_ref(&wanted)).await.unwrap();
+        store.inner.insert(&[old, unwanted]).await.unwrap();
+        store
+            .inner
+            .insert(std::slice::from_ref(&wanted))
+            .await
+            .unwrap();
 
         for subscriber in &mut subscribers {
             assert_eq!(next_log(subscriber).await.id(), wanted.id());
@@ -936,7 +897,11 @@ mod tests {
         assert_eq!(next_log(&mut errors_only).await.id(), wanted.id());
         let polls = store.polls.load(Ordering::SeqCst);
         let later = sample_event("svc", Level::Error, "wanted again", Timestamp::now());
-        store.insert(std::slice::from_ref(&later)).await.unwrap();
+        store
+            .inner
+            .insert(std::slice::from_ref(&later))
+            .await
+            .unwrap();
         for subscriber in &mut subscribers {
             assert_eq!(next_log(subscriber).await.id(), later.id());
         }
@@ -962,9 +927,9 @@ mod tests {
                 )
             })
             .collect();
-        store.insert(&earlier).await.unwrap();
+        store.inner.insert(&earlier).await.unwrap();
         let use_case = QueryUseCase::with_settings(
-            Arc::clone(&store) as Arc<dyn LogStore>,
+            Arc::clone(&store) as Arc<dyn LogReader>,
             QuerySettings {
                 max_range: Some(Duration::from_secs(3600)),
                 max_page_limit: MAX_PAGE_LIMIT,
@@ -988,7 +953,11 @@ mod tests {
             .unwrap();
         // Stored after the first page was read: the second page and the poller both see it.
         let fresh = sample_event("svc", Level::Info, "fresh", Timestamp::now());
-        store.insert(std::slice::from_ref(&fresh)).await.unwrap();
+        store
+            .inner
+            .insert(std::slice::from_ref(&fresh))
+            .await
+            .unwrap();
 
         let mut received = Vec::new();
         loop {

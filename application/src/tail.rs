@@ -18,7 +18,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::ports::{ArrivalWindow, LogStore, StoreError};
+use crate::ports::{ArrivalWindow, LogReader, StoreError};
 
 /// How the live tail polls and talks to its subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub enum TailItem {
 
 /// The poller and its subscribers. The poller runs while anybody subscribes.
 pub(crate) struct TailHub {
-    store: Arc<dyn LogStore>,
+    store: Arc<dyn LogReader>,
     settings: TailSettings,
     sender: broadcast::Sender<Arc<LogEvent>>,
     poller_running: Mutex<bool>,
@@ -74,7 +74,7 @@ pub(crate) struct TailHub {
 
 impl TailHub {
     pub(crate) fn new(
-        store: Arc<dyn LogStore>,
+        store: Arc<dyn LogReader>,
         settings: TailSettings,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
@@ -247,7 +247,7 @@ impl PollState {
 
 /// One client's view of the tail.
 pub struct TailSubscription {
-    store: Arc<dyn LogStore>,
+    store: Arc<dyn LogReader>,
     filter: Filter,
     /// The next page of stored events to send before the live ones, while any remain.
     backfill: Option<Filter>,

@@ -8,8 +8,10 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use domain::{Level, LogEvent, LogEventDraft, Timestamp, TimestampInput, TraceId};
 
-use crate::ports::{Backlog, LogQueue, QueueError, Receipt, Reservation};
-pub use crate::ports::{MockDrainSignal, MockLogQueue, MockLogStore};
+use crate::ports::{Backlog, QueueConsumer, QueueError, QueueProducer, Receipt, Reservation};
+pub use crate::ports::{
+    MockDrainSignal, MockLogReader, MockLogWriter, MockQueueConsumer, MockQueueProducer,
+};
 
 mod in_memory_store;
 pub mod store_contract;
@@ -37,7 +39,7 @@ pub fn sample_event(service: &str, level: Level, message: &str, timestamp: Times
         .expect("sample events are valid")
 }
 
-/// A [`LogQueue`] in memory with the same at-least-once semantics as the real ones, for one
+/// A queue ([`QueueProducer`] and [`QueueConsumer`]) in memory with the same at-least-once semantics as the real ones, for one
 /// consumer (its lease never runs out).
 #[derive(Debug, Default)]
 pub struct InMemoryLogQueue {
@@ -70,12 +72,19 @@ fn requeue_front(state: &mut QueueState, batch: Vec<LogEvent>) {
 }
 
 #[async_trait]
-impl LogQueue for InMemoryLogQueue {
+impl QueueProducer for InMemoryLogQueue {
     async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
         self.state().ready.extend(events.iter().cloned());
         Ok(())
     }
 
+    async fn health(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for InMemoryLogQueue {
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
         let mut state = self.state();
         let take = max.min(state.ready.len());
@@ -145,7 +154,8 @@ impl LogQueue for InMemoryLogQueue {
     }
 }
 
-/// The behaviour every [`LogQueue`] must show. Call each function with a fresh, empty queue.
+/// The behaviour every queue must show. Call each function with a fresh, empty queue, or let
+/// [`queue_contract_tests!`](crate::queue_contract_tests) make one test of each.
 pub mod queue_contract {
     use super::*;
 
@@ -164,7 +174,7 @@ pub mod queue_contract {
     }
 
     /// Events come out in the order they went in, in batches of at most `max`, intact.
-    pub async fn events_are_reserved_oldest_first_in_batches(queue: &dyn LogQueue) {
+    pub async fn events_are_reserved_oldest_first_in_batches(queue: &dyn QueueUnderTest) {
         let events = numbered(5);
         queue.push(&events[..2]).await.expect("push");
         queue.push(&events[2..]).await.expect("push");
@@ -189,7 +199,7 @@ pub mod queue_contract {
     }
 
     /// A released batch comes back first, in its order.
-    pub async fn released_events_are_delivered_again_first(queue: &dyn LogQueue) {
+    pub async fn released_events_are_delivered_again_first(queue: &dyn QueueUnderTest) {
         let events = numbered(4);
         queue.push(&events).await.expect("push");
 
@@ -202,7 +212,7 @@ pub mod queue_contract {
     }
 
     /// Reserved but unacknowledged events survive and are recovered, ahead of newer events.
-    pub async fn unacknowledged_events_are_recovered(queue: &dyn LogQueue) {
+    pub async fn unacknowledged_events_are_recovered(queue: &dyn QueueUnderTest) {
         let events = numbered(3);
         queue.push(&events[..2]).await.expect("push");
         let abandoned = queue.reserve(2).await.expect("reserve");
@@ -223,7 +233,7 @@ pub mod queue_contract {
 
     /// Receipts are exact: acknowledging or releasing one batch never touches another, in any
     /// order.
-    pub async fn receipts_are_independent_of_order(queue: &dyn LogQueue) {
+    pub async fn receipts_are_independent_of_order(queue: &dyn QueueUnderTest) {
         let events = numbered(6);
         queue.push(&events).await.expect("push");
         let first = queue.reserve(2).await.expect("reserve");
@@ -254,7 +264,7 @@ pub mod queue_contract {
     }
 
     /// Dead-lettered events leave the flow; their batch is still acknowledged as a whole.
-    pub async fn dead_lettered_events_do_not_come_back(queue: &dyn LogQueue) {
+    pub async fn dead_lettered_events_do_not_come_back(queue: &dyn QueueUnderTest) {
         let events = numbered(3);
         queue.push(&events).await.expect("push");
         let batch = queue.reserve(3).await.expect("reserve");
@@ -270,7 +280,7 @@ pub mod queue_contract {
     }
 
     /// The backlog counts what waits and knows when the oldest of it arrived.
-    pub async fn the_backlog_reports_depth_and_the_oldest_arrival(queue: &dyn LogQueue) {
+    pub async fn the_backlog_reports_depth_and_the_oldest_arrival(queue: &dyn QueueUnderTest) {
         assert_eq!(queue.backlog().await.expect("backlog"), Backlog::default());
         let events = numbered(3);
         queue.push(&events).await.expect("push");
@@ -290,34 +300,61 @@ pub mod queue_contract {
     }
 
     /// Acknowledged events are never delivered again.
-    pub async fn acknowledged_events_are_gone(queue: &dyn LogQueue) {
+    pub async fn acknowledged_events_are_gone(queue: &dyn QueueUnderTest) {
         queue.push(&numbered(2)).await.expect("push");
         let batch = queue.reserve(2).await.expect("reserve");
         queue.acknowledge(batch.receipt).await.expect("acknowledge");
 
         assert_eq!(queue.recover_unacknowledged().await.expect("recover"), 0);
         assert!(queue.reserve(2).await.expect("reserve").events.is_empty());
-        queue.health().await.expect("healthy");
+        QueueConsumer::health(queue).await.expect("healthy");
     }
+}
+
+/// A queue under test: the producing and the consuming side of one queue.
+pub trait QueueUnderTest: QueueProducer + QueueConsumer {}
+
+impl<T: QueueProducer + QueueConsumer + ?Sized> QueueUnderTest for T {}
+
+/// One `#[tokio::test]` per behaviour of [`queue_contract`], each on a fresh queue, for an
+/// adapter: `setup` is a future of a fixture, `queue` borrows the queue from it and `teardown`
+/// disposes of it. The list of behaviours lives only here, so a behaviour added to the suite
+/// runs against every adapter that uses the macro.
+#[macro_export]
+macro_rules! queue_contract_tests {
+    (setup = $setup:expr, queue = |$fixture:ident| $queue:expr $(,)?) => {
+        $crate::queue_contract_tests!(setup = $setup, queue = |$fixture| $queue, teardown = |gone| drop(gone));
+    };
+    (setup = $setup:expr, queue = |$fixture:ident| $queue:expr, teardown = |$gone:ident| $teardown:expr $(,)?) => {
+        $crate::queue_contract_tests!(@each ($setup) ($fixture) ($queue) ($gone) ($teardown);
+            events_are_reserved_oldest_first_in_batches,
+            released_events_are_delivered_again_first,
+            unacknowledged_events_are_recovered,
+            receipts_are_independent_of_order,
+            dead_lettered_events_do_not_come_back,
+            the_backlog_reports_depth_and_the_oldest_arrival,
+            acknowledged_events_are_gone
+        );
+    };
+    (@each ($setup:expr) ($fixture:ident) ($queue:expr) ($gone:ident) ($teardown:expr); $($behaviour:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $behaviour() {
+                let $fixture = $setup.await;
+                $crate::testing::queue_contract::$behaviour(&$queue).await;
+                let $gone = $fixture;
+                $teardown;
+            }
+        )*
+    };
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::InMemoryLogQueue;
 
-    #[tokio::test]
-    async fn the_in_memory_queue_keeps_the_queue_contract() {
-        queue_contract::events_are_reserved_oldest_first_in_batches(&InMemoryLogQueue::default())
-            .await;
-        queue_contract::released_events_are_delivered_again_first(&InMemoryLogQueue::default())
-            .await;
-        queue_contract::unacknowledged_events_are_recovered(&InMemoryLogQueue::default()).await;
-        queue_contract::acknowledged_events_are_gone(&InMemoryLogQueue::default()).await;
-        queue_contract::receipts_are_independent_of_order(&InMemoryLogQueue::default()).await;
-        queue_contract::dead_lettered_events_do_not_come_back(&InMemoryLogQueue::default()).await;
-        queue_contract::the_backlog_reports_depth_and_the_oldest_arrival(
-            &InMemoryLogQueue::default(),
-        )
-        .await;
-    }
+    crate::queue_contract_tests!(
+        setup = async { InMemoryLogQueue::default() },
+        queue = |queue| queue,
+    );
 }

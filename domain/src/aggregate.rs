@@ -47,6 +47,36 @@ impl fmt::Display for GroupBy {
     }
 }
 
+/// Whether a histogram counts each level of a bucket apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HistogramSplit {
+    /// One count per bucket.
+    #[default]
+    None,
+    /// One count per level of each bucket.
+    Level,
+}
+
+impl HistogramSplit {
+    /// Reads an absent or empty `by` as no split and `level` (any case) as a split by level;
+    /// errors name `by`.
+    pub fn parse(by: Option<&str>) -> Result<Self, ValidationError> {
+        match by.map(str::trim) {
+            None | Some("") => Ok(Self::None),
+            Some(text) if text.eq_ignore_ascii_case("level") => Ok(Self::Level),
+            Some(_) => Err(ValidationError::new(
+                "by",
+                ValidationReason::InvalidFormat("level"),
+            )),
+        }
+    }
+
+    /// Whether each level is counted apart.
+    pub fn by_level(self) -> bool {
+        self == Self::Level
+    }
+}
+
 /// The width of histogram buckets: 1m, 5m, 15m, 1h or 1d. Buckets are aligned to the Unix
 /// epoch, so in UTC a `1h` bucket starts on the hour and a `1d` bucket at midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,6 +137,29 @@ impl fmt::Display for HistogramInterval {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unknown_groups_and_splits_are_refused_naming_their_parameter() {
+        assert_eq!(GroupBy::parse("host").unwrap_err().field(), "group_by");
+        assert_eq!(
+            HistogramSplit::parse(Some("host")).unwrap_err().field(),
+            "by"
+        );
+        assert_eq!(
+            HistogramInterval::parse("1w").unwrap_err().field(),
+            "interval"
+        );
+        assert_eq!(
+            HistogramSplit::parse(Some(" LEVEL ")).unwrap(),
+            HistogramSplit::Level
+        );
+        assert_eq!(
+            HistogramSplit::parse(Some("")).unwrap(),
+            HistogramSplit::None
+        );
+        assert_eq!(HistogramSplit::parse(None).unwrap(), HistogramSplit::None);
+    }
+
     use super::*;
 
     #[test]

@@ -16,7 +16,7 @@ mod search;
 mod text;
 mod timestamp;
 
-pub use aggregate::{GroupBy, HistogramInterval};
+pub use aggregate::{GroupBy, HistogramInterval, HistogramSplit};
 pub use cursor::Cursor;
 pub use error::{ValidationError, ValidationReason};
 pub use event::{LogEvent, LogEventDraft, LogEventParts, Metadata};

@@ -1,4 +1,4 @@
-//! The ClickHouse adapter: [`ClickHouseLogStore`] implements the `LogStore` port over
+//! The ClickHouse adapter: [`ClickHouseLogStore`] implements the `LogWriter` and `LogReader` ports over
 //! ClickHouse's HTTP interface, and [`apply_migrations`] brings a database to the schema of the
 //! workspace's `migrations/*.sql` files, which are embedded at compile time.
 //!

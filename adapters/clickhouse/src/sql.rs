@@ -7,10 +7,10 @@
 //! `indexOf` on the metadata arrays rather than `Map`, `intDiv` buckets rather than
 //! `toStartOfInterval`, and `IN (?, ?)` tuples rather than arrays.
 
-use application::ports::ArrivalWindow;
+use application::ports::{ArrivalWindow, HistogramRequest};
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, HistogramInterval, SortOrder};
+use domain::{Filter, GroupBy, SortOrder};
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
@@ -276,13 +276,14 @@ pub(crate) struct BucketRow {
 
 /// Counts per bucket of event time (and level): `intDiv` on the nanosecond timestamp, aligned
 /// to the epoch, independent of the server's time zone.
-pub(crate) fn histogram(
-    filter: &Filter,
-    interval: HistogramInterval,
-    by_level: bool,
-    max_rows: u32,
-) -> Statement {
-    let level = if by_level {
+pub(crate) fn histogram(request: &HistogramRequest) -> Statement {
+    let HistogramRequest {
+        filter,
+        interval,
+        by_level,
+        max_rows,
+    } = request;
+    let level = if *by_level {
         "toInt8(level)"
     } else {
         "toInt8(0)"
@@ -296,7 +297,7 @@ pub(crate) fn histogram(
         .number_value(interval.nanos())
         .where_all(filter_conditions(filter))
         .push(" GROUP BY bucket_start, level_code ORDER BY bucket_start, level_code LIMIT ?")
-        .number_value(u64::from(max_rows));
+        .number_value(u64::from(*max_rows));
     statement
 }
 
@@ -340,6 +341,7 @@ pub(crate) fn arrivals(window: &ArrivalWindow) -> Statement {
 
 #[cfg(test)]
 mod tests {
+    use domain::HistogramInterval;
     use domain::{Cursor, EventId, FilterDraft, LogEvent, Timestamp};
 
     use super::*;
@@ -483,7 +485,12 @@ mod tests {
             ..FilterDraft::default()
         });
         assert_eq!(
-            bound(&histogram(&filter, HistogramInterval::FiveMinutes, true, 7)),
+            bound(&histogram(&HistogramRequest {
+                filter,
+                interval: HistogramInterval::FiveMinutes,
+                by_level: true,
+                max_rows: 7,
+            })),
             "SELECT intDiv(timestamp, 300000000000) * 300000000000 AS bucket_start, \
              toInt8(level) AS level_code, count() AS hits FROM logs WHERE service IN ('auth') \
              GROUP BY bucket_start, level_code ORDER BY bucket_start, level_code LIMIT 7"
@@ -515,7 +522,7 @@ mod tests {
 /// and on current ClickHouse and compares the answers.
 #[cfg(test)]
 mod statements_for_other_versions {
-    use domain::{Cursor, EventId, FilterDraft, Level, Timestamp};
+    use domain::{Cursor, EventId, FilterDraft, HistogramInterval, Level, Timestamp};
 
     use super::*;
 
@@ -583,16 +590,21 @@ mod statements_for_other_versions {
             ),
             (
                 "histogram_by_level",
-                histogram(
-                    &Filter::default(),
-                    HistogramInterval::FiveMinutes,
-                    true,
-                    100,
-                ),
+                histogram(&HistogramRequest {
+                    filter: Filter::default(),
+                    interval: HistogramInterval::FiveMinutes,
+                    by_level: true,
+                    max_rows: 100,
+                }),
             ),
             (
                 "histogram",
-                histogram(&every_condition, HistogramInterval::OneDay, false, 100),
+                histogram(&HistogramRequest {
+                    filter: every_condition.clone(),
+                    interval: HistogramInterval::OneDay,
+                    by_level: false,
+                    max_rows: 100,
+                }),
             ),
             ("export", export(&every_condition)),
             ("arrivals", arrivals(&window)),

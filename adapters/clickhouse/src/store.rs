@@ -1,15 +1,17 @@
-//! [`ClickHouseLogStore`]: the [`LogStore`] port on ClickHouse's HTTP interface.
+//! [`ClickHouseLogStore`]: the [`LogWriter`] and [`LogReader`] ports on ClickHouse's HTTP
+//! interface.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use application::ports::{
-    ArrivalWindow, BucketCount, EventCursor, GroupCount, LogStore, StoreError,
+    ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
+    StoreError,
 };
 use async_trait::async_trait;
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, HistogramInterval, LogEvent, SortOrder, Timestamp};
+use domain::{Filter, GroupBy, LogEvent, SortOrder, Timestamp};
 use tracing::debug;
 
 use crate::config::ClickHouseConfig;
@@ -155,7 +157,7 @@ fn into_events(rows: Vec<LogRow>) -> Result<Vec<LogEvent>, StoreError> {
 }
 
 #[async_trait]
-impl LogStore for ClickHouseLogStore {
+impl LogWriter for ClickHouseLogStore {
     async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -178,6 +180,13 @@ impl LogStore for ClickHouseLogStore {
         Ok(())
     }
 
+    async fn health(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
+}
+
+#[async_trait]
+impl LogReader for ClickHouseLogStore {
     async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
         let rows = within(self.query_timeout, Operation::Query, self.read_page(filter))
             .await
@@ -207,18 +216,12 @@ impl LogStore for ClickHouseLogStore {
             .collect())
     }
 
-    async fn histogram(
-        &self,
-        filter: &Filter,
-        interval: HistogramInterval,
-        by_level: bool,
-        max_rows: u32,
-    ) -> Result<Vec<BucketCount>, StoreError> {
+    async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError> {
+        let by_level = request.by_level;
         let rows = within(
             self.query_timeout,
             Operation::Query,
-            self.read(&sql::histogram(filter, interval, by_level, max_rows))
-                .fetch_all::<BucketRow>(),
+            self.read(&sql::histogram(request)).fetch_all::<BucketRow>(),
         )
         .await
         .inspect_err(|error| debug!(error = ?error, "clickhouse histogram failed"))?;
@@ -272,6 +275,14 @@ impl LogStore for ClickHouseLogStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
+}
+
+impl ClickHouseLogStore {
+    /// Whether the server answers `SELECT 1` within the query timeout; any failure is
+    /// `Unavailable`.
+    async fn ping(&self) -> Result<(), StoreError> {
         let answer = within(
             self.query_timeout,
             Operation::Read,

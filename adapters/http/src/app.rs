@@ -9,15 +9,15 @@ use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
-use crate::api_key::AccessPolicy;
-use crate::auth::{ApiKeys, Scope};
-use crate::body_limit::BodyLimit;
-use crate::config::{IngestHttpConfig, QueryHttpConfig};
+use crate::common::access::AccessPolicy;
+use crate::common::body_limit::BodyLimit;
+use crate::common::config::{IngestHttpConfig, QueryHttpConfig};
+use crate::common::keys::{ApiKeys, Scope};
+use crate::common::timeout::RequestTimeout;
+use crate::common::trace::Traced;
 use crate::ingest::IngestApi;
-use crate::otlp::{OTLP_LOGS_PATH, OtlpApi};
+use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
-use crate::timeout::RequestTimeout;
-use crate::trace::Traced;
 
 /// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
 /// `/docs`, `/openapi.json`. `POST /ingest` and `POST /v1/logs` need a key of scope `ingest`
@@ -45,17 +45,22 @@ pub fn ingestion_app(
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let api = Arc::new(api.into_endpoint());
+    // Only receiving the body: a handler cut off after pushing to Redis would answer 503 for
+    // events that are queued.
+    let deadline = Duration::from_millis(config.request_timeout_ms);
     let routes = Route::new()
-        // OTLP enforces the body limit itself, to answer 413 in OTLP's error format.
-        .at(OTLP_LOGS_PATH, Arc::clone(&api))
-        .nest("/", BodyLimit::new(api, config.max_body_bytes))
+        // OTLP enforces the body limit itself and answers a timeout in its own format.
+        .at(
+            OTLP_LOGS_PATH,
+            RequestTimeout::body_only(Arc::clone(&api), deadline).answering(otlp::unavailable),
+        )
+        .nest(
+            "/",
+            RequestTimeout::body_only(BodyLimit::new(api, config.max_body_bytes), deadline),
+        )
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(AccessPolicy::new(Arc::new(keys), Scope::Ingest));
-    // Only receiving the body: a handler cut off after pushing to Redis would answer 503 for
-    // events that are queued.
-    let routes =
-        RequestTimeout::body_only(routes, Duration::from_millis(config.request_timeout_ms));
     Traced::new(routes).map_to_response()
 }
 

@@ -1,35 +1,25 @@
-//! The HTTP face of the pipeline: the ingestion API and the query API (poem + poem-openapi), each
-//! with its OpenAPI document at `/openapi.json` and Swagger UI at `/docs`.
+//! The HTTP face of the pipeline, one folder per protocol, each with the same inner shape (its
+//! wire types, their decoding into domain drafts, its routes and its tests), beside one `common`
+//! part that every protocol uses and none reaches around:
 //!
-//! Handlers stay thin: decode the request, call the use case, convert the answer. Error kinds are
-//! mapped to statuses in one place ([`error`]).
+//! - [`ingest`]: `POST /ingest`, our own JSON/NDJSON events;
+//! - [`otlp`]: `POST /v1/logs`, OTLP/HTTP logs (protobuf and JSON);
+//! - [`query`]: `GET /logs` and the other reads, the live tail and the export;
+//! - [`common`]: API keys, the error table, limits, health, metrics, request tracing, timeouts.
+//!
+//! [`app`] composes each service from its protocols: adding a protocol is a new folder and one
+//! line there. Handlers stay thin: decode the request, call the use case, convert the answer.
 
-mod api_key;
-#[cfg(test)]
-mod api_key_tests;
 mod app;
-pub mod auth;
-mod body_limit;
-mod config;
-pub mod error;
-mod gzip;
-mod health;
+pub mod common;
 mod ingest;
-mod ingest_body;
-mod metrics;
-#[cfg(test)]
-mod metrics_tests;
 mod otlp;
 mod query;
-mod query_model;
-mod query_stream;
-#[cfg(test)]
-mod query_tests;
-mod timeout;
-mod trace;
 
 pub use app::{ingestion_app, query_app, query_app_with, serve};
-pub use auth::{ApiKeyError, ApiKeys, Scope};
-pub use config::{DEFAULT_REQUEST_TIMEOUT_MS, IngestHttpConfig, QueryHttpConfig};
-pub use metrics::{METRICS_PATH, RenderMetrics, describe_http_metrics, metrics_app, with_metrics};
-pub use trace::RequestTraceId;
+pub use common::config::{DEFAULT_REQUEST_TIMEOUT_MS, IngestHttpConfig, QueryHttpConfig};
+pub use common::keys::{ApiKeyError, ApiKeys, Scope};
+pub use common::metrics::{
+    METRICS_PATH, RenderMetrics, describe_http_metrics, metrics_app, with_metrics,
+};
+pub use common::trace::RequestTraceId;

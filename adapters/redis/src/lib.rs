@@ -1,4 +1,4 @@
-//! `LogQueue` on a Redis list, with the reliable-queue pattern.
+//! The queue ports (`QueueProducer`, `QueueConsumer`) on a Redis list, with the reliable-queue pattern.
 //!
 //! Producers `LPUSH` one JSON document per event onto the queue key (default `logs_queue`), so the
 //! operator commands `LLEN logs_queue` and `LRANGE logs_queue 0 4` show what is waiting. A consumer

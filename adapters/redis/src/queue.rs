@@ -1,4 +1,4 @@
-//! The Redis implementation of the `LogQueue` port.
+//! The Redis implementation of the queue ports (`QueueProducer`, `QueueConsumer`).
 //!
 //! Keys, for queue key `Q` and consumer `C`: `Q` (the queue), `Q:processing:C:<batch>` (one list
 //! per reserved batch), `Q:batches:C` (the set of C's batch lists), `Q:lease:C` (C's lease, a key
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use application::ports::{Backlog, LogQueue, QueueError, Receipt, Reservation};
+use application::ports::{Backlog, QueueConsumer, QueueError, QueueProducer, Receipt, Reservation};
 use async_trait::async_trait;
 use domain::{LogEvent, Timestamp};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -57,6 +57,9 @@ pub struct DeadLetter {
     pub payload: String,
 }
 
+/// The consumer name of a handle that only pushes; its consumer keys are never used.
+const PRODUCER: &str = "-producer-";
+
 #[derive(Clone)]
 struct Keys {
     queue: String,
@@ -101,7 +104,7 @@ impl Keys {
     }
 }
 
-/// A `LogQueue` on a Redis list. Cheap to clone; the connection manager reconnects by itself.
+/// Both queue ports on a Redis list. Cheap to clone; the connection manager reconnects by itself.
 #[derive(Clone)]
 pub struct RedisLogQueue {
     connection: ConnectionManager,
@@ -133,6 +136,16 @@ impl RedisLogQueue {
     /// A queue handle for `consumer` (the worker's id; its batches and lease are named after it).
     /// Connects lazily, so a service starts even while Redis is down.
     pub fn new(config: &RedisConfig, consumer: &str) -> Result<Self, RedisQueueError> {
+        Self::connect(config, Keys::new(&config.queue_key, consumer))
+    }
+
+    /// A handle that only pushes (ingestion's): it reserves nothing, so it has no consumer
+    /// name, lease or batches of its own. Connects lazily, like [`RedisLogQueue::new`].
+    pub fn producer(config: &RedisConfig) -> Result<Self, RedisQueueError> {
+        Self::connect(config, Keys::new(&config.queue_key, PRODUCER))
+    }
+
+    fn connect(config: &RedisConfig, keys: Keys) -> Result<Self, RedisQueueError> {
         let invalid = |source| RedisQueueError::InvalidUrl {
             url: config.url.clone(),
             source,
@@ -147,7 +160,7 @@ impl RedisLogQueue {
             ConnectionManager::new_lazy_with_config(client, manager_config).map_err(invalid)?;
         Ok(Self {
             connection,
-            keys: Keys::new(&config.queue_key, consumer),
+            keys,
             capacity: config.max_queue_events,
             lease: Duration::from_millis(config.lease_ms.max(1)),
             next_batch: Arc::new(AtomicU64::new(0)),
@@ -280,6 +293,14 @@ impl RedisLogQueue {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
     }
 
+    async fn ping(&self) -> Result<(), QueueError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .exec_async(&mut connection)
+            .await
+            .map_err(classify)
+    }
+
     async fn reclaim(&self, consumer: &str, force: bool) -> Result<i64, QueueError> {
         let mut connection = self.connection.clone();
         Script::new(scripts::RECLAIM)
@@ -309,7 +330,7 @@ fn classify(error: RedisError) -> QueueError {
 }
 
 #[async_trait]
-impl LogQueue for RedisLogQueue {
+impl QueueProducer for RedisLogQueue {
     async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
         if events.is_empty() {
             return Ok(());
@@ -342,6 +363,13 @@ impl LogQueue for RedisLogQueue {
         Ok(())
     }
 
+    async fn health(&self) -> Result<(), QueueError> {
+        self.ping().await
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for RedisLogQueue {
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
         let number = self.next_batch.fetch_add(1, Ordering::Relaxed) + 1;
         let batch = self.keys.batch(number);
@@ -494,10 +522,6 @@ impl LogQueue for RedisLogQueue {
     }
 
     async fn health(&self) -> Result<(), QueueError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .exec_async(&mut connection)
-            .await
-            .map_err(classify)
+        self.ping().await
     }
 }

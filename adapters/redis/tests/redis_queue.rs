@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use application::ports::{LogQueue, QueueError};
-use application::testing::{queue_contract, sample_event};
+use application::ports::{QueueConsumer, QueueError, QueueProducer};
+use application::testing::sample_event;
 use domain::{Level, Timestamp};
 use redis::AsyncCommands;
 use redis_adapter::{QueueSizes, RedisConfig, RedisLogQueue};
@@ -48,39 +48,13 @@ async fn raw_connection() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_redis_queue_reserves_oldest_first_in_batches() {
-    queue_contract::events_are_reserved_oldest_first_in_batches(&fresh_queue()).await;
-}
-
-#[tokio::test]
-async fn the_redis_queue_delivers_released_events_again_first() {
-    queue_contract::released_events_are_delivered_again_first(&fresh_queue()).await;
-}
-
-#[tokio::test]
-async fn the_redis_queue_recovers_unacknowledged_events() {
-    queue_contract::unacknowledged_events_are_recovered(&fresh_queue()).await;
-}
-
-#[tokio::test]
-async fn the_redis_queue_forgets_acknowledged_events() {
-    queue_contract::acknowledged_events_are_gone(&fresh_queue()).await;
-}
-
-#[tokio::test]
-async fn the_redis_queue_keeps_receipts_independent_of_order() {
-    queue_contract::receipts_are_independent_of_order(&fresh_queue()).await;
-}
-
-#[tokio::test]
-async fn the_redis_queue_drops_dead_lettered_events_from_the_flow() {
-    queue_contract::dead_lettered_events_do_not_come_back(&fresh_queue()).await;
-}
-
-#[tokio::test]
-async fn the_redis_queue_reports_its_backlog() {
-    queue_contract::the_backlog_reports_depth_and_the_oldest_arrival(&fresh_queue()).await;
+mod contract {
+    //! The shared queue contract (`application::testing::queue_contract`), one test per
+    //! behaviour, each on fresh keys.
+    application::queue_contract_tests!(
+        setup = async { super::fresh_queue() },
+        queue = |queue| queue,
+    );
 }
 
 #[tokio::test]
@@ -218,7 +192,7 @@ async fn an_unreachable_redis_is_reported_as_unavailable_within_the_timeouts() {
 
     let started = Instant::now();
     let pushed = queue.push(std::slice::from_ref(&event)).await;
-    let health = queue.health().await;
+    let health = QueueProducer::health(&queue).await;
 
     assert!(
         matches!(pushed, Err(QueueError::Unavailable(_))),

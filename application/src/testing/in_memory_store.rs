@@ -1,15 +1,18 @@
-//! [`InMemoryLogStore`]: the `LogStore` port in memory, with the semantics the contract suite
+//! [`InMemoryLogStore`]: the `LogWriter` and `LogReader` ports in memory, with the semantics the contract suite
 //! ([`super::store_contract`]) demands of every store.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use domain::{Filter, GroupBy, HistogramInterval, Level, LogEvent, SortOrder, Timestamp};
+use domain::{Filter, GroupBy, Level, LogEvent, SortOrder, Timestamp};
 
-use crate::ports::{ArrivalWindow, BucketCount, EventCursor, GroupCount, LogStore, StoreError};
+use crate::ports::{
+    ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
+    StoreError,
+};
 
-/// A [`LogStore`] in memory that filters, orders, pages and counts like the real one.
+/// A store in memory ([`LogWriter`] and [`LogReader`]) that filters, orders, pages and counts like the real one.
 #[derive(Debug, Default)]
 pub struct InMemoryLogStore {
     events: Mutex<Vec<LogEvent>>,
@@ -35,7 +38,7 @@ impl InMemoryLogStore {
 }
 
 #[async_trait]
-impl LogStore for InMemoryLogStore {
+impl LogWriter for InMemoryLogStore {
     async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
         self.events
             .lock()
@@ -44,6 +47,13 @@ impl LogStore for InMemoryLogStore {
         Ok(())
     }
 
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LogReader for InMemoryLogStore {
     async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
         let offset = usize::try_from(filter.offset()).unwrap_or(usize::MAX);
         Ok(self
@@ -77,23 +87,17 @@ impl LogStore for InMemoryLogStore {
         Ok(groups)
     }
 
-    async fn histogram(
-        &self,
-        filter: &Filter,
-        interval: HistogramInterval,
-        by_level: bool,
-        max_rows: u32,
-    ) -> Result<Vec<BucketCount>, StoreError> {
+    async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError> {
         let mut counts: BTreeMap<(Timestamp, Option<Level>), u64> = BTreeMap::new();
-        for event in self.matching(filter) {
-            let level = by_level.then_some(event.level());
+        for event in self.matching(&request.filter) {
+            let level = request.by_level.then_some(event.level());
             *counts
-                .entry((interval.bucket_start(event.timestamp()), level))
+                .entry((request.interval.bucket_start(event.timestamp()), level))
                 .or_default() += 1;
         }
         Ok(counts
             .into_iter()
-            .take(max_rows as usize)
+            .take(request.max_rows as usize)
             .map(|((start, level), count)| BucketCount {
                 start,
                 level,

@@ -12,7 +12,9 @@ use domain::{
 };
 
 use super::sample_event;
-use crate::ports::{ArrivalWindow, BucketCount, GroupCount, LogStore};
+use crate::ports::{
+    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter,
+};
 
 const TRACE_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACE_B: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -73,7 +75,7 @@ pub fn received_at(event: LogEvent, observed: Timestamp) -> LogEvent {
 }
 
 /// The whole result of `filter` (pages of 1000 are plenty here), in its order.
-async fn everything(store: &dyn LogStore, filter: &Filter) -> Vec<LogEvent> {
+async fn everything(store: &dyn LogStoreUnderTest, filter: &Filter) -> Vec<LogEvent> {
     store
         .query(&filter.clone().paged(filter.order(), None))
         .await
@@ -81,7 +83,7 @@ async fn everything(store: &dyn LogStore, filter: &Filter) -> Vec<LogEvent> {
 }
 
 /// Every field survives a round trip through the store.
-pub async fn stored_events_read_back_unchanged(store: &dyn LogStore) {
+pub async fn stored_events_read_back_unchanged(store: &dyn LogStoreUnderTest) {
     let event = sample_event("auth-service", Level::Error, "DB connection failed", at(0));
     store
         .insert(std::slice::from_ref(&event))
@@ -95,7 +97,7 @@ pub async fn stored_events_read_back_unchanged(store: &dyn LogStore) {
 
 /// Service, level and time range filters combine; results are newest first by default;
 /// `from` is inclusive and `to` exclusive.
-pub async fn filters_combine_and_results_are_newest_first(store: &dyn LogStore) {
+pub async fn filters_combine_and_results_are_newest_first(store: &dyn LogStoreUnderTest) {
     let events = vec![
         sample_event("auth", Level::Error, "a0", at(0)),
         sample_event("auth", Level::Info, "a1", at(1)),
@@ -141,7 +143,7 @@ pub async fn filters_combine_and_results_are_newest_first(store: &dyn LogStore) 
 }
 
 /// Limit and offset page through the results without gaps or repeats.
-pub async fn limit_and_offset_page_through_results(store: &dyn LogStore) {
+pub async fn limit_and_offset_page_through_results(store: &dyn LogStoreUnderTest) {
     let events: Vec<LogEvent> = (0..7)
         .map(|i| sample_event("svc", Level::Warn, &format!("m{i}"), at(i)))
         .collect();
@@ -158,13 +160,16 @@ pub async fn limit_and_offset_page_through_results(store: &dyn LogStore) {
         seen.extend(logs.iter().map(|event| event.message().as_str().to_owned()));
     }
     assert_eq!(seen, ["m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
-    store.health().await.expect("healthy");
+    LogReader::health(store).await.expect("healthy");
+    LogWriter::health(store).await.expect("healthy");
 }
 
 /// `q` finds messages holding every term, ignoring case (in every script with simple case
 /// pairs, see `domain::fold_case`); quoted phrases must
 /// occur as written; `%`, `_`, quotes and backslashes match only themselves.
-pub async fn text_search_matches_every_term_ignoring_case_and_literally(store: &dyn LogStore) {
+pub async fn text_search_matches_every_term_ignoring_case_and_literally(
+    store: &dyn LogStoreUnderTest,
+) {
     let texts = [
         "DB Connection FAILED after 3 retries",
         "db connection refused",
@@ -206,7 +211,7 @@ pub async fn text_search_matches_every_term_ignoring_case_and_literally(store: &
 
 /// `metadata.<key>=<value>` needs the key with exactly that value (an empty value included);
 /// several combine with AND; `trace_id` selects one trace.
-pub async fn metadata_and_trace_conditions_match_exactly(store: &dyn LogStore) {
+pub async fn metadata_and_trace_conditions_match_exactly(store: &dyn LogStoreUnderTest) {
     let events = vec![
         custom_event(
             "svc",
@@ -274,7 +279,7 @@ pub async fn metadata_and_trace_conditions_match_exactly(store: &dyn LogStore) {
 }
 
 /// `min_level` selects that level and the more severe ones, within the listed levels if any.
-pub async fn min_level_selects_that_level_and_above(store: &dyn LogStore) {
+pub async fn min_level_selects_that_level_and_above(store: &dyn LogStoreUnderTest) {
     let events: Vec<LogEvent> = Level::ALL
         .into_iter()
         .enumerate()
@@ -300,7 +305,7 @@ pub async fn min_level_selects_that_level_and_above(store: &dyn LogStore) {
 
 /// The store selects exactly the events `Filter::matches` accepts, for every kind of
 /// condition and their combinations.
-pub async fn the_store_selects_what_filter_matches_accepts(store: &dyn LogStore) {
+pub async fn the_store_selects_what_filter_matches_accepts(store: &dyn LogStoreUnderTest) {
     let services = ["auth", "billing", "search"];
     let words = [
         "timeout",
@@ -378,7 +383,9 @@ pub async fn the_store_selects_what_filter_matches_accepts(store: &dyn LogStore)
 
 /// Paging with cursors visits every matching event once, in order, even when many share a
 /// timestamp, in both orders; the offset counts from the cursor.
-pub async fn cursors_page_through_equal_timestamps_without_gaps_or_repeats(store: &dyn LogStore) {
+pub async fn cursors_page_through_equal_timestamps_without_gaps_or_repeats(
+    store: &dyn LogStoreUnderTest,
+) {
     let mut events: Vec<LogEvent> = (0..23_u64)
         .map(|i| sample_event("svc", Level::Info, &format!("m{i}"), at(i / 8)))
         .collect();
@@ -438,7 +445,7 @@ pub async fn cursors_page_through_equal_timestamps_without_gaps_or_repeats(store
 
 /// Paging through recent logs (the last hours, some stamped in the future) visits every match
 /// once in order, whatever shortcut a store takes for the newest or oldest pages.
-pub async fn pages_of_recent_logs_are_complete_in_both_orders(store: &dyn LogStore) {
+pub async fn pages_of_recent_logs_are_complete_in_both_orders(store: &dyn LogStoreUnderTest) {
     let now = Timestamp::now().unix_nanos();
     let minutes_ago = |minutes: i64| {
         let nanos = i128::from(now) - i128::from(minutes) * 60_000_000_000;
@@ -499,7 +506,7 @@ pub async fn pages_of_recent_logs_are_complete_in_both_orders(store: &dyn LogSto
 
 /// Counts per level or service: largest first, ties by key, at most `limit` groups, only
 /// matching events.
-pub async fn counts_per_group_are_largest_first(store: &dyn LogStore) {
+pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
     let mut events = Vec::new();
     let spec: [(&str, Level, usize); 5] = [
         ("auth", Level::Error, 3),
@@ -562,7 +569,7 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStore) {
 
 /// Counts per time bucket start on whole intervals, list only buckets with events, by start
 /// and then level (least severe first), and stop at `max_rows`.
-pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
+pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStoreUnderTest) {
     let events = vec![
         sample_event("svc", Level::Info, "m", at(10)),
         sample_event("svc", Level::Error, "m", at(50)),
@@ -582,7 +589,12 @@ pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
     };
 
     let per_minute = store
-        .histogram(&only_svc, HistogramInterval::OneMinute, false, 100)
+        .histogram(&HistogramRequest {
+            filter: only_svc.clone(),
+            interval: HistogramInterval::OneMinute,
+            by_level: false,
+            max_rows: 100,
+        })
         .await
         .expect("histogram");
     assert_eq!(
@@ -594,7 +606,12 @@ pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
         ]
     );
     let by_level = store
-        .histogram(&only_svc, HistogramInterval::FiveMinutes, true, 100)
+        .histogram(&HistogramRequest {
+            filter: only_svc.clone(),
+            interval: HistogramInterval::FiveMinutes,
+            by_level: true,
+            max_rows: 100,
+        })
         .await
         .expect("histogram");
     assert_eq!(
@@ -606,7 +623,12 @@ pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
         ]
     );
     let capped = store
-        .histogram(&only_svc, HistogramInterval::OneMinute, true, 2)
+        .histogram(&HistogramRequest {
+            filter: only_svc.clone(),
+            interval: HistogramInterval::OneMinute,
+            by_level: true,
+            max_rows: 2,
+        })
         .await
         .expect("histogram");
     assert_eq!(
@@ -617,7 +639,12 @@ pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
         ]
     );
     let daily = store
-        .histogram(&Filter::default(), HistogramInterval::OneDay, false, 100)
+        .histogram(&HistogramRequest {
+            filter: Filter::default(),
+            interval: HistogramInterval::OneDay,
+            by_level: false,
+            max_rows: 100,
+        })
         .await
         .expect("histogram");
     let midnight = HistogramInterval::OneDay.bucket_start(at(0));
@@ -632,7 +659,7 @@ pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStore) {
 }
 
 /// An export hands out every matching event in the filter's order, ignoring limit and offset.
-pub async fn exports_read_every_match_in_order(store: &dyn LogStore) {
+pub async fn exports_read_every_match_in_order(store: &dyn LogStoreUnderTest) {
     let mut events: Vec<LogEvent> = (0..1_234_u64)
         .map(|i| sample_event("svc", Level::Info, &format!("m{i}"), at(i / 3)))
         .collect();
@@ -670,7 +697,7 @@ pub async fn exports_read_every_match_in_order(store: &dyn LogStore) {
 
 /// Arrivals are read by receive time and id, from the window's start or after its position,
 /// without events whose own time is older than the window allows, at most `max`.
-pub async fn arrivals_are_read_in_receive_order(store: &dyn LogStore) {
+pub async fn arrivals_are_read_in_receive_order(store: &dyn LogStoreUnderTest) {
     let received = |seconds: u64| at(1000 + seconds);
     let events = vec![
         received_at(sample_event("svc", Level::Info, "r0", at(1)), received(0)),
@@ -701,35 +728,65 @@ pub async fn arrivals_are_read_in_receive_order(store: &dyn LogStore) {
     assert_eq!(messages(&rest), ["r1b", "r2"]);
 }
 
-/// Runs every function of the suite, each on a fresh store from `fresh`.
-pub async fn run_all<S, F, Fut>(mut fresh: F)
-where
-    S: LogStore,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = S>,
-{
-    stored_events_read_back_unchanged(&fresh().await).await;
-    filters_combine_and_results_are_newest_first(&fresh().await).await;
-    limit_and_offset_page_through_results(&fresh().await).await;
-    text_search_matches_every_term_ignoring_case_and_literally(&fresh().await).await;
-    metadata_and_trace_conditions_match_exactly(&fresh().await).await;
-    min_level_selects_that_level_and_above(&fresh().await).await;
-    the_store_selects_what_filter_matches_accepts(&fresh().await).await;
-    cursors_page_through_equal_timestamps_without_gaps_or_repeats(&fresh().await).await;
-    pages_of_recent_logs_are_complete_in_both_orders(&fresh().await).await;
-    counts_per_group_are_largest_first(&fresh().await).await;
-    histograms_count_per_bucket_and_level(&fresh().await).await;
-    exports_read_every_match_in_order(&fresh().await).await;
-    arrivals_are_read_in_receive_order(&fresh().await).await;
+/// A store under test: the writing and the reading side of one store (both ports are
+/// implemented by the real adapter and by the in-memory fake).
+pub trait LogStoreUnderTest: LogWriter + LogReader {}
+
+impl<T: LogWriter + LogReader + ?Sized> LogStoreUnderTest for T {}
+
+/// One `#[tokio::test]` per behaviour of [`store_contract`](self), each on a fresh store, for
+/// an adapter: `setup` is a future of a fixture, `store` borrows the store from it and
+/// `teardown` disposes of it. The list of behaviours lives only here, so a behaviour added to
+/// the suite runs against every adapter that uses the macro.
+///
+/// ```ignore
+/// application::store_contract_tests!(
+///     setup = TestDatabase::migrated(),
+///     store = |database| database.store(),
+///     teardown = |database| database.drop().await,
+/// );
+/// ```
+#[macro_export]
+macro_rules! store_contract_tests {
+    (setup = $setup:expr, store = |$fixture:ident| $store:expr $(,)?) => {
+        $crate::store_contract_tests!(setup = $setup, store = |$fixture| $store, teardown = |gone| drop(gone));
+    };
+    (setup = $setup:expr, store = |$fixture:ident| $store:expr, teardown = |$gone:ident| $teardown:expr $(,)?) => {
+        $crate::store_contract_tests!(@each ($setup) ($fixture) ($store) ($gone) ($teardown);
+            stored_events_read_back_unchanged,
+            filters_combine_and_results_are_newest_first,
+            limit_and_offset_page_through_results,
+            text_search_matches_every_term_ignoring_case_and_literally,
+            metadata_and_trace_conditions_match_exactly,
+            min_level_selects_that_level_and_above,
+            the_store_selects_what_filter_matches_accepts,
+            cursors_page_through_equal_timestamps_without_gaps_or_repeats,
+            pages_of_recent_logs_are_complete_in_both_orders,
+            counts_per_group_are_largest_first,
+            histograms_count_per_bucket_and_level,
+            exports_read_every_match_in_order,
+            arrivals_are_read_in_receive_order
+        );
+    };
+    (@each ($setup:expr) ($fixture:ident) ($store:expr) ($gone:ident) ($teardown:expr); $($behaviour:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $behaviour() {
+                let $fixture = $setup.await;
+                $crate::testing::store_contract::$behaviour(&$store).await;
+                let $gone = $fixture;
+                $teardown;
+            }
+        )*
+    };
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::testing::InMemoryLogStore;
 
-    #[tokio::test]
-    async fn the_in_memory_store_keeps_the_store_contract() {
-        run_all(|| async { InMemoryLogStore::default() }).await;
-    }
+    crate::store_contract_tests!(
+        setup = async { InMemoryLogStore::default() },
+        store = |store| store,
+    );
 }

@@ -175,7 +175,7 @@ async fn main() -> ExitCode {
     } else {
         info!(keys = keys.count(Scope::Ingest), "ingest API keys required");
     }
-    let queue = match RedisLogQueue::new(&settings.redis(), "ingestion") {
+    let queue = match RedisLogQueue::producer(&settings.redis()) {
         Ok(queue) => Arc::new(queue),
         Err(invalid) => {
             error!(error = %invalid, "invalid redis settings");

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ports::{LogQueue, LogStore};
+use application::ports::{LogWriter, QueueConsumer};
 use application::{DrainSettings, DrainTrigger, DrainUseCase, RetentionUseCase};
 use clickhouse_adapter::{
     ClickHouseConfig, ClickHouseLogStore, ClickHouseRetention, apply_migrations,

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use application::ports::{
-    ArrivalWindow, Backlog, BucketCount, EventCursor, GroupCount, LogQueue, LogRetention, LogStore,
-    QueueError, Receipt, Reservation, StoreError,
+    Backlog, LogRetention, LogWriter, QueueConsumer, QueueError, Receipt, Reservation, StoreError,
 };
 use async_trait::async_trait;
-use domain::{Filter, GroupBy, HistogramInterval, LogEvent, Timestamp};
+use domain::{LogEvent, Timestamp};
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
@@ -75,15 +74,11 @@ pub(crate) fn describe() {
     describe_counter!(RETENTION_DROPPED, "Daily partitions dropped by retention");
 }
 
-/// A [`LogQueue`] that counts the batches it hands out and the events it dead-letters.
-pub(crate) struct MeteredQueue(pub(crate) Arc<dyn LogQueue>);
+/// A [`QueueConsumer`] that counts the batches it hands out and the events it dead-letters.
+pub(crate) struct MeteredQueue(pub(crate) Arc<dyn QueueConsumer>);
 
 #[async_trait]
-impl LogQueue for MeteredQueue {
-    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
-        self.0.push(events).await
-    }
-
+impl QueueConsumer for MeteredQueue {
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
         let reservation = self.0.reserve(max).await?;
         if !reservation.events.is_empty() {
@@ -127,11 +122,11 @@ impl LogQueue for MeteredQueue {
     }
 }
 
-/// A [`LogStore`] that times inserts and counts the events stored and the failures.
-pub(crate) struct MeteredStore(pub(crate) Arc<dyn LogStore>);
+/// A [`LogWriter`] that times inserts and counts the events stored and the failures.
+pub(crate) struct MeteredStore(pub(crate) Arc<dyn LogWriter>);
 
 #[async_trait]
-impl LogStore for MeteredStore {
+impl LogWriter for MeteredStore {
     async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError> {
         let started = Instant::now();
         let inserted = self.0.insert(events).await;
@@ -148,36 +143,6 @@ impl LogStore for MeteredStore {
             }
         }
         inserted
-    }
-
-    async fn query(&self, filter: &Filter) -> Result<Vec<LogEvent>, StoreError> {
-        self.0.query(filter).await
-    }
-
-    async fn count_by(
-        &self,
-        filter: &Filter,
-        group_by: GroupBy,
-    ) -> Result<Vec<GroupCount>, StoreError> {
-        self.0.count_by(filter, group_by).await
-    }
-
-    async fn histogram(
-        &self,
-        filter: &Filter,
-        interval: HistogramInterval,
-        by_level: bool,
-        max_rows: u32,
-    ) -> Result<Vec<BucketCount>, StoreError> {
-        self.0.histogram(filter, interval, by_level, max_rows).await
-    }
-
-    async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {
-        self.0.export(filter).await
-    }
-
-    async fn arrivals(&self, window: &ArrivalWindow) -> Result<Vec<LogEvent>, StoreError> {
-        self.0.arrivals(window).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -245,7 +210,7 @@ pub(crate) async fn sample_queue(
 
 #[cfg(test)]
 mod tests {
-    use application::ports::{MockLogQueue, MockLogRetention, MockLogStore};
+    use application::ports::{MockLogRetention, MockLogWriter, MockQueueConsumer};
     use application::testing::sample_event;
     use domain::Level;
 
@@ -268,7 +233,7 @@ mod tests {
     async fn inserts_are_timed_and_counted_by_outcome() {
         let (recorder, handle) = service_runtime::prometheus_recorder().unwrap();
         let _local = metrics::set_default_local_recorder(&recorder);
-        let mut inner = MockLogStore::new();
+        let mut inner = MockLogWriter::new();
         let mut calls = 0;
         inner.expect_insert().times(3).returning(move |_| {
             calls += 1;
@@ -311,7 +276,7 @@ mod tests {
     async fn reserved_batches_and_dead_letters_are_counted_and_empty_reservations_are_not() {
         let (recorder, handle) = service_runtime::prometheus_recorder().unwrap();
         let _local = metrics::set_default_local_recorder(&recorder);
-        let mut inner = MockLogQueue::new();
+        let mut inner = MockQueueConsumer::new();
         let mut calls = 0;
         inner.expect_reserve().times(2).returning(move |_| {
             calls += 1;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use application::QueryUseCase;
-use application::ports::LogStore;
+use application::ports::LogWriter;
 use application::testing::sample_event;
 use domain::{FilterDraft, Level, Timestamp};
 

@@ -2,7 +2,7 @@
 //! literally (the answer is exactly what `Filter::matches` accepts, and never an error) or
 //! refused by validation before any SQL exists.
 
-use application::ports::LogStore;
+use application::ports::{LogReader, LogWriter};
 use application::testing::store_contract::custom_event;
 use domain::limits::{METADATA_VALUE_MAX_BYTES, SEARCH_MAX_CHARS};
 use domain::{
@@ -62,7 +62,7 @@ fn expected_ids(corpus: &[LogEvent], filter: &Filter) -> Vec<EventId> {
     matching.iter().map(|event| event.id()).collect()
 }
 
-async fn found_ids(store: &dyn LogStore, filter: &Filter) -> Vec<EventId> {
+async fn found_ids(store: &dyn LogReader, filter: &Filter) -> Vec<EventId> {
     let page = filter.clone().paged(SortOrder::Descending, None);
     store
         .query(&page)

@@ -1,6 +1,6 @@
 //! Retention against the real server: whole old days go, everything newer stays.
 
-use application::ports::{LogRetention, LogStore};
+use application::ports::{LogRetention, LogWriter};
 use application::testing::sample_event;
 use clickhouse_adapter::ClickHouseRetention;
 use domain::{Level, Timestamp};

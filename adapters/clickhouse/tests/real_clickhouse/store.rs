@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use application::ports::{LogStore, StoreError};
+use application::ports::{LogReader, LogWriter, StoreError};
 use application::testing::sample_event;
 use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
 use domain::{
@@ -252,7 +252,7 @@ async fn a_server_that_cannot_be_reached_is_unavailable_for_every_call() {
 
     let insert = store.insert(&[event]).await.unwrap_err();
     let query = store.query(&Filter::default()).await.unwrap_err();
-    let health = store.health().await.unwrap_err();
+    let health = LogReader::health(&store).await.unwrap_err();
 
     for error in [insert, query, health] {
         assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
@@ -282,7 +282,7 @@ async fn a_server_that_does_not_answer_in_time_is_unavailable_and_a_query_timed_
         .await
         .unwrap_err();
     let query = store.query(&Filter::default()).await.unwrap_err();
-    let health = store.health().await.unwrap_err();
+    let health = LogReader::health(&store).await.unwrap_err();
 
     for error in [insert, health] {
         assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
@@ -307,14 +307,14 @@ async fn a_database_without_the_logs_table_is_unavailable_until_migrated() {
     assert!(matches!(insert, StoreError::Unavailable(_)), "{insert:?}");
     assert!(matches!(query, StoreError::Unavailable(_)), "{query:?}");
     assert!(insert.is_retryable());
-    store.health().await.unwrap();
+    LogWriter::health(&store).await.unwrap();
     database.drop().await;
 }
 
 #[tokio::test]
 async fn a_store_whose_database_does_not_exist_is_unavailable() {
     let store = ClickHouseLogStore::new(&crate::common::config_for_new_database());
-    let health = store.health().await.unwrap_err();
+    let health = LogReader::health(&store).await.unwrap_err();
     let insert = store
         .insert(&[sample_event("svc", Level::Info, "m", at(0))])
         .await
@@ -355,6 +355,6 @@ async fn rows_the_table_cannot_hold_are_rejected() {
 #[tokio::test]
 async fn a_healthy_server_answers_the_health_check() {
     let database = TestDatabase::migrated().await;
-    database.store().health().await.unwrap();
+    LogWriter::health(&database.store()).await.unwrap();
     database.drop().await;
 }

@@ -10,9 +10,9 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 use tracing::warn;
 
-use crate::api_key::AccessDenied;
-use crate::auth::Denial;
-use crate::metrics::{IngestSource, count_rejected_request};
+use crate::common::access::AccessDenied;
+use crate::common::keys::Denial;
+use crate::common::metrics::{IngestSource, count_rejected_request};
 
 use super::response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
 

@@ -8,7 +8,7 @@ use poem::{IntoResponse, Response};
 use prost::Message as _;
 
 use super::json;
-use crate::error::{Failure, RETRY_AFTER_SECONDS};
+use crate::common::error::{Failure, RETRY_AFTER_SECONDS};
 
 /// The protobuf media type of OTLP/HTTP.
 pub(crate) const PROTOBUF: &str = "application/x-protobuf";

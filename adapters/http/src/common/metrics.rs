@@ -12,7 +12,7 @@ use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use poem::http::{Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, PathPattern, Request, Response};
 
-use crate::error::Failure;
+use crate::common::error::Failure;
 
 /// Renders the process's metrics in the Prometheus text format.
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;

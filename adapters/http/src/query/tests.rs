@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use application::ports::{LogStore, MockLogStore, StoreError};
+use application::ports::{LogReader, LogWriter, MockLogReader, StoreError};
 use application::testing::{InMemoryLogStore, sample_event};
 use application::{QuerySettings, QueryUseCase};
 use domain::{Level, Timestamp};
@@ -13,9 +13,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::query_app;
-use crate::auth::ApiKeys;
+use crate::common::keys::ApiKeys;
 
-fn unlimited(store: Arc<dyn LogStore>) -> QueryUseCase {
+fn unlimited(store: Arc<dyn LogReader>) -> QueryUseCase {
     QueryUseCase::with_settings(
         store,
         QuerySettings {
@@ -51,7 +51,7 @@ fn at(seconds: u64) -> Timestamp {
 
 #[tokio::test]
 async fn metadata_parameters_are_read_from_the_raw_query_string_with_the_declared_ones() {
-    let mut store = MockLogStore::new();
+    let mut store = MockLogReader::new();
     store
         .expect_query()
         .withf(|filter| {
@@ -140,7 +140,7 @@ async fn bad_parameters_get_400_naming_the_parameter_on_every_endpoint() {
         ("/logs/export?level=LOUD", "level"),
     ];
     for (uri, field) in cases {
-        let mut store = MockLogStore::new();
+        let mut store = MockLogReader::new();
         store.expect_query().times(0);
         let (status, body) =
             get_json(query_app(unlimited(Arc::new(store)), ApiKeys::none()), uri).await;
@@ -152,7 +152,7 @@ async fn bad_parameters_get_400_naming_the_parameter_on_every_endpoint() {
 
 #[tokio::test]
 async fn a_query_that_runs_out_of_time_is_504_query_timeout_and_an_outage_503() {
-    let mut store = MockLogStore::new();
+    let mut store = MockLogReader::new();
     store
         .expect_count_by()
         .times(1)
@@ -251,7 +251,7 @@ async fn an_export_streams_every_match_as_ndjson_lines() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_endpoint_status_content_type_and_example() {
     let (status, spec) = get_json(
-        query_app(unlimited(Arc::new(MockLogStore::new())), ApiKeys::none()),
+        query_app(unlimited(Arc::new(MockLogReader::new())), ApiKeys::none()),
         "/openapi.json",
     )
     .await;

@@ -2,22 +2,27 @@
 //! and `/logs/export` (NDJSON), all with the same filters. Handlers only decode parameters,
 //! call the use case and convert its answer.
 
-use application::QueryUseCase;
-use domain::FilterDraft;
+pub(crate) mod model;
+pub(crate) mod stream;
+#[cfg(test)]
+mod tests;
+
+use application::{QueryError, QueryUseCase};
+use domain::{FilterDraft, GroupBy, HistogramInterval, HistogramSplit};
 use poem::web::Query as RawQuery;
 use poem::{FromRequest, Request};
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 
-use crate::api_key::Authorized;
-use crate::error::ErrorBody;
-use crate::health::{HealthResponse, ReadyResponse, health, readiness};
-use crate::query_model::{
+use crate::common::access::Authorized;
+use crate::common::error::ErrorBody;
+use crate::common::health::{HealthResponse, ReadyResponse, health, readiness};
+use crate::query::model::{
     ExportResponse, GroupBody, HistogramBody, HistogramResponse, LogRecord, LogsPage, LogsResponse,
     QueryFailure, StatsBody, StatsResponse, TailResponse,
 };
-use crate::query_stream::{ndjson_export, tail_events};
+use crate::query::stream::{ndjson_export, tail_events};
 
 /// The prefix of metadata conditions in the query string: `metadata.<key>=<value>`.
 const METADATA_PREFIX: &str = "metadata.";
@@ -244,10 +249,13 @@ impl QueryApi {
             },
             Err(body) => return body.into(),
         };
-        let group_by = group_by.0.unwrap_or_default();
-        match self.query.stats(draft, &group_by).await {
+        let group_by = match GroupBy::parse(group_by.0.as_deref().unwrap_or_default()) {
+            Ok(group_by) => group_by,
+            Err(invalid) => return QueryFailure::from(QueryError::from(invalid)).into(),
+        };
+        match self.query.stats(draft, group_by).await {
             Ok(groups) => StatsResponse::Ok(Json(StatsBody {
-                group_by: group_by.trim().to_ascii_lowercase(),
+                group_by: group_by.to_string(),
                 groups: groups.into_iter().map(GroupBody::from).collect(),
             })),
             Err(error) => QueryFailure::from(error).into(),
@@ -310,14 +318,16 @@ impl QueryApi {
             Ok(draft) => draft,
             Err(body) => return body.into(),
         };
-        let interval = interval.0.unwrap_or_default();
-        let by_level = by.0.as_deref().is_some_and(|by| !by.trim().is_empty());
-        match self
-            .query
-            .histogram(draft, &interval, by.0.as_deref())
-            .await
-        {
-            Ok(histogram) => HistogramResponse::Ok(Json(HistogramBody::new(histogram, by_level))),
+        let parsed = HistogramInterval::parse(interval.0.as_deref().unwrap_or_default())
+            .and_then(|interval| Ok((interval, HistogramSplit::parse(by.0.as_deref())?)));
+        let (interval, split) = match parsed {
+            Ok(parsed) => parsed,
+            Err(invalid) => return QueryFailure::from(QueryError::from(invalid)).into(),
+        };
+        match self.query.histogram(draft, interval, split).await {
+            Ok(histogram) => {
+                HistogramResponse::Ok(Json(HistogramBody::new(histogram, split.by_level())))
+            }
             Err(error) => QueryFailure::from(error).into(),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use application::ports::{LogStore, MockDrainSignal, MockLogQueue};
+use application::ports::{LogReader, MockDrainSignal, MockQueueProducer};
 use application::testing::InMemoryLogStore;
 use application::{IngestUseCase, QueryUseCase};
 use poem::Endpoint;
@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{ingestion_app, query_app};
-use crate::auth::{ApiKeys, Scope, key_digest_entry};
-use crate::config::IngestHttpConfig;
+use crate::common::config::IngestHttpConfig;
+use crate::common::keys::{ApiKeys, Scope, key_digest_entry};
 
 const INGEST_KEY: &str = "ingest-key-0123456789abcdef";
 const QUERY_KEY: &str = "query-key-0123456789abcdef";
@@ -47,7 +47,7 @@ fn keys() -> ApiKeys {
 
 /// The ingestion app over a queue that expects `pushes` pushes.
 fn ingestion(keys: ApiKeys, pushes: usize) -> TestClient<impl Endpoint> {
-    let mut queue = MockLogQueue::new();
+    let mut queue = MockQueueProducer::new();
     queue.expect_push().times(pushes).returning(|_| Ok(()));
     queue.expect_health().returning(|| Ok(()));
     let mut signal = MockDrainSignal::new();
@@ -63,7 +63,7 @@ fn ingestion(keys: ApiKeys, pushes: usize) -> TestClient<impl Endpoint> {
 }
 
 fn query(keys: ApiKeys) -> TestClient<impl Endpoint> {
-    let store: Arc<dyn LogStore> = Arc::new(InMemoryLogStore::default());
+    let store: Arc<dyn LogReader> = Arc::new(InMemoryLogStore::default());
     TestClient::new(query_app(
         QueryUseCase::with_settings(store, Default::default(), CancellationToken::new()),
         keys,

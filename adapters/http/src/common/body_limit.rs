@@ -3,7 +3,7 @@
 use poem::http::StatusCode;
 use poem::{Body, Endpoint, Request, Response, Result};
 
-use crate::error::ErrorBody;
+use crate::common::error::ErrorBody;
 
 /// An endpoint whose request bodies over `max_bytes` never reach the inner one.
 pub(crate) struct BodyLimit<E> {

@@ -12,8 +12,8 @@ use poem_openapi::payload::{Binary, EventStream, Json};
 use poem_openapi::{ApiResponse, Object, Union};
 use tracing::warn;
 
-use crate::api_key::{DeniedAnswer, denied_answer};
-use crate::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, query_timeout, request_error};
+use crate::common::access::{DeniedAnswer, denied_answer};
+use crate::common::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, query_timeout, request_error};
 
 /// A stored log event.
 #[derive(Debug, Clone, Object, serde::Serialize)]

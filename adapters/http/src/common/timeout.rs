@@ -13,8 +13,8 @@
 //!   bounded by `REDIS_RESPONSE_TIMEOUT_MS`.
 //!
 //! Streamed answers (the live tail, the NDJSON export) are exempt: they run for as long as the
-//! client reads, bounded by their own settings. On the OTLP path the answer is OTLP's: a
-//! `google.rpc.Status` (code 14, UNAVAILABLE) in the request's encoding.
+//! client reads, bounded by their own settings. A protocol with an error format of its own wraps
+//! its routes in a deadline of its own that answers in that format ([`RequestTimeout::answering`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +27,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::error::{ErrorBody, RETRY_AFTER_SECONDS};
-use crate::otlp::OTLP_LOGS_PATH;
+use crate::common::error::{ErrorBody, RETRY_AFTER_SECONDS};
 
 /// What the deadline covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +36,17 @@ enum Covers {
     BodyOnly,
 }
 
+/// How a protocol answers a request that ran out of time: given the request's `Content-Type`
+/// and the reason, a 503 with `Retry-After` in the protocol's own error format.
+pub(crate) type TimeoutAnswer = fn(Option<&str>, String) -> Response;
+
 /// An endpoint whose requests, except those to `exempt` paths, get at most `limit`.
 pub(crate) struct RequestTimeout<E> {
     inner: E,
     limit: Duration,
     covers: Covers,
     exempt: &'static [&'static str],
+    answer: TimeoutAnswer,
 }
 
 impl<E: Endpoint> RequestTimeout<E> {
@@ -53,6 +57,7 @@ impl<E: Endpoint> RequestTimeout<E> {
             limit,
             covers: Covers::WholeRequest,
             exempt: &[],
+            answer: timed_out,
         }
     }
 
@@ -71,16 +76,19 @@ impl<E: Endpoint> RequestTimeout<E> {
         self
     }
 
-    fn timed_out(&self, otlp_content_type: Option<Option<String>>) -> Response {
+    /// Answers requests that ran out of time with `answer` instead of our JSON error body.
+    pub(crate) fn answering(mut self, answer: TimeoutAnswer) -> Self {
+        self.answer = answer;
+        self
+    }
+
+    fn timed_out(&self, content_type: Option<&str>) -> Response {
         warn!(limit_ms = self.limit.as_millis(), "request timed out");
         let reason = format!(
             "the request did not complete within {} ms (HTTP_REQUEST_TIMEOUT_MS); retry later",
             self.limit.as_millis()
         );
-        match otlp_content_type {
-            Some(content_type) => crate::otlp::unavailable(content_type.as_deref(), reason),
-            None => timed_out(reason),
-        }
+        (self.answer)(content_type, reason)
     }
 }
 
@@ -93,13 +101,12 @@ impl<E: Endpoint> Endpoint for RequestTimeout<E> {
             return Ok(self.inner.get_response(request).await);
         }
         // The request is gone once handed on: keep what the answer's format depends on.
-        let otlp_content_type =
-            (path == OTLP_LOGS_PATH).then(|| request.content_type().map(str::to_owned));
+        let content_type = request.content_type().map(str::to_owned);
         match self.covers {
             Covers::WholeRequest => {
                 match tokio::time::timeout(self.limit, self.inner.get_response(request)).await {
                     Ok(response) => Ok(response),
-                    Err(_elapsed) => Ok(self.timed_out(otlp_content_type)),
+                    Err(_elapsed) => Ok(self.timed_out(content_type.as_deref())),
                 }
             }
             Covers::BodyOnly => {
@@ -114,7 +121,7 @@ impl<E: Endpoint> Endpoint for RequestTimeout<E> {
                 // Whatever the handler made of the broken body (it queued nothing), the client
                 // is told why.
                 if expired.load(Ordering::Acquire) {
-                    Ok(self.timed_out(otlp_content_type))
+                    Ok(self.timed_out(content_type.as_deref()))
                 } else {
                     Ok(response)
                 }
@@ -149,7 +156,8 @@ fn with_deadline<T: Send + 'static>(
     })
 }
 
-fn timed_out(reason: String) -> Response {
+/// Our own answer: 503 `request_timeout` with `Retry-After`.
+fn timed_out(_content_type: Option<&str>, reason: String) -> Response {
     ErrorBody::new("request_timeout", None, reason)
         .into_response(StatusCode::SERVICE_UNAVAILABLE)
         .with_header(RETRY_AFTER, RETRY_AFTER_SECONDS)
@@ -161,7 +169,7 @@ mod tests {
     use std::sync::Arc;
 
     use application::IngestUseCase;
-    use application::ports::{MockDrainSignal, MockLogQueue};
+    use application::ports::{MockDrainSignal, MockQueueProducer};
     use futures_util::{StreamExt, stream};
     use poem::test::TestClient;
     use poem::{Body, EndpointExt, handler};
@@ -271,7 +279,7 @@ mod tests {
             br#"{"service":"api","level":"INFO","#.to_vec(),
         )])
         .chain(stream::pending());
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().never();
         let app = crate::app::ingestion_app(
             IngestUseCase::new(Arc::new(queue), Arc::new(MockDrainSignal::new())),
@@ -279,7 +287,7 @@ mod tests {
                 request_timeout_ms: 2_000,
                 ..IngestHttpConfig::default()
             },
-            crate::auth::ApiKeys::none(),
+            crate::common::keys::ApiKeys::none(),
         );
         let client = TestClient::new(app.map_to_response());
         let request = client

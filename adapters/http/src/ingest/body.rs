@@ -8,8 +8,8 @@ use domain::{LogEventDraft, TimestampInput};
 use poem::http::StatusCode;
 use serde_json::Value;
 
-use crate::config::IngestHttpConfig;
-use crate::gzip::{GunzipError, gunzip_limited};
+use crate::common::config::IngestHttpConfig;
+use crate::common::gzip::{GunzipError, gunzip_limited};
 
 /// How a body is framed, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -629,5 +629,5 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "ingest_props.rs"]
+#[path = "props.rs"]
 mod props;

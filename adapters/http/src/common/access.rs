@@ -1,6 +1,6 @@
 //! API keys in poem: the [`Authorized`] guard that protected operations take as a parameter, and
 //! the answers to refused requests (401 with `WWW-Authenticate`, 403). The decisions themselves
-//! are in [`crate::auth`].
+//! are in [`crate::common::keys`].
 //!
 //! A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`; when both headers are
 //! there, the bearer token counts. The OpenAPI documents declare both ways as security schemes
@@ -15,8 +15,8 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use tracing::{info, warn};
 
-use crate::auth::{ApiKeys, Denial, Scope};
-use crate::error::ErrorBody;
+use crate::common::error::ErrorBody;
+use crate::common::keys::{ApiKeys, Denial, Scope};
 
 /// The header that carries a key when `Authorization` does not.
 pub(crate) const API_KEY_HEADER: &str = "X-API-Key";

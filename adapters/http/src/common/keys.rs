@@ -1,5 +1,5 @@
 //! API keys and their scopes, without any HTTP: parsing the configured keys, hashing them, and
-//! deciding whether a presented key may use a service. The poem glue is in [`crate::api_key`].
+//! deciding whether a presented key may use a service. The poem glue is in [`crate::common::access`].
 //!
 //! A key is held only as its SHA-256 digest, so configuration may hold digests instead of the
 //! keys themselves (`sha256:<64 hex>`), and a presented key is compared with every configured

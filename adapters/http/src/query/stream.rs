@@ -12,7 +12,7 @@ use poem_openapi::payload::EventStream;
 use poem_openapi::types::ToJSON;
 use tracing::warn;
 
-use crate::query_model::{LogRecord, QueryFailure, TailEvents, TailMessage};
+use crate::query::model::{LogRecord, QueryFailure, TailEvents, TailMessage};
 
 /// The subscription's items as server-sent events named after their kind.
 pub(crate) fn tail_events(subscription: TailSubscription) -> TailEvents {

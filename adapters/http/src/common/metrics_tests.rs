@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use application::ports::{MockDrainSignal, MockLogQueue, QueueError};
+use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
 use application::testing::InMemoryLogStore;
 use application::{IngestUseCase, QueryUseCase};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
@@ -13,9 +13,9 @@ use poem::test::TestClient;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{ingestion_app, query_app};
-use crate::auth::ApiKeys;
-use crate::config::IngestHttpConfig;
-use crate::metrics::{RenderMetrics, with_metrics};
+use crate::common::config::IngestHttpConfig;
+use crate::common::keys::ApiKeys;
+use crate::common::metrics::{RenderMetrics, with_metrics};
 
 fn recorder() -> (PrometheusRecorder, RenderMetrics) {
     let recorder = PrometheusBuilder::new()
@@ -27,8 +27,8 @@ fn recorder() -> (PrometheusRecorder, RenderMetrics) {
 }
 
 /// A queue that takes the first `accepting` pushes and then is full.
-fn queue(accepting: usize) -> MockLogQueue {
-    let mut queue = MockLogQueue::new();
+fn queue(accepting: usize) -> MockQueueProducer {
+    let mut queue = MockQueueProducer::new();
     let mut pushes = 0;
     queue.expect_push().returning(move |_| {
         pushes += 1;
@@ -44,7 +44,7 @@ fn queue(accepting: usize) -> MockLogQueue {
     queue
 }
 
-fn ingestion(queue: MockLogQueue, render: RenderMetrics) -> impl poem::Endpoint {
+fn ingestion(queue: MockQueueProducer, render: RenderMetrics) -> impl poem::Endpoint {
     let mut signal = MockDrainSignal::new();
     signal.expect_request_drain().returning(|| Ok(()));
     with_metrics(
@@ -243,7 +243,7 @@ async fn requests_refused_for_their_key_count_as_rejected_requests_by_code() {
     const QUERY_KEY: &str = "metrics-query-key-0123456789";
     let (recorder, render) = recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
-    let mut queue = MockLogQueue::new();
+    let mut queue = MockQueueProducer::new();
     queue.expect_push().times(1).returning(|_| Ok(()));
     let mut signal = MockDrainSignal::new();
     signal.expect_request_drain().returning(|| Ok(()));

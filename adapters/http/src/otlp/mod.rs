@@ -24,15 +24,15 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApi}
 use prost::Message as _;
 use tracing::info;
 
-use crate::api_key::Authorized;
-use crate::config::IngestHttpConfig;
-use crate::error::Failure;
-use crate::gzip::{GunzipError, gunzip_limited};
-use crate::ingest_body::BodyEncoding;
-use crate::metrics::{
+use crate::common::access::Authorized;
+use crate::common::config::IngestHttpConfig;
+use crate::common::error::Failure;
+use crate::common::gzip::{GunzipError, gunzip_limited};
+use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
-use crate::trace::RequestTraceId;
+use crate::common::trace::RequestTraceId;
+use crate::ingest::body::BodyEncoding;
 use mapping::{RecordPosition, map_request, record_count};
 pub(crate) use response::unavailable;
 use response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
@@ -271,7 +271,7 @@ mod tests {
     use std::io::Write;
     use std::sync::Arc;
 
-    use application::ports::{MockDrainSignal, MockLogQueue, QueueError};
+    use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
     use domain::{Level, LogEvent};
     use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyKind;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
@@ -284,11 +284,15 @@ mod tests {
     use super::response::{RpcStatus, grpc_code};
     use super::*;
     use crate::app::ingestion_app;
-    use crate::error::RETRY_AFTER_SECONDS;
+    use crate::common::error::RETRY_AFTER_SECONDS;
 
     const MAX_BODY_BYTES: usize = 64 * 1024;
 
-    fn app(queue: MockLogQueue, signals: usize, max_batch_events: usize) -> impl poem::Endpoint {
+    fn app(
+        queue: MockQueueProducer,
+        signals: usize,
+        max_batch_events: usize,
+    ) -> impl poem::Endpoint {
         let mut signal = MockDrainSignal::new();
         signal
             .expect_request_drain()
@@ -301,13 +305,13 @@ mod tests {
                 max_batch_events,
                 ..IngestHttpConfig::default()
             },
-            crate::auth::ApiKeys::none(),
+            crate::common::keys::ApiKeys::none(),
         )
     }
 
     /// A queue expecting one push whose events satisfy `check`, or none when `check` is `None`.
-    fn queue(check: Option<fn(&[LogEvent]) -> bool>) -> MockLogQueue {
-        let mut queue = MockLogQueue::new();
+    fn queue(check: Option<fn(&[LogEvent]) -> bool>) -> MockQueueProducer {
+        let mut queue = MockQueueProducer::new();
         match check {
             Some(check) => {
                 queue
@@ -723,7 +727,7 @@ mod tests {
             ),
         ];
         for (error, expected_status, expected_code) in cases {
-            let mut queue = MockLogQueue::new();
+            let mut queue = MockQueueProducer::new();
             queue
                 .expect_push()
                 .times(1)

@@ -1,6 +1,8 @@
 //! `POST /ingest`: one JSON log event in, `202 Accepted` with its trace id out; or a batch (a JSON
 //! array or NDJSON, optionally gzip) in, `202` with per-event results out.
 
+pub(crate) mod body;
+
 use std::collections::HashMap;
 
 use application::{BatchOutcome, IngestUseCase};
@@ -16,17 +18,17 @@ use poem_openapi::{
 use serde_json::Value;
 use tracing::info;
 
-use crate::api_key::{Authorized, DeniedAnswer, denied_answer};
-use crate::config::IngestHttpConfig;
-use crate::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, request_error};
-use crate::health::{HealthResponse, ReadyResponse, health, readiness};
-use crate::ingest_body::{
-    BatchRecord, BodyEncoding, BodyError, BodyFormat, IngestPayload, decode_payload,
-};
-use crate::metrics::{
+use crate::common::access::{Authorized, DeniedAnswer, denied_answer};
+use crate::common::config::IngestHttpConfig;
+use crate::common::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, request_error};
+use crate::common::health::{HealthResponse, ReadyResponse, health, readiness};
+use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
-use crate::trace::RequestTraceId;
+use crate::common::trace::RequestTraceId;
+use crate::ingest::body::{
+    BatchRecord, BodyEncoding, BodyError, BodyFormat, IngestPayload, decode_payload,
+};
 
 /// A log event, as sent to `POST /ingest`.
 #[derive(Debug, Object)]
@@ -490,14 +492,18 @@ mod tests {
     use std::io::Write;
     use std::sync::Arc;
 
-    use application::ports::{MockDrainSignal, MockLogQueue};
+    use application::ports::{MockDrainSignal, MockQueueProducer};
     use poem::http::StatusCode;
     use poem::test::TestClient;
 
     use super::*;
     use crate::app::ingestion_app;
 
-    fn app(queue: MockLogQueue, signals: usize, max_batch_events: usize) -> impl poem::Endpoint {
+    fn app(
+        queue: MockQueueProducer,
+        signals: usize,
+        max_batch_events: usize,
+    ) -> impl poem::Endpoint {
         let mut signal = MockDrainSignal::new();
         signal
             .expect_request_drain()
@@ -510,12 +516,12 @@ mod tests {
                 max_batch_events,
                 ..IngestHttpConfig::default()
             },
-            crate::auth::ApiKeys::none(),
+            crate::common::keys::ApiKeys::none(),
         )
     }
 
-    fn queue_expecting(pushes: usize, events: usize) -> MockLogQueue {
-        let mut queue = MockLogQueue::new();
+    fn queue_expecting(pushes: usize, events: usize) -> MockQueueProducer {
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(pushes)

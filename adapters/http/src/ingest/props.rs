@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use application::IngestUseCase;
-use application::ports::{LogQueue, MockDrainSignal};
+use application::ports::{MockDrainSignal, QueueConsumer, QueueProducer};
 use application::testing::InMemoryLogQueue;
 use domain::limits::{
     MESSAGE_MAX_BYTES, METADATA_KEY_MAX_CHARS, METADATA_MAX_ENTRIES, METADATA_VALUE_MAX_BYTES,
@@ -30,9 +30,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::app::ingestion_app;
-use crate::auth::ApiKeys;
-use crate::config::IngestHttpConfig;
-use crate::ingest_body::{BodyEncoding, BodyError, BodyFormat, IngestPayload, decode_payload};
+use crate::common::config::IngestHttpConfig;
+use crate::common::keys::ApiKeys;
+use crate::ingest::body::{BodyEncoding, BodyError, BodyFormat, IngestPayload, decode_payload};
 
 /// Generated timestamps lie before this (2023-11-14), so they are never "in the future".
 const LATEST_SECONDS: i64 = 1_700_000_000;
@@ -836,7 +836,10 @@ fn send(
         let mut signal = MockDrainSignal::new();
         signal.expect_request_drain().returning(|| Ok(()));
         let app = ingestion_app(
-            IngestUseCase::new(Arc::clone(&queue) as Arc<dyn LogQueue>, Arc::new(signal)),
+            IngestUseCase::new(
+                Arc::clone(&queue) as Arc<dyn QueueProducer>,
+                Arc::new(signal),
+            ),
             limits,
             ApiKeys::none(),
         );

@@ -1,0 +1,19 @@
+//! What every protocol of the HTTP adapter shares: API keys (the key store in [`keys`], its poem
+//! glue in [`access`]), the error table and answers ([`error`]), body and time limits
+//! ([`body_limit`], [`gzip`], [`timeout`]), health ([`health`]), metrics ([`metrics`]) and request
+//! tracing ([`trace`]).
+
+pub(crate) mod access;
+#[cfg(test)]
+mod access_tests;
+pub(crate) mod body_limit;
+pub(crate) mod config;
+pub mod error;
+pub(crate) mod gzip;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod metrics;
+#[cfg(test)]
+mod metrics_tests;
+pub(crate) mod timeout;
+pub(crate) mod trace;
