@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::backoff::Backoff;
 use crate::ports::{LogWriter, QueueConsumer, QueueError, Reservation, StoreError};
 
 /// How the worker drains.
@@ -432,35 +433,6 @@ async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => false,
         () = tokio::time::sleep(delay) => true,
-    }
-}
-
-/// Exponential backoff with "equal jitter": the n-th delay lies between half and all of
-/// initial * 2^n (capped at max), so many workers retrying at once spread out.
-#[derive(Debug)]
-struct Backoff {
-    initial: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max,
-            next: initial,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let ceiling = self.next;
-        self.next = (self.next * 2).min(self.max);
-        ceiling / 2 + ceiling.mul_f64(fastrand::f64() / 2.0)
-    }
-
-    fn reset(&mut self) {
-        self.next = self.initial;
     }
 }
 
@@ -1118,21 +1090,6 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-    }
-
-    #[test]
-    fn backoff_grows_up_to_its_cap_with_jitter_and_resets() {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
-        let ceilings = [100, 200, 350, 350];
-        for ceiling in ceilings {
-            let delay = backoff.next_delay().as_millis();
-            assert!(
-                (ceiling / 2..=ceiling).contains(&delay),
-                "{delay} ms for a ceiling of {ceiling} ms"
-            );
-        }
-        backoff.reset();
-        assert!(backoff.next_delay() <= Duration::from_millis(100));
     }
 
     #[test]

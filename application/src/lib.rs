@@ -4,6 +4,7 @@
 //! the store, `QueryUseCase` reads them back. Each talks to the outside world only through the
 //! traits in [`ports`], which the adapter crates implement for Redis, ClickHouse and gRPC.
 
+mod backoff;
 mod coalesce;
 mod drain;
 mod ingest;
@@ -14,6 +15,7 @@ mod tail;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use backoff::Backoff;
 pub use drain::{DrainError, DrainOutcome, DrainSettings, DrainTrigger, DrainUseCase};
 pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
 pub use query::{Histogram, HistogramBucket, LogPage, QueryError, QuerySettings, QueryUseCase};

@@ -1,6 +1,6 @@
-//! Settings of the gRPC client (ingestion's drain signal) and server (the worker's endpoint).
+//! Settings of the gRPC client (ingestion's drain signal). The worker's server takes a bound
+//! listener: its address is the worker's `WORKER_GRPC_LISTEN` setting.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -50,23 +50,6 @@ impl GrpcClientConfig {
     }
 }
 
-/// Where the worker's gRPC server listens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct GrpcServerConfig {
-    /// Address to bind; loopback by default (`127.0.0.1:50051`), so that only processes on the
-    /// same machine reach it. `0.0.0.0:50051` opens it to the network (set a token then).
-    pub listen: SocketAddr,
-}
-
-impl Default for GrpcServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 50051)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,9 +60,6 @@ mod tests {
             serde_json::from_str(r#"{"url": "http://worker:50051"}"#).unwrap();
         assert_eq!(client, GrpcClientConfig::with_url("http://worker:50051"));
         assert_eq!(client.timeout(), Duration::from_secs(1));
-
-        let server: GrpcServerConfig = serde_json::from_str("{}").unwrap();
-        assert_eq!(server.listen.to_string(), "127.0.0.1:50051");
     }
 
     #[test]
@@ -97,12 +77,5 @@ mod tests {
                 .to_string()
                 .contains("at least 16 characters")
         );
-    }
-
-    #[test]
-    fn a_listen_address_is_read_from_its_usual_text_form() {
-        let server: GrpcServerConfig =
-            serde_json::from_str(r#"{"listen": "127.0.0.1:6000"}"#).unwrap();
-        assert_eq!(server.listen, SocketAddr::from(([127, 0, 0, 1], 6000)));
     }
 }

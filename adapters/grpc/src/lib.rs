@@ -17,8 +17,8 @@ mod signal;
 mod tests;
 mod token;
 
-pub use config::{GrpcClientConfig, GrpcServerConfig};
+pub use config::GrpcClientConfig;
 pub use error::GrpcError;
-pub use server::{WORKER_SERVICE_NAME, WorkerHealth, serve_worker, serve_worker_with_health};
+pub use server::{WORKER_SERVICE_NAME, WorkerHealth, serve_worker};
 pub use signal::GrpcDrainSignal;
 pub use token::{InvalidToken, MIN_TOKEN_CHARS, SharedToken};

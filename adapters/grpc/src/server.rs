@@ -30,7 +30,7 @@ pub struct WorkerHealth {
 }
 
 impl WorkerHealth {
-    /// A health handle to pass to [`serve_worker_with_health`], which reports SERVING once the
+    /// A health handle to pass to [`serve_worker`], which reports SERVING once the
     /// server runs.
     pub fn new() -> Self {
         Self::default()
@@ -73,19 +73,10 @@ impl WorkerHealth {
 }
 
 /// Serves the Worker and health services on `listener` until `shutdown` completes, then stops
-/// accepting and lets calls in flight finish. Health reports SERVING from the start.
+/// accepting and lets calls in flight finish. `health` is a handle the caller keeps to flip the
+/// reported status, `token` what Drain calls must carry (`None`: any call is answered). Sets
+/// SERVING when the server starts. The health service never needs the token.
 pub async fn serve_worker(
-    listener: TcpListener,
-    trigger: DrainTrigger,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), GrpcError> {
-    serve_worker_with_health(listener, trigger, WorkerHealth::new(), None, shutdown).await
-}
-
-/// As [`serve_worker`], with a health handle the caller keeps to flip the reported status,
-/// and the token Drain calls must carry (`None`: any call is answered). Sets SERVING when the
-/// server starts. The health service never needs the token.
-pub async fn serve_worker_with_health(
     listener: TcpListener,
     trigger: DrainTrigger,
     health: WorkerHealth,

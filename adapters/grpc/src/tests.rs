@@ -23,7 +23,7 @@ use crate::proto::{DrainReply, DrainRequest};
 use crate::server::{DrainService, serve};
 use crate::{
     GrpcClientConfig, GrpcDrainSignal, GrpcError, SharedToken, WORKER_SERVICE_NAME, WorkerHealth,
-    serve_worker, serve_worker_with_health,
+    serve_worker,
 };
 
 /// A running server; dropping it stops the server.
@@ -44,7 +44,7 @@ impl Drop for RunningServer {
     }
 }
 
-/// The production server: `serve_worker_with_health`, as the worker binary runs it.
+/// The production server: `serve_worker`, as the worker binary runs it.
 async fn start_worker(
     listener: TcpListener,
     trigger: DrainTrigger,
@@ -52,7 +52,7 @@ async fn start_worker(
 ) -> RunningServer {
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    tokio::spawn(serve_worker_with_health(
+    tokio::spawn(serve_worker(
         listener,
         trigger,
         health,
@@ -67,7 +67,7 @@ async fn start_worker_with_token(trigger: DrainTrigger, token: &str) -> RunningS
     let listener = bind_loopback().await;
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
-    tokio::spawn(serve_worker_with_health(
+    tokio::spawn(serve_worker(
         listener,
         trigger,
         WorkerHealth::new(),
@@ -368,6 +368,8 @@ async fn the_server_returns_ok_once_its_shutdown_future_completes() {
     let server = tokio::spawn(serve_worker(
         listener,
         DrainTrigger::new(),
+        WorkerHealth::new(),
+        None,
         stop.clone().cancelled_owned(),
     ));
     sleep(Duration::from_millis(50)).await;

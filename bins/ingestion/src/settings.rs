@@ -1,0 +1,148 @@
+//! The ingestion service's settings: every one named after its environment variable (see
+//! `.env.example`), read once, checked before anything starts, and handed to each adapter as its
+//! own configuration.
+
+use std::net::SocketAddr;
+
+use domain::limits::{
+    EventLimits, LimitError, MAX_FUTURE_SKEW_NANOS, MESSAGE_MAX_BYTES, METADATA_KEY_MAX_CHARS,
+    METADATA_MAX_ENTRIES, METADATA_VALUE_MAX_BYTES, SERVICE_MAX_CHARS,
+};
+use grpc_adapter::{GrpcClientConfig, SharedToken};
+use http_adapter::{ApiKeys, IngestHttpConfig};
+use redis_adapter::RedisConfig;
+use serde::{Deserialize, Serialize};
+
+/// Every setting, named after its environment variable (see `.env.example`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Settings {
+    pub(crate) ingestion_addr: SocketAddr,
+    pub(crate) worker_grpc_url: String,
+    /// The worker's token, sent with every drain signal; empty: none.
+    #[serde(deserialize_with = "service_runtime::secret_text")]
+    pub(crate) worker_grpc_token: String,
+    pub(crate) redis_url: String,
+    pub(crate) redis_queue_key: String,
+    pub(crate) redis_response_timeout_ms: u64,
+    /// Most events the queue may hold before ingestion answers 429 (0: no limit).
+    pub(crate) queue_max_events: u64,
+    pub(crate) ingest_max_body_bytes: usize,
+    pub(crate) ingest_max_batch_events: usize,
+    /// Limits on an event's fields (see `domain::limits`); each between 1 and its ceiling.
+    pub(crate) ingest_max_service_chars: usize,
+    pub(crate) ingest_max_message_bytes: usize,
+    pub(crate) ingest_max_metadata_entries: usize,
+    pub(crate) ingest_max_metadata_key_chars: usize,
+    pub(crate) ingest_max_metadata_value_bytes: usize,
+    pub(crate) ingest_max_future_skew_seconds: u64,
+    pub(crate) http_request_timeout_ms: u64,
+    pub(crate) shutdown_grace_ms: u64,
+    /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
+    #[serde(deserialize_with = "service_runtime::secret_text")]
+    pub(crate) ingest_api_keys: String,
+    #[serde(deserialize_with = "service_runtime::secret_text")]
+    pub(crate) query_api_keys: String,
+    pub(crate) api_keys_file: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let redis = RedisConfig::default();
+        Self {
+            ingestion_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            worker_grpc_url: GrpcClientConfig::default().url,
+            worker_grpc_token: String::new(),
+            redis_url: redis.url,
+            redis_queue_key: redis.queue_key,
+            redis_response_timeout_ms: redis.response_timeout_ms,
+            queue_max_events: redis.max_queue_events,
+            ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
+            ingest_max_batch_events: IngestHttpConfig::default().max_batch_events,
+            ingest_max_service_chars: SERVICE_MAX_CHARS,
+            ingest_max_message_bytes: MESSAGE_MAX_BYTES,
+            ingest_max_metadata_entries: METADATA_MAX_ENTRIES,
+            ingest_max_metadata_key_chars: METADATA_KEY_MAX_CHARS,
+            ingest_max_metadata_value_bytes: METADATA_VALUE_MAX_BYTES,
+            ingest_max_future_skew_seconds: MAX_FUTURE_SKEW_NANOS / 1_000_000_000,
+            http_request_timeout_ms: IngestHttpConfig::default().request_timeout_ms,
+            shutdown_grace_ms: 10_000,
+            ingest_api_keys: String::new(),
+            query_api_keys: String::new(),
+            api_keys_file: String::new(),
+        }
+    }
+}
+
+impl Settings {
+    pub(crate) fn redis(&self) -> RedisConfig {
+        RedisConfig {
+            url: self.redis_url.clone(),
+            queue_key: self.redis_queue_key.clone(),
+            response_timeout_ms: self.redis_response_timeout_ms,
+            max_queue_events: self.queue_max_events,
+            ..RedisConfig::default()
+        }
+    }
+
+    pub(crate) fn http(&self) -> IngestHttpConfig {
+        IngestHttpConfig {
+            max_body_bytes: self.ingest_max_body_bytes,
+            max_batch_events: self.ingest_max_batch_events,
+            request_timeout_ms: self.http_request_timeout_ms,
+        }
+    }
+
+    /// The configured event limits; the error names the variable out of range.
+    fn event_limits(&self) -> Result<EventLimits, String> {
+        let named =
+            |variable: &'static str| move |error: LimitError| format!("{variable}: {error}");
+        EventLimits::default()
+            .with_service_max_chars(self.ingest_max_service_chars)
+            .map_err(named("INGEST_MAX_SERVICE_CHARS"))?
+            .with_message_max_bytes(self.ingest_max_message_bytes)
+            .map_err(named("INGEST_MAX_MESSAGE_BYTES"))?
+            .with_metadata_max_entries(self.ingest_max_metadata_entries)
+            .map_err(named("INGEST_MAX_METADATA_ENTRIES"))?
+            .with_metadata_key_max_chars(self.ingest_max_metadata_key_chars)
+            .map_err(named("INGEST_MAX_METADATA_KEY_CHARS"))?
+            .with_metadata_value_max_bytes(self.ingest_max_metadata_value_bytes)
+            .map_err(named("INGEST_MAX_METADATA_VALUE_BYTES"))?
+            .with_max_future_skew_seconds(self.ingest_max_future_skew_seconds)
+            .map_err(named("INGEST_MAX_FUTURE_SKEW_SECONDS"))
+    }
+}
+
+/// What the service runs with, checked before anything starts.
+pub(crate) struct Configuration {
+    pub(crate) settings: Settings,
+    pub(crate) event_limits: EventLimits,
+    pub(crate) keys: ApiKeys,
+    /// How drain signals reach the worker.
+    pub(crate) worker: GrpcClientConfig,
+}
+
+/// Loads the settings and checks the limits and API keys; the error names the variable (never
+/// a key).
+pub(crate) fn configure() -> Result<Configuration, String> {
+    let settings: Settings = service_runtime::load_settings().map_err(|error| error.to_string())?;
+    let event_limits = settings.event_limits()?;
+    let keys = ApiKeys::from_config(
+        &settings.ingest_api_keys,
+        &settings.query_api_keys,
+        &settings.api_keys_file,
+    )
+    .map_err(|error| error.to_string())?;
+    let worker_token = SharedToken::from_setting(&settings.worker_grpc_token)
+        .map_err(|invalid| format!("WORKER_GRPC_TOKEN: {invalid}"))?;
+    let worker = GrpcClientConfig {
+        token: worker_token,
+        ..GrpcClientConfig::with_url(&settings.worker_grpc_url)
+    };
+    Ok(Configuration {
+        settings,
+        event_limits,
+        keys,
+        worker,
+    })
+}
