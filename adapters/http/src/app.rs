@@ -12,6 +12,7 @@ use poem_openapi::OpenApiService;
 use crate::common::access::AccessPolicy;
 use crate::common::body_limit::BodyLimit;
 use crate::common::config::{IngestHttpConfig, QueryHttpConfig};
+use crate::common::health::HealthApi;
 use crate::common::keys::{ApiKeys, Scope};
 use crate::common::timeout::RequestTimeout;
 use crate::common::trace::Traced;
@@ -29,6 +30,7 @@ pub fn ingestion_app(
 ) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
         (
+            HealthApi(Arc::new(ingest.clone())),
             IngestApi {
                 ingest: ingest.clone(),
                 limits: config,
@@ -77,7 +79,7 @@ pub fn query_app_with(
     config: QueryHttpConfig,
 ) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
-        QueryApi { query },
+        (HealthApi(Arc::new(query.clone())), QueryApi { query }),
         "Log query API",
         env!("CARGO_PKG_VERSION"),
     )

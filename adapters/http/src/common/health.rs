@@ -1,7 +1,62 @@
-//! `/health` (the process is up) and `/ready` (its backend answers), shared by both APIs.
+//! `/health` (the process is up) and `/ready` (its backend answers), the same on every service:
+//! [`HealthApi`], composed into each service with what its readiness depends on.
 
+use std::sync::Arc;
+
+use application::{IngestUseCase, QueryUseCase};
+use async_trait::async_trait;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+/// What `/ready` asks: whether the backend a service needs answers.
+#[async_trait]
+pub(crate) trait Readiness: Send + Sync {
+    /// The backend's name in answers (`redis`, `clickhouse`).
+    fn backend(&self) -> &'static str;
+
+    /// Whether it answers; the error says why not.
+    async fn check(&self) -> Result<(), String>;
+}
+
+#[async_trait]
+impl Readiness for IngestUseCase {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.check_ready().await.map_err(|error| error.to_string())
+    }
+}
+
+#[async_trait]
+impl Readiness for QueryUseCase {
+    fn backend(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.check_ready().await.map_err(|error| error.to_string())
+    }
+}
+
+/// `/health` and `/ready` of a service whose readiness is `.0`'s.
+pub(crate) struct HealthApi(pub(crate) Arc<dyn Readiness>);
+
+#[OpenApi]
+impl HealthApi {
+    /// Liveness: the process is up
+    #[oai(path = "/health", method = "get")]
+    async fn health(&self) -> HealthResponse {
+        health()
+    }
+
+    /// Readiness: the backend answers (Redis for ingestion, ClickHouse for queries)
+    #[oai(path = "/ready", method = "get")]
+    async fn ready(&self) -> ReadyResponse {
+        readiness(self.0.backend(), self.0.check().await)
+    }
+}
 
 /// State of a service.
 #[derive(Debug, Object)]
@@ -32,7 +87,7 @@ pub(crate) enum ReadyResponse {
     Unavailable(Json<StatusBody>),
 }
 
-pub(crate) fn health() -> HealthResponse {
+fn health() -> HealthResponse {
     HealthResponse::Ok(Json(StatusBody {
         status: "ok".into(),
         down: Vec::new(),
@@ -40,7 +95,7 @@ pub(crate) fn health() -> HealthResponse {
     }))
 }
 
-pub(crate) fn readiness(backend: &str, check: Result<(), String>) -> ReadyResponse {
+fn readiness(backend: &str, check: Result<(), String>) -> ReadyResponse {
     match check {
         Ok(()) => ReadyResponse::Ready(Json(StatusBody {
             status: "ready".into(),

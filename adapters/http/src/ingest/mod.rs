@@ -21,7 +21,6 @@ use tracing::info;
 use crate::common::access::{Authorized, DeniedAnswer, denied_answer};
 use crate::common::config::IngestHttpConfig;
 use crate::common::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, request_error};
-use crate::common::health::{HealthResponse, ReadyResponse, health, readiness};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
@@ -466,24 +465,6 @@ impl IngestApi {
                 error.into()
             }
         }
-    }
-
-    /// Liveness: the process is up
-    #[oai(path = "/health", method = "get")]
-    async fn health(&self) -> HealthResponse {
-        health()
-    }
-
-    /// Readiness: Redis answers
-    #[oai(path = "/ready", method = "get")]
-    async fn ready(&self) -> ReadyResponse {
-        readiness(
-            "redis",
-            self.ingest
-                .check_ready()
-                .await
-                .map_err(|error| error.to_string()),
-        )
     }
 }
 

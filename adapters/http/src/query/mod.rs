@@ -17,7 +17,6 @@ use poem_openapi::payload::{Binary, Json};
 
 use crate::common::access::Authorized;
 use crate::common::error::ErrorBody;
-use crate::common::health::{HealthResponse, ReadyResponse, health, readiness};
 use crate::query::model::{
     ExportResponse, GroupBody, HistogramBody, HistogramResponse, LogRecord, LogsPage, LogsResponse,
     QueryFailure, StatsBody, StatsResponse, TailResponse,
@@ -447,24 +446,6 @@ impl QueryApi {
             Ok(body) => ExportResponse::Ok(Binary(body)),
             Err(failure) => failure.into(),
         }
-    }
-
-    /// Liveness: the process is up
-    #[oai(path = "/health", method = "get")]
-    async fn health(&self) -> HealthResponse {
-        health()
-    }
-
-    /// Readiness: ClickHouse answers
-    #[oai(path = "/ready", method = "get")]
-    async fn ready(&self) -> ReadyResponse {
-        readiness(
-            "clickhouse",
-            self.query
-                .check_ready()
-                .await
-                .map_err(|error| error.to_string()),
-        )
     }
 }
 
