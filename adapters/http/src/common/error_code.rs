@@ -283,6 +283,26 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_error_table_says_what_the_table_does() {
+        let readme = include_str!("../../../../README.md");
+        for code in ErrorCode::ALL {
+            let retry_after = if code.retry_after() { "yes" } else { "" };
+            let row = format!(
+                "| `{}` | {} | {} ",
+                code.as_str(),
+                code.http_status(),
+                code.grpc_code().as_i32()
+            );
+            let line = readme
+                .lines()
+                .find(|line| line.starts_with(&row))
+                .unwrap_or_else(|| panic!("README has no row starting {row:?}"));
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            assert_eq!(cells[4], retry_after, "{line}");
+        }
+    }
+
+    #[test]
     fn codes_and_texts_are_unique() {
         let texts: std::collections::HashSet<&str> =
             ErrorCode::ALL.iter().map(|code| code.as_str()).collect();

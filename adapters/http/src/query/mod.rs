@@ -140,7 +140,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339; must be after `from`.
@@ -222,7 +224,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339.
@@ -298,7 +302,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339.
@@ -414,7 +420,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339.
