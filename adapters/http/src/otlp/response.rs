@@ -96,6 +96,7 @@ impl ExportFailure {
             Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Throttled(_) => ErrorCode::QueueFull,
+            // Also the request timeout's answer: `request_timeout` has the same row.
             Self::Unavailable(_) => ErrorCode::QueueUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
