@@ -14,11 +14,11 @@
 # .test-servers/schemathesis-<pid>/, kept when a run fails.
 #
 # The two runs:
-#   open   no keys configured: every operation answers.
-#   keyed  INGEST_API_KEYS and QUERY_API_KEYS set; schemathesis sends the key as
-#          `Authorization: Bearer <key>`, and the `ignored_auth` check also proves that a request
-#          without it is refused. Skipped, saying so, when the services do not declare an API-key
-#          security scheme in their OpenAPI documents (a build without API keys).
+#   open   no keys configured: every operation answers, and the documents declare no security
+#          scheme (checked before fuzzing: a service that requires nothing must not say it does).
+#   keyed  INGEST_API_KEYS and QUERY_API_KEYS set; the documents must declare the API-key
+#          schemes; schemathesis sends the key as `Authorization: Bearer <key>`, and the
+#          `ignored_auth` check also proves that a request without it is refused.
 #
 # Checks, and why these:
 #   not_a_server_error            the point: no input makes a service fail (5xx). The query
@@ -28,19 +28,23 @@
 #   content_type_conformance      ... with its documented media type
 #   response_headers_conformance  ... with its documented headers (Retry-After, ...)
 #   response_schema_conformance   ... and a body matching the documented schema
-#   ignored_auth (keyed run)      a declared security requirement is enforced
+#   unsupported_method            a method a path does not take is 405 with an `Allow` header
+#                                 naming the ones it takes (RFC 9110)
+#   ignored_auth                  a declared security requirement is enforced
 # Left out, on purpose:
 #   positive_data_acceptance   expects every schema-valid request to be accepted (2xx), but
 #                              validation goes beyond what JSON Schema can say: a level must name
 #                              a level in any case, a service has no control characters, a
-#                              timestamp is at most 24 h ahead, `from` comes before `to`, a
-#                              cursor is a token we issued. Such inputs get a documented 400.
+#                              timestamp is at most 24 h ahead, `from` comes before `to` and at
+#                              most QUERY_MAX_RANGE_HOURS before it (or before now), a cursor is
+#                              a token we issued. Such inputs get a documented 400 (the bounds are
+#                              in the parameters' descriptions).
 #   negative_data_rejection    expects every schema-invalid request to be refused, but the APIs
 #                              are lenient by design where the schema is strict for the reader:
 #                              unknown JSON fields and unknown query parameters are ignored, a
 #                              timestamp may be text or a number of any unit, a batch may mix
 #                              valid and invalid events (202 with per-event errors).
-#   missing_required_header, unsupported_method, use_after_free, ensure_resource_availability
+#   missing_required_header, use_after_free, ensure_resource_availability
 #                              no required headers, and no resources created by one call and
 #                              read by another (the stateful checks have nothing to link).
 # `GET /logs/tail` is excluded: it is a server-sent event stream that never ends by itself
@@ -148,9 +152,9 @@ fuzz() {
     local run="$1" name="$2" url="$3" key="${4:-}"
     local checks=not_a_server_error,status_code_conformance,content_type_conformance
     checks+=,response_headers_conformance,response_schema_conformance
+    checks+=,unsupported_method,ignored_auth
     local auth=()
     if [[ -n "$key" ]]; then
-        checks+=,ignored_auth
         auth=(-H "Authorization: Bearer $key")
     fi
     log "$run run: $name ($url), at most $MAX_EXAMPLES examples per operation"
@@ -177,7 +181,23 @@ fuzz() {
     fi
 }
 
+# expect_security RUN NAME URL yes|no: the document at URL declares API-key security schemes, or
+# declares none.
+expect_security() {
+    local run="$1" name="$2" url="$3" expected="$4" declared=no
+    if curl -sf "$url/openapi.json" | python3 -c \
+        'import json, sys; sys.exit(0 if json.load(sys.stdin).get("components", {}).get("securitySchemes") else 1)'; then
+        declared=yes
+    fi
+    if [[ "$declared" != "$expected" ]]; then
+        failed=1
+        log "FAILED: $run run, $name: security schemes declared: $declared, expected: $expected"
+    fi
+}
+
 start_stack open
+expect_security open ingestion "$ingestion_url" no
+expect_security open query "$query_url" no
 fuzz open ingestion "$ingestion_url"
 fuzz open query "$query_url"
 stop_services
@@ -186,12 +206,10 @@ stop_services
 ingest_key="ingest-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 query_key="query-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 start_stack keyed "$ingest_key" "$query_key"
-if curl -sf "$ingestion_url/openapi.json" | grep -q '"securitySchemes"'; then
-    fuzz keyed ingestion "$ingestion_url" "$ingest_key"
-    fuzz keyed query "$query_url" "$query_key"
-else
-    log "keyed run SKIPPED: the services declare no API-key security scheme (no API keys in this build)"
-fi
+expect_security keyed ingestion "$ingestion_url" yes
+expect_security keyed query "$query_url" yes
+fuzz keyed ingestion "$ingestion_url" "$ingest_key"
+fuzz keyed query "$query_url" "$query_key"
 stop_services
 
 if [[ "$failed" -ne 0 ]]; then

@@ -14,6 +14,7 @@ use crate::common::body_limit::BodyLimit;
 use crate::common::config::{IngestHttpConfig, QueryHttpConfig};
 use crate::common::health::HealthApi;
 use crate::common::keys::{ApiKeys, Scope};
+use crate::common::openapi::{AllowOn405, ServedDocument};
 use crate::common::timeout::RequestTimeout;
 use crate::common::trace::Traced;
 use crate::ingest::IngestApi;
@@ -44,8 +45,7 @@ pub fn ingestion_app(
         env!("CARGO_PKG_VERSION"),
     )
     .description("Accepts log events and queues them for storage.");
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let document = ServedDocument::new(&api, keys.is_open(Scope::Ingest));
     let api = Arc::new(api.into_endpoint());
     // Only receiving the body: a handler cut off after pushing to Redis would answer 503 for
     // events that are queued.
@@ -60,9 +60,10 @@ pub fn ingestion_app(
             "/",
             RequestTimeout::body_only(BodyLimit::new(api, config.max_body_bytes), deadline),
         )
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
+        .nest("/docs", document.swagger_ui())
+        .at("/openapi.json", document.spec_endpoint())
         .data(AccessPolicy::new(Arc::new(keys), Scope::Ingest));
+    let routes = AllowOn405::new(routes, document.allowed_methods());
     Traced::new(routes).map_to_response()
 }
 
@@ -84,13 +85,13 @@ pub fn query_app_with(
         env!("CARGO_PKG_VERSION"),
     )
     .description("Reads stored log events with filters and pagination.");
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let document = ServedDocument::new(&api, keys.is_open(Scope::Query));
     let routes = Route::new()
         .nest("/", api)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
+        .nest("/docs", document.swagger_ui())
+        .at("/openapi.json", document.spec_endpoint())
         .data(AccessPolicy::new(Arc::new(keys), Scope::Query));
+    let routes = AllowOn405::new(routes, document.allowed_methods());
     // Streamed answers run as long as the client reads.
     let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms))
         .exempt(&["/logs/tail", "/logs/export"]);

@@ -15,7 +15,7 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use tracing::{info, warn};
 
-use crate::common::error::ErrorBody;
+use crate::common::error::{ErrorBody, ErrorCode, http_status};
 use crate::common::keys::{ApiKeys, Denial, Scope};
 
 /// The header that carries a key when `Authorization` does not.
@@ -149,12 +149,10 @@ impl AccessDenied {
         }
     }
 
-    /// 401 for a missing or unknown key, 403 for a key of another scope.
+    /// 401 for a missing or unknown key, 403 for a key of another scope: the status of
+    /// [`Self::code`].
     pub(crate) fn status(&self) -> StatusCode {
-        match self.denial {
-            Denial::Missing | Denial::Unknown => StatusCode::UNAUTHORIZED,
-            Denial::WrongScope { .. } => StatusCode::FORBIDDEN,
-        }
+        http_status(self.code())
     }
 
     /// A sentence for humans.
@@ -187,11 +185,11 @@ impl AccessDenied {
 
     /// The error code: `missing_api_key`, `invalid_api_key` (401) or `insufficient_scope`
     /// (403).
-    pub(crate) fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self.denial {
-            Denial::Missing => "missing_api_key",
-            Denial::Unknown => "invalid_api_key",
-            Denial::WrongScope { .. } => "insufficient_scope",
+            Denial::Missing => ErrorCode::MissingApiKey,
+            Denial::Unknown => ErrorCode::InvalidApiKey,
+            Denial::WrongScope { .. } => ErrorCode::InsufficientScope,
         }
     }
 

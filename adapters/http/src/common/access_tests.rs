@@ -383,3 +383,55 @@ async fn the_openapi_documents_declare_both_schemes_on_the_protected_operations_
         }
     }
 }
+
+/// The served document of an app, and the one its Swagger UI page embeds (with the rest of the
+/// page after it).
+async fn served_documents(client: &TestClient<impl Endpoint>) -> (Value, String) {
+    let document = json(get(client, "/openapi.json", None).await).await;
+    let page = get(client, "/docs/", None).await;
+    assert_eq!(page.0.status(), StatusCode::OK);
+    let page = page.0.into_body().into_string().await.unwrap();
+    // The page's own script names `securitySchemes` too: only the embedded document counts.
+    let (_, embedded) = page
+        .split_once("let spec = ")
+        .expect("the page embeds a document");
+    (document, embedded.to_owned())
+}
+
+#[tokio::test]
+async fn services_without_keys_declare_no_security_in_their_documents_or_swagger_ui() {
+    let documents = [
+        served_documents(&ingestion(ApiKeys::none(), 0)).await,
+        served_documents(&query(ApiKeys::none())).await,
+    ];
+    for (document, page) in documents {
+        assert!(document["paths"]["/health"].is_object(), "{document}");
+        assert!(
+            document["components"].get("securitySchemes").is_none(),
+            "{document}"
+        );
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                assert!(operation.get("security").is_none(), "{method} {path}");
+            }
+        }
+        assert!(page.contains("\"/health\""), "the page embeds the document");
+        assert!(!page.contains("securitySchemes"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn keys_of_one_scope_put_security_only_in_the_document_of_that_scope() {
+    let ingest_only = || {
+        let mut keys = ApiKeys::none();
+        keys.add_list(Scope::Ingest, INGEST_KEY, "INGEST_API_KEYS")
+            .unwrap();
+        keys
+    };
+    let (keyed, keyed_page) = served_documents(&ingestion(ingest_only(), 0)).await;
+    let (open, _) = served_documents(&query(ingest_only())).await;
+
+    assert!(keyed["components"]["securitySchemes"].is_object());
+    assert!(keyed_page.contains("securitySchemes"));
+    assert!(open["components"].get("securitySchemes").is_none());
+}

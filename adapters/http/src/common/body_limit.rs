@@ -1,9 +1,8 @@
 //! Refuses request bodies over a size limit with 413, whether or not they declare their length.
 
-use poem::http::StatusCode;
 use poem::{Body, Endpoint, Request, Response, Result};
 
-use crate::common::error::ErrorBody;
+use crate::common::error::{ErrorBody, ErrorCode};
 
 /// An endpoint whose request bodies over `max_bytes` never reach the inner one.
 pub(crate) struct BodyLimit<E> {
@@ -44,9 +43,9 @@ impl<E: Endpoint> Endpoint for BodyLimit<E> {
 
 fn too_large(max_bytes: usize) -> Response {
     ErrorBody::new(
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         None,
         format!("the request body must be at most {max_bytes} bytes"),
     )
-    .into_response(StatusCode::PAYLOAD_TOO_LARGE)
+    .into_response()
 }

@@ -12,7 +12,7 @@ use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use poem::http::{Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, PathPattern, Request, Response};
 
-use crate::common::error::Failure;
+use crate::common::error::{ErrorCode, Failure};
 
 /// Renders the process's metrics in the Prometheus text format.
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -178,28 +178,23 @@ pub(crate) fn count_accepted(source: IngestSource, events: usize) {
     }
 }
 
-/// Counts events that were not queued, with the error code that says why.
-pub(crate) fn count_rejected(source: IngestSource, reason: &str, events: usize) {
+/// Counts events that were not queued, labelled with the error code that says why.
+pub(crate) fn count_rejected(source: IngestSource, reason: ErrorCode, events: usize) {
     if events > 0 {
-        counter!(EVENTS_REJECTED, "source" => source.label(), "reason" => reason.to_owned())
+        counter!(EVENTS_REJECTED, "source" => source.label(), "reason" => reason.metric_label())
             .increment(events as u64);
     }
 }
 
 /// Counts a request refused before any of its events was read.
-pub(crate) fn count_rejected_request(source: IngestSource, reason: &str) {
-    counter!(REQUESTS_REJECTED, "source" => source.label(), "reason" => reason.to_owned())
+pub(crate) fn count_rejected_request(source: IngestSource, reason: ErrorCode) {
+    counter!(REQUESTS_REJECTED, "source" => source.label(), "reason" => reason.metric_label())
         .increment(1);
 }
 
 /// The error code a failure answers with.
-pub(crate) fn failure_code(failure: &Failure) -> &str {
-    match failure {
-        Failure::BadRequest(body)
-        | Failure::Unavailable(body)
-        | Failure::TooManyRequests(body)
-        | Failure::Internal(body) => &body.code,
-    }
+pub(crate) fn failure_code(failure: &Failure) -> ErrorCode {
+    failure.code()
 }
 
 #[cfg(test)]

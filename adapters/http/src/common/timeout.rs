@@ -21,13 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, stream};
-use poem::http::StatusCode;
-use poem::http::header::RETRY_AFTER;
-use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use poem::{Body, Endpoint, Request, Response, Result};
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::common::error::{ErrorBody, RETRY_AFTER_SECONDS};
+use crate::common::error::{ErrorBody, ErrorCode};
 
 /// What the deadline covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,12 +154,9 @@ fn with_deadline<T: Send + 'static>(
     })
 }
 
-/// Our own answer: 503 `request_timeout` with `Retry-After`.
+/// Our own answer: `request_timeout` (503 with `Retry-After`).
 fn timed_out(_content_type: Option<&str>, reason: String) -> Response {
-    ErrorBody::new("request_timeout", None, reason)
-        .into_response(StatusCode::SERVICE_UNAVAILABLE)
-        .with_header(RETRY_AFTER, RETRY_AFTER_SECONDS)
-        .into_response()
+    ErrorBody::new(ErrorCode::RequestTimeout, None, reason).into_response()
 }
 
 #[cfg(test)]
@@ -171,6 +166,8 @@ mod tests {
     use application::IngestUseCase;
     use application::ports::{MockDrainSignal, MockQueueProducer};
     use futures_util::{StreamExt, stream};
+    use poem::http::StatusCode;
+    use poem::http::header::RETRY_AFTER;
     use poem::test::TestClient;
     use poem::{Body, EndpointExt, handler};
     use serde_json::Value;

@@ -9,6 +9,7 @@ use poem::http::StatusCode;
 use serde_json::Value;
 
 use crate::common::config::IngestHttpConfig;
+use crate::common::error::{ErrorCode, http_status};
 use crate::common::gzip::{GunzipError, gunzip_limited};
 
 /// How a body is framed, from its `Content-Type`.
@@ -77,22 +78,25 @@ pub(crate) struct BatchRecord {
     pub(crate) draft: Result<LogEventDraft, BodyError>,
 }
 
-/// A body, or one event of a batch, that is not usable: the HTTP status it earns, a stable
-/// `code`, the field at fault and a human reason.
+/// A body, or one event of a batch, that is not usable: a stable `code` (which gives the HTTP
+/// status), the field at fault and a human reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub(crate) struct BodyError {
-    pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
+    pub(crate) code: ErrorCode,
     pub(crate) field: Option<String>,
     pub(crate) reason: String,
 }
 
 impl BodyError {
+    /// The HTTP status of [`Self::code`].
+    pub(crate) fn status(&self) -> StatusCode {
+        http_status(self.code)
+    }
+
     fn field(field: &str, reason: &str) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_field",
+            code: ErrorCode::InvalidField,
             field: Some(field.into()),
             reason: format!("{field} {reason}"),
         }
@@ -100,8 +104,7 @@ impl BodyError {
 
     fn malformed(reason: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "malformed_json",
+            code: ErrorCode::MalformedJson,
             field: None,
             reason: reason.into(),
         }
@@ -109,8 +112,7 @@ impl BodyError {
 
     fn too_large(max_body_bytes: usize) -> Self {
         Self {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "payload_too_large",
+            code: ErrorCode::PayloadTooLarge,
             field: None,
             reason: format!(
                 "the request body must be at most {max_body_bytes} bytes after decompression"
@@ -120,8 +122,7 @@ impl BodyError {
 
     fn too_many_events(count: usize, max_batch_events: usize) -> Self {
         Self {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "too_many_events",
+            code: ErrorCode::TooManyEvents,
             field: None,
             reason: format!(
                 "a request may hold at most {max_batch_events} events, this one holds {count}; nothing was accepted"
@@ -131,8 +132,7 @@ impl BodyError {
 
     fn empty_batch() -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "empty_batch",
+            code: ErrorCode::EmptyBatch,
             field: None,
             reason: "the batch holds no event".into(),
         }
@@ -141,8 +141,7 @@ impl BodyError {
     /// The answer to a `Content-Encoding` we cannot decode (RFC 7694: 415).
     pub(crate) fn unsupported_encoding(content_encoding: &str) -> Self {
         Self {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
+            code: ErrorCode::UnsupportedMediaType,
             field: None,
             reason: format!(
                 "Content-Encoding {content_encoding:?} is not supported: send gzip or no encoding"
@@ -380,7 +379,7 @@ mod tests {
             let error = decode_event(body).unwrap_err();
             assert_eq!(
                 (error.code, error.field.as_deref()),
-                ("invalid_field", Some(field))
+                (ErrorCode::InvalidField, Some(field))
             );
         }
     }
@@ -389,7 +388,7 @@ mod tests {
     fn malformed_json_and_non_objects_are_malformed_json() {
         for body in [&b"{not json"[..], b"\"text\"", b"12", b""] {
             let error = decode_event(body).unwrap_err();
-            assert_eq!((error.code, error.field), ("malformed_json", None));
+            assert_eq!((error.code, error.field), (ErrorCode::MalformedJson, None));
         }
     }
 
@@ -478,12 +477,12 @@ mod tests {
         assert_eq!(records[0].draft.as_ref().unwrap().message, "a");
         assert_eq!(
             records[1].draft.as_ref().unwrap_err().code,
-            "malformed_json"
+            ErrorCode::MalformedJson
         );
         let wrong_type = records[2].draft.as_ref().unwrap_err();
         assert_eq!(
             (wrong_type.code, wrong_type.field.as_deref()),
-            ("invalid_field", Some("level"))
+            (ErrorCode::InvalidField, Some("level"))
         );
         assert_eq!(records[3].draft.as_ref().unwrap().message, "d");
         assert!(records.iter().all(|record| record.line.is_none()));
@@ -506,12 +505,12 @@ mod tests {
         assert_eq!(records[0].draft.as_ref().unwrap().message, "a");
         assert_eq!(
             records[1].draft.as_ref().unwrap_err().code,
-            "malformed_json"
+            ErrorCode::MalformedJson
         );
         assert_eq!(records[2].draft.as_ref().unwrap().message, "c");
         assert_eq!(
             records[3].draft.as_ref().unwrap_err().code,
-            "malformed_json"
+            ErrorCode::MalformedJson
         );
     }
 
@@ -542,8 +541,8 @@ mod tests {
             )
             .unwrap_err();
             assert_eq!(
-                (error.status, error.code),
-                (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+                (error.status(), error.code),
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyEvents)
             );
             assert!(
                 batch(
@@ -571,8 +570,8 @@ mod tests {
             let error =
                 decode_payload(format, BodyEncoding::Identity, body, &limits(1024, 3)).unwrap_err();
             assert_eq!(
-                (error.status, error.code),
-                (StatusCode::BAD_REQUEST, "empty_batch")
+                (error.status(), error.code),
+                (StatusCode::BAD_REQUEST, ErrorCode::EmptyBatch)
             );
         }
     }
@@ -607,8 +606,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            (error.status, error.code),
-            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            (error.status(), error.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
         );
     }
 
@@ -622,8 +621,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            (error.status, error.code),
-            (StatusCode::BAD_REQUEST, "malformed_json")
+            (error.status(), error.code),
+            (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson)
         );
     }
 }

@@ -20,7 +20,7 @@ use tracing::info;
 
 use crate::common::access::{Authorized, DeniedAnswer, denied_answer};
 use crate::common::config::IngestHttpConfig;
-use crate::common::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, request_error};
+use crate::common::error::{ErrorBody, ErrorCode, Failure, RETRY_AFTER_SECONDS, request_error};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
@@ -118,7 +118,7 @@ impl<'a> ApiExtractor<'a> for IngestBody {
             .map(|value| value.to_str().unwrap_or("(not text)"));
         let Some(encoding) = BodyEncoding::from_header(content_encoding) else {
             let error = BodyError::unsupported_encoding(content_encoding.unwrap_or_default());
-            let status = error.status;
+            let status = error.status();
             return Err(poem::Error::new(error, status));
         };
         let bytes = body.take()?.into_vec().await?;
@@ -196,7 +196,7 @@ pub(crate) struct EventErrorBody {
     #[oai(skip_serializing_if_is_none)]
     line: Option<u64>,
     /// `invalid_field` or `malformed_json`.
-    code: String,
+    code: ErrorCode,
     /// The field at fault, e.g. `level` or `metadata.user_id`.
     #[oai(skip_serializing_if_is_none)]
     field: Option<String>,
@@ -269,8 +269,14 @@ impl IngestResponse {
 
 impl From<BodyError> for IngestResponse {
     fn from(error: BodyError) -> Self {
-        let body = ErrorBody::new(error.code, error.field.as_deref(), error.reason);
-        match error.status.as_u16() {
+        ErrorBody::new(error.code, error.field.as_deref(), error.reason).into()
+    }
+}
+
+impl From<ErrorBody> for IngestResponse {
+    /// The answer of a request refused before any event was read, by its code's status.
+    fn from(body: ErrorBody) -> Self {
+        match body.code.http_status() {
             413 => Self::PayloadTooLarge(Json(body)),
             415 => Self::UnsupportedMediaType(Json(body)),
             _ => Self::bad_request(body),
@@ -281,11 +287,11 @@ impl From<BodyError> for IngestResponse {
 fn ingest_request_error(error: poem::Error) -> IngestResponse {
     match denied_answer(&error) {
         Some(DeniedAnswer::Unauthorized(body, challenge)) => {
-            count_rejected_request(IngestSource::Ingest, &body.code);
+            count_rejected_request(IngestSource::Ingest, body.code);
             return IngestResponse::Unauthorized(Json(body), challenge);
         }
         Some(DeniedAnswer::Forbidden(body)) => {
-            count_rejected_request(IngestSource::Ingest, &body.code);
+            count_rejected_request(IngestSource::Ingest, body.code);
             return IngestResponse::Forbidden(Json(body));
         }
         None => {}
@@ -294,13 +300,9 @@ fn ingest_request_error(error: poem::Error) -> IngestResponse {
         count_rejected_request(IngestSource::Ingest, body_error.code);
         return body_error.clone().into();
     }
-    let (status, body) = request_error(&error);
-    count_rejected_request(IngestSource::Ingest, &body.code);
-    match (status, body) {
-        (415, body) => IngestResponse::UnsupportedMediaType(Json(body)),
-        (413, body) => IngestResponse::PayloadTooLarge(Json(body)),
-        (_, body) => IngestResponse::bad_request(body),
-    }
+    let (_, body) = request_error(&error);
+    count_rejected_request(IngestSource::Ingest, body.code);
+    body.into()
 }
 
 impl From<Failure> for IngestResponse {
@@ -333,7 +335,7 @@ fn batch_answer(
         EventErrorBody {
             index: index as u64,
             line: lines.get(index).copied().flatten().map(|line| line as u64),
-            code: "invalid_field".into(),
+            code: ErrorCode::InvalidField,
             field: Some(rejected.error.field().to_owned()),
             reason: rejected.error.to_string(),
         }
@@ -402,14 +404,14 @@ impl IngestApi {
                 Err(error) => decode_failures.push(EventErrorBody {
                     index: index as u64,
                     line: record.line.map(|line| line as u64),
-                    code: error.code.into(),
+                    code: error.code,
                     field: error.field,
                     reason: error.reason,
                 }),
             }
         }
         for failure in &decode_failures {
-            count_rejected(IngestSource::Ingest, &failure.code, 1);
+            count_rejected(IngestSource::Ingest, failure.code, 1);
         }
         let submitted = drafts.len();
         match self.ingest.ingest_batch(drafts, Some(trace.0)).await {
@@ -417,7 +419,7 @@ impl IngestApi {
                 count_accepted(IngestSource::Ingest, outcome.accepted.len());
                 count_rejected(
                     IngestSource::Ingest,
-                    "invalid_field",
+                    ErrorCode::InvalidField,
                     outcome.rejected.len(),
                 );
                 batch_answer(outcome, decode_failures, &positions, &lines)
@@ -457,7 +459,7 @@ impl IngestApi {
             Err(error) => {
                 // A single event whose field has the wrong type is one event refused; every other
                 // body error refuses the request before any event could be read.
-                if error.code == "invalid_field" {
+                if error.code == ErrorCode::InvalidField {
                     count_rejected(IngestSource::Ingest, error.code, 1);
                 } else {
                     count_rejected_request(IngestSource::Ingest, error.code);
@@ -688,6 +690,18 @@ mod tests {
 
             assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
             assert_eq!(body["code"], "unsupported_media_type");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_method_the_ingest_paths_do_not_take_is_405_naming_post() {
+        let client = TestClient::new(app(queue_expecting(0, 0), 0, 10));
+        for path in ["/ingest", "/v1/logs"] {
+            for method in [poem::http::Method::GET, poem::http::Method::DELETE] {
+                let response = client.request(method, path).send().await;
+                response.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+                response.assert_header("allow", "POST");
+            }
         }
     }
 

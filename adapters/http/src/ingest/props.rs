@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 
 use crate::app::ingestion_app;
 use crate::common::config::IngestHttpConfig;
+use crate::common::error::ErrorCode;
 use crate::common::keys::ApiKeys;
 use crate::ingest::body::{BodyEncoding, BodyError, BodyFormat, IngestPayload, decode_payload};
 
@@ -242,7 +243,7 @@ enum Record {
         /// The record's text in the body (JSON, or not even that).
         text: String,
         /// The `code` and `field` its error must carry.
-        code: &'static str,
+        code: ErrorCode,
         field: Option<&'static str>,
     },
 }
@@ -256,44 +257,44 @@ fn bad_record(malformed_text: bool) -> impl Strategy<Value = Record> {
         let (code, field) = match kind {
             0 => {
                 object = json!(["not", "an", "object"]);
-                ("malformed_json", None)
+                (ErrorCode::MalformedJson, None)
             }
             1 => {
                 object["service"] = json!(5);
-                ("invalid_field", Some("service"))
+                (ErrorCode::InvalidField, Some("service"))
             }
             2 => {
                 object["level"] = json!("LOUD");
-                ("invalid_field", Some("level"))
+                (ErrorCode::InvalidField, Some("level"))
             }
             3 => {
                 object["message"] = json!(" \t ");
-                ("invalid_field", Some("message"))
+                (ErrorCode::InvalidField, Some("message"))
             }
             4 => {
                 object["trace_id"] = json!("xyz");
-                ("invalid_field", Some("trace_id"))
+                (ErrorCode::InvalidField, Some("trace_id"))
             }
             5 => {
                 object["metadata"] = json!("not an object");
-                ("invalid_field", Some("metadata"))
+                (ErrorCode::InvalidField, Some("metadata"))
             }
             6 => {
                 object["timestamp"] = json!(true);
-                ("invalid_field", Some("timestamp"))
+                (ErrorCode::InvalidField, Some("timestamp"))
             }
             7 => {
                 object["timestamp"] = json!(-1);
-                ("invalid_field", Some("timestamp"))
+                (ErrorCode::InvalidField, Some("timestamp"))
             }
             8 => {
                 object["service"] = json!("x".repeat(SERVICE_MAX_CHARS + 1));
-                ("invalid_field", Some("service"))
+                (ErrorCode::InvalidField, Some("service"))
             }
             _ => {
                 return Record::Bad {
                     text: "{\"service\": \"api\", ".into(),
-                    code: "malformed_json",
+                    code: ErrorCode::MalformedJson,
                     field: None,
                 };
             }
@@ -452,21 +453,26 @@ fn check_decoded(
 
 fn assert_body_error(error: &BodyError) {
     let expected = match error.code {
-        "malformed_json" | "invalid_field" | "empty_batch" => StatusCode::BAD_REQUEST,
-        "payload_too_large" | "too_many_events" => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::MalformedJson | ErrorCode::InvalidField | ErrorCode::EmptyBatch => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::PayloadTooLarge | ErrorCode::TooManyEvents => StatusCode::PAYLOAD_TOO_LARGE,
         other => panic!("undocumented error code {other}: {error:?}"),
     };
-    assert_eq!(error.status, expected, "{error:?}");
-    assert_eq!(error.code == "invalid_field", error.field.is_some());
+    assert_eq!(error.status(), expected, "{error:?}");
+    assert_eq!(error.code == ErrorCode::InvalidField, error.field.is_some());
 }
 
 fn assert_record_error(error: &BodyError) {
     assert!(
-        matches!(error.code, "malformed_json" | "invalid_field"),
+        matches!(
+            error.code,
+            ErrorCode::MalformedJson | ErrorCode::InvalidField
+        ),
         "{error:?}"
     );
-    assert_eq!(error.status, StatusCode::BAD_REQUEST);
-    assert_eq!(error.code == "invalid_field", error.field.is_some());
+    assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error.code == ErrorCode::InvalidField, error.field.is_some());
 }
 
 /// Every field limit of the domain holds on a validated event.
@@ -633,7 +639,7 @@ proptest! {
             }
             Err(error) => {
                 prop_assert!(count > max_batch_events);
-                prop_assert_eq!((error.status, error.code), (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events"));
+                prop_assert_eq!((error.status(), error.code), (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooManyEvents));
             }
             Ok(IngestPayload::Single(_)) => prop_assert!(false, "a batch decoded as one event"),
         }
@@ -652,7 +658,7 @@ proptest! {
         let result = decode_payload(BodyFormat::Json, BodyEncoding::Gzip, &gzip(&body), &limits(max_body_bytes, 8));
         if size > max_body_bytes {
             let error = result.expect_err("over the limit");
-            prop_assert_eq!((error.status, error.code), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+            prop_assert_eq!((error.status(), error.code), (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge));
         } else {
             prop_assert!(matches!(result, Ok(IngestPayload::Single(_))));
         }
@@ -713,7 +719,7 @@ proptest! {
             .enumerate()
             .filter_map(|(index, (record, line))| match record {
                 Record::Bad { code, field, .. } => Some(json!({
-                    "index": index, "line": line, "code": code, "field": field,
+                    "index": index, "line": line, "code": code.as_str(), "field": field,
                 })),
                 Record::Good(_) => None,
             })

@@ -179,6 +179,7 @@ impl ApiResponse for OtlpResponse {
             let failure = match denied.denial {
                 Denial::WrongScope { .. } => ExportFailure::PermissionDenied(denied.reason()),
                 Denial::Missing | Denial::Unknown => ExportFailure::Unauthenticated {
+                    code: denied.code(),
                     message: denied.reason(),
                     challenge: denied.challenge(),
                 },

@@ -26,7 +26,7 @@ use tracing::info;
 
 use crate::common::access::Authorized;
 use crate::common::config::IngestHttpConfig;
-use crate::common::error::Failure;
+use crate::common::error::{ErrorCode, Failure};
 use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
@@ -158,18 +158,22 @@ impl OtlpApi {
                 ExportFailure::from(failure)
             })?;
         count_accepted(IngestSource::Otlp, outcome.accepted.len());
-        count_rejected(IngestSource::Otlp, "invalid_field", outcome.rejected.len());
+        count_rejected(
+            IngestSource::Otlp,
+            ErrorCode::InvalidField,
+            outcome.rejected.len(),
+        );
         Ok(export_response(&outcome, &mapped.positions))
     }
 }
 
 /// The metrics reason of a failure that refused the request before its records were read
 /// (queue failures are counted with the records they concern).
-fn refused_request_reason(failure: &ExportFailure) -> Option<&'static str> {
+fn refused_request_reason(failure: &ExportFailure) -> Option<ErrorCode> {
     match failure {
-        ExportFailure::BadRequest(_) => Some("malformed_body"),
-        ExportFailure::TooLarge(_) => Some("payload_too_large"),
-        ExportFailure::UnsupportedMediaType(_) => Some("unsupported_media_type"),
+        ExportFailure::BadRequest(_)
+        | ExportFailure::TooLarge(_)
+        | ExportFailure::UnsupportedMediaType(_) => Some(failure.code()),
         _ => None,
     }
 }
@@ -246,7 +250,7 @@ impl OtlpApi {
             .and_then(OtlpEncoding::from_content_type)
         else {
             let content_type = request.content_type.as_deref().unwrap_or("(none)");
-            count_rejected_request(IngestSource::Otlp, "unsupported_media_type");
+            count_rejected_request(IngestSource::Otlp, ErrorCode::UnsupportedMediaType);
             return OtlpResponse::Failed {
                 encoding: OtlpEncoding::Json,
                 failure: ExportFailure::UnsupportedMediaType(format!(
@@ -281,10 +285,18 @@ mod tests {
     use poem::test::TestClient;
     use serde_json::{Value, json};
 
-    use super::response::{RpcStatus, grpc_code};
+    use super::response::RpcStatus;
     use super::*;
     use crate::app::ingestion_app;
     use crate::common::error::RETRY_AFTER_SECONDS;
+
+    /// The `google.rpc.Code` numbers the answers must carry, written out on their own so that
+    /// the error table is checked against them.
+    mod grpc_code {
+        pub(super) const INVALID_ARGUMENT: i32 = 3;
+        pub(super) const RESOURCE_EXHAUSTED: i32 = 8;
+        pub(super) const UNAVAILABLE: i32 = 14;
+    }
 
     const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -8,7 +8,7 @@ use poem::{IntoResponse, Response};
 use prost::Message as _;
 
 use super::json;
-use crate::common::error::{Failure, RETRY_AFTER_SECONDS};
+use crate::common::error::{ErrorCode, Failure, RETRY_AFTER_SECONDS, http_status};
 
 /// The protobuf media type of OTLP/HTTP.
 pub(crate) const PROTOBUF: &str = "application/x-protobuf";
@@ -59,23 +59,18 @@ pub(crate) struct RpcStatus {
     pub(crate) message: String,
 }
 
-/// gRPC status codes used in [`RpcStatus::code`].
-pub(crate) mod grpc_code {
-    pub(crate) const INVALID_ARGUMENT: i32 = 3;
-    pub(crate) const PERMISSION_DENIED: i32 = 7;
-    pub(crate) const RESOURCE_EXHAUSTED: i32 = 8;
-    pub(crate) const INTERNAL: i32 = 13;
-    pub(crate) const UNAVAILABLE: i32 = 14;
-    pub(crate) const UNAUTHENTICATED: i32 = 16;
-}
-
 /// Why a request failed as a whole; nothing of it was queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ExportFailure {
     /// 400: the body cannot be decoded.
     BadRequest(String),
-    /// 401 with this `WWW-Authenticate` challenge: no API key, or not a valid one.
-    Unauthenticated { message: String, challenge: String },
+    /// 401 with this `WWW-Authenticate` challenge: no API key (`missing_api_key`), or not a
+    /// valid one (`invalid_api_key`).
+    Unauthenticated {
+        code: ErrorCode,
+        message: String,
+        challenge: String,
+    },
     /// 403: the API key is valid but not of scope `ingest`.
     PermissionDenied(String),
     /// 413: the body, compressed or inflated, is over the limit, or it holds too many records.
@@ -91,31 +86,37 @@ pub(crate) enum ExportFailure {
 }
 
 impl ExportFailure {
-    pub(super) fn status(&self) -> StatusCode {
+    /// The row of the error table this failure answers with: its HTTP status, its
+    /// `google.rpc.Status` code, `Retry-After` and its metric label.
+    pub(super) fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied(_) => StatusCode::FORBIDDEN,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadRequest(_) => ErrorCode::MalformedBody,
+            Self::Unauthenticated { code, .. } => *code,
+            Self::PermissionDenied(_) => ErrorCode::InsufficientScope,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::Throttled(_) => ErrorCode::QueueFull,
+            // Also the request timeout's answer: `request_timeout` has the same row.
+            Self::Unavailable(_) => ErrorCode::QueueUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
+    pub(super) fn status(&self) -> StatusCode {
+        http_status(self.code())
+    }
+
     pub(super) fn rpc_status(self) -> RpcStatus {
-        let (code, message) = match self {
-            Self::BadRequest(message) | Self::UnsupportedMediaType(message) => {
-                (grpc_code::INVALID_ARGUMENT, message)
-            }
-            Self::TooLarge(message) | Self::Throttled(message) => {
-                (grpc_code::RESOURCE_EXHAUSTED, message)
-            }
-            Self::Unauthenticated { message, .. } => (grpc_code::UNAUTHENTICATED, message),
-            Self::PermissionDenied(message) => (grpc_code::PERMISSION_DENIED, message),
-            Self::Unavailable(message) => (grpc_code::UNAVAILABLE, message),
-            Self::Internal(message) => (grpc_code::INTERNAL, message),
+        let code = self.code().grpc_code().as_i32();
+        let message = match self {
+            Self::BadRequest(message)
+            | Self::UnsupportedMediaType(message)
+            | Self::TooLarge(message)
+            | Self::Throttled(message)
+            | Self::Unauthenticated { message, .. }
+            | Self::PermissionDenied(message)
+            | Self::Unavailable(message)
+            | Self::Internal(message) => message,
         };
         RpcStatus { code, message }
     }
@@ -176,10 +177,7 @@ impl IntoResponse for OtlpResponse {
             }
             Self::Failed { encoding, failure } => {
                 let status = failure.status();
-                let retry_after = matches!(
-                    failure,
-                    ExportFailure::Throttled(_) | ExportFailure::Unavailable(_)
-                );
+                let retry_after = failure.code().retry_after();
                 let challenge = match &failure {
                     ExportFailure::Unauthenticated { challenge, .. } => Some(challenge.clone()),
                     _ => None,

@@ -8,7 +8,7 @@ pub(crate) mod stream;
 mod tests;
 
 use application::{QueryError, QueryUseCase};
-use domain::{FilterDraft, GroupBy, HistogramInterval, HistogramSplit};
+use domain::{FilterDraft, GroupBy, HistogramInterval, HistogramSplit, Timestamp};
 use poem::web::Query as RawQuery;
 use poem::{FromRequest, Request};
 use poem_openapi::OpenApi;
@@ -16,7 +16,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 
 use crate::common::access::Authorized;
-use crate::common::error::ErrorBody;
+use crate::common::error::{ErrorBody, ErrorCode};
 use crate::query::model::{
     ExportResponse, GroupBody, HistogramBody, HistogramResponse, LogRecord, LogsPage, LogsResponse,
     QueryFailure, StatsBody, StatsResponse, TailResponse,
@@ -46,7 +46,7 @@ async fn metadata_conditions(request: &Request) -> Result<Vec<(String, String)>,
         .await
         .map_err(|error| {
             ErrorBody::new(
-                "invalid_parameter",
+                ErrorCode::InvalidParameter,
                 Some("metadata"),
                 format!("the query string cannot be decoded: {error}"),
             )
@@ -139,7 +139,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339; must be after `from`.
@@ -205,7 +207,7 @@ impl QueryApi {
         request: &Request,
         /// `level` or `service`: what to count by.
         #[oai(example = "example_group_by")]
-        group_by: Query<Option<String>>,
+        group_by: Query<String>,
         /// Service name; several as a comma-separated list (any of them).
         #[oai(example = "example_service")]
         service: Query<Option<String>>,
@@ -221,7 +223,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339.
@@ -248,7 +252,7 @@ impl QueryApi {
             },
             Err(body) => return body.into(),
         };
-        let group_by = match GroupBy::parse(group_by.0.as_deref().unwrap_or_default()) {
+        let group_by = match GroupBy::parse(&group_by.0) {
             Ok(group_by) => group_by,
             Err(invalid) => return QueryFailure::from(QueryError::from(invalid)).into(),
         };
@@ -278,7 +282,7 @@ impl QueryApi {
         /// Bucket width: `1m`, `5m`, `15m`, `1h` or `1d`. Buckets start on whole intervals
         /// since the epoch (in UTC: on the minute, hour, midnight).
         #[oai(example = "example_interval")]
-        interval: Query<Option<String>>,
+        interval: Query<String>,
         /// `level` to count each level of each bucket too.
         #[oai(example = "example_by")]
         by: Query<Option<String>>,
@@ -297,7 +301,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339.
@@ -317,7 +323,7 @@ impl QueryApi {
             Ok(draft) => draft,
             Err(body) => return body.into(),
         };
-        let parsed = HistogramInterval::parse(interval.0.as_deref().unwrap_or_default())
+        let parsed = HistogramInterval::parse(&interval.0)
             .and_then(|interval| Ok((interval, HistogramSplit::parse(by.0.as_deref())?)));
         let (interval, split) = match parsed {
             Ok(parsed) => parsed,
@@ -361,9 +367,10 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Send the stored logs from this event time on first, RFC 3339; at most the maximum
-        /// range before now. Default: start now.
-        #[oai(example = "example_from")]
+        /// Send the stored logs from this event time on first, RFC 3339. At most the maximum
+        /// range (`QUERY_MAX_RANGE_HOURS`, 720 h by default) before now: an earlier time is
+        /// refused with 400 naming `from`. Default: start now.
+        #[oai(example = "example_recent_from")]
         from: Query<Option<String>>,
     ) -> TailResponse {
         let conditions = Conditions {
@@ -412,7 +419,9 @@ impl QueryApi {
         /// The trace the logs belong to: 32 hex characters.
         #[oai(example = "example_trace_id")]
         trace_id: Query<Option<String>>,
-        /// Earliest event time, inclusive, RFC 3339.
+        /// Earliest event time, inclusive, RFC 3339. From `from` to `to` (or to now) is at most
+        /// the maximum range (`QUERY_MAX_RANGE_HOURS`, 720 h by default): a wider range is 400
+        /// naming `to` when both are given, else `from`.
         #[oai(example = "example_from")]
         from: Query<Option<String>>,
         /// Latest event time, exclusive, RFC 3339.
@@ -473,6 +482,16 @@ fn example_from() -> Option<String> {
     Some("2026-05-05T00:00:00Z".into())
 }
 
+/// An hour before the document was made, on the minute: a fixed time would fall out of the
+/// tail's range (`QUERY_MAX_RANGE_HOURS` before now) and make the example an invalid request.
+fn example_recent_from() -> Option<String> {
+    const MINUTE_NANOS: u64 = 60_000_000_000;
+    let hour_ago = Timestamp::now()
+        .unix_nanos()
+        .saturating_sub(60 * MINUTE_NANOS);
+    Some(Timestamp::from_unix_nanos(hour_ago - hour_ago % MINUTE_NANOS).to_rfc3339())
+}
+
 fn example_to() -> Option<String> {
     Some("2026-05-05T23:59:59Z".into())
 }
@@ -493,12 +512,12 @@ fn example_cursor() -> Option<String> {
     Some("010018aca30637744000019df0a12b3c7d4e8f60718293a4b5c6a2".into())
 }
 
-fn example_group_by() -> Option<String> {
-    Some("level".into())
+fn example_group_by() -> String {
+    "level".into()
 }
 
-fn example_interval() -> Option<String> {
-    Some("5m".into())
+fn example_interval() -> String {
+    "5m".into()
 }
 
 fn example_by() -> Option<String> {

@@ -10,10 +10,11 @@ use futures_util::stream::BoxStream;
 use poem::Body;
 use poem_openapi::payload::{Binary, EventStream, Json};
 use poem_openapi::{ApiResponse, Object, Union};
-use tracing::warn;
 
 use crate::common::access::{DeniedAnswer, denied_answer};
-use crate::common::error::{ErrorBody, Failure, RETRY_AFTER_SECONDS, query_timeout, request_error};
+use crate::common::error::{
+    ErrorBody, ErrorCode, Failure, RETRY_AFTER_SECONDS, request_error, store_failure,
+};
 
 /// A stored log event.
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -184,15 +185,7 @@ impl From<Result<TailItem, StoreError>> for TailMessage {
                 time: now.to_rfc3339(),
             }),
             Ok(TailItem::Skipped(skipped)) => Self::Skipped(Skipped { skipped }),
-            Err(error) => Self::Error(match QueryFailure::from(QueryError::Store(error)) {
-                QueryFailure::TimedOut(body)
-                | QueryFailure::Other(
-                    Failure::BadRequest(body)
-                    | Failure::Unavailable(body)
-                    | Failure::TooManyRequests(body)
-                    | Failure::Internal(body),
-                ) => body,
-            }),
+            Err(error) => Self::Error(QueryFailure::from(QueryError::Store(error)).into_body()),
         }
     }
 }
@@ -204,14 +197,27 @@ pub(crate) enum QueryFailure {
     TimedOut(ErrorBody),
 }
 
+impl QueryFailure {
+    /// The body, whatever the status.
+    pub(crate) fn into_body(self) -> ErrorBody {
+        match self {
+            Self::TimedOut(body) => body,
+            Self::Other(failure) => failure.into_body(),
+        }
+    }
+}
+
 impl From<QueryError> for QueryFailure {
     fn from(error: QueryError) -> Self {
         match error {
-            QueryError::Store(StoreError::TimedOut(cause)) => {
-                warn!(cause = %cause, "query timed out");
-                Self::TimedOut(query_timeout())
-            }
-            other => Self::Other(Failure::from(other)),
+            QueryError::Invalid(invalid) => Self::Other(Failure::BadRequest(ErrorBody::invalid(
+                ErrorCode::InvalidParameter,
+                &invalid,
+            ))),
+            QueryError::Store(store) => match store_failure(&store) {
+                Ok(failure) => Self::Other(failure),
+                Err(timed_out) => Self::TimedOut(timed_out),
+            },
         }
     }
 }

@@ -7,7 +7,7 @@ use application::ports::{LogReader, LogWriter, MockLogReader, StoreError};
 use application::testing::{InMemoryLogStore, sample_event};
 use application::{QuerySettings, QueryUseCase};
 use domain::{Level, Timestamp};
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use poem::test::TestClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -320,4 +320,57 @@ async fn the_openapi_document_lists_every_endpoint_status_content_type_and_examp
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_take_is_405_naming_the_ones_it_takes() {
+    let client = TestClient::new(query_app(
+        unlimited(Arc::new(InMemoryLogStore::default())),
+        ApiKeys::none(),
+    ));
+    for path in ["/logs", "/logs/stats", "/logs/export", "/health"] {
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let response = client.request(method.clone(), path).send().await;
+            response.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+            response.assert_header("allow", "GET, HEAD");
+        }
+    }
+    // HEAD is answered where GET is, as the header says.
+    let head = client.request(Method::HEAD, "/health").send().await;
+    head.assert_status_is_ok();
+    // A path of no operation stays 404, without Allow.
+    let missing = client.post("/nowhere").send().await;
+    missing.assert_status(StatusCode::NOT_FOUND);
+    missing.assert_header_is_not_exist("allow");
+}
+
+#[tokio::test]
+async fn group_by_and_interval_are_required_parameters_and_missing_ones_name_themselves() {
+    let app = || {
+        query_app(
+            unlimited(Arc::new(InMemoryLogStore::default())),
+            ApiKeys::none(),
+        )
+    };
+    let (_, spec) = get_json(app(), "/openapi.json").await;
+    for (path, name) in [("/logs/stats", "group_by"), ("/logs/histogram", "interval")] {
+        let parameter = spec["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == name)
+            .cloned()
+            .unwrap();
+        assert_eq!(parameter["required"], true, "{path} {name}");
+
+        let (status, body) = get_json(app(), path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            (&body["code"], &body["field"]),
+            (
+                &serde_json::json!("invalid_parameter"),
+                &serde_json::json!(name)
+            )
+        );
+    }
 }
