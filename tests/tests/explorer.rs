@@ -135,9 +135,7 @@ async fn the_explorer_shows_filters_pages_tails_and_exports_exactly_what_the_api
     })
     .await;
     let sent = seed(&stack).await;
-    let stored = stack
-        .wait_for_logs("limit=1000", sent, STORED_WITHIN)
-        .await;
+    let stored = stack.wait_for_logs("limit=1000", sent, STORED_WITHIN).await;
     assert_eq!(stored.len(), sent);
     run_browser(&stack, "open", &[]).await;
 }

@@ -66,7 +66,8 @@ pub fn ingestion_app(
 }
 
 /// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
-/// explorer page at `/` (which needs no key). The reads need a key of scope `query` when `keys` has any. HTTP settings are the defaults.
+/// explorer page at `/` (which needs no key). The reads need a key of scope `query` when `keys`
+/// has any. HTTP settings are the defaults.
 pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
     query_app_with(query, keys, QueryHttpConfig::default())
 }
