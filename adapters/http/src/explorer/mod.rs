@@ -63,6 +63,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/table.js"),
     },
     Asset {
+        name: "tail.js",
+        content_type: JAVASCRIPT,
+        body: include_bytes!("assets/tail.js"),
+    },
+    Asset {
+        name: "key-dialog.js",
+        content_type: JAVASCRIPT,
+        body: include_bytes!("assets/key-dialog.js"),
+    },
+    Asset {
         name: "histogram.js",
         content_type: JAVASCRIPT,
         body: include_bytes!("assets/histogram.js"),

@@ -2,10 +2,12 @@
 // histogram, the pickers' values and the pages of logs, follows the live tail, and wires the
 // controls. Everything it shows comes from the public query API of this origin.
 
-import { ApiError, curlCommand, downloadExport, followTail, getJson, metadataKeys, onKeyNeeded, storedKey } from "./api.js";
+import { ApiError, curlCommand, downloadExport, getJson, metadataKeys, onKeyNeeded } from "./api.js";
 import { Histogram } from "./histogram.js";
+import { askForKey } from "./key-dialog.js";
 import { LEVELS, PRESETS, apiParams, emptyState, filterParams, intervalFor, resolveRange, searchFromState, stateFromSearch } from "./state.js";
 import { LogTable, localTime } from "./table.js";
+import { LiveTail } from "./tail.js";
 
 const PAGE_SIZE = 100;
 const THEME_ITEM = "log-explorer.theme";
@@ -20,7 +22,6 @@ let nextCursor = null;
 // Every cursor asked for in this view: a page is never requested (or held) twice.
 const requestedCursors = new Set();
 let loadingPage = false;
-let tail = null;
 
 const table = new LogTable($("rows"), {
   filter: (field, value) => update(withFilter(state, field, value)),
@@ -32,6 +33,13 @@ const histogram = new Histogram(
   $("histogram"),
   { total: $("histogram-total"), legend: $("histogram-legend"), hover: $("histogram-hover") },
   (from, to) => update({ ...state, range: "", from: new Date(from).toISOString(), to: new Date(to).toISOString() }),
+);
+
+const tail = new LiveTail(
+  { live: $("live"), pause: $("pause"), counter: $("paused-count") },
+  table,
+  () => filterParams(state),
+  (error) => showError(error),
 );
 
 /** The state with `field = value` added as a condition. */
@@ -117,7 +125,7 @@ function load() {
     });
   loadPickers(signal);
   loadPage(signal);
-  if (tail) startTail();
+  if (tail.running) tail.start();
 }
 
 async function loadPage(signal) {
@@ -246,62 +254,6 @@ function inputValue(ms) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-// ---- live tail
-
-function startTail() {
-  if (tail) tail.controller.abort();
-  tail = { controller: new AbortController(), paused: false, held: [] };
-  const current = tail;
-  $("live").setAttribute("aria-pressed", "true");
-  $("live").textContent = "Live: on";
-  $("pause").hidden = false;
-  renderPause();
-  followTail(filterParams(state), {
-    signal: current.controller.signal,
-    onLog: (log) => {
-      if (current.paused) {
-        current.held.push(log);
-        renderPause();
-      } else {
-        table.prepend([log]);
-      }
-    },
-    onSkipped: (count) => showError(new ApiError(0, { reason: `The live tail fell behind and skipped ${count} logs.` })),
-  }).catch((error) => {
-    if (current.controller.signal.aborted) return;
-    showError(error);
-    stopTail();
-  });
-}
-
-function stopTail() {
-  if (tail) tail.controller.abort();
-  tail = null;
-  $("live").setAttribute("aria-pressed", "false");
-  $("live").textContent = "Live";
-  $("pause").hidden = true;
-  $("paused-count").hidden = true;
-}
-
-function renderPause() {
-  $("pause").textContent = tail.paused ? "Resume" : "Pause";
-  $("pause").setAttribute("aria-pressed", String(tail.paused));
-  const counter = $("paused-count");
-  counter.hidden = !tail.paused;
-  counter.textContent = `${tail.held.length} new while paused`;
-}
-
-$("live").addEventListener("click", () => (tail ? stopTail() : startTail()));
-$("pause").addEventListener("click", () => {
-  if (!tail) return;
-  tail.paused = !tail.paused;
-  if (!tail.paused) {
-    table.prepend(tail.held);
-    tail.held = [];
-  }
-  renderPause();
-});
-
 // ---- controls
 
 $("search-form").addEventListener("submit", (event) => {
@@ -414,35 +366,7 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// ---- API key
-
-onKeyNeeded((problem) => new Promise((resolve) => {
-  const dialog = $("key-dialog");
-  const form = $("key-form");
-  // A key that was sent and refused is shown as the reason; the first ask says it is needed.
-  $("key-problem").textContent = storedKey() || problem.code === "invalid_api_key" ? problem.message : "";
-  $("key-input").value = "";
-  const done = (key) => {
-    form.removeEventListener("submit", submitted);
-    $("key-cancel").removeEventListener("click", cancelled);
-    dialog.removeEventListener("cancel", cancelled);
-    if (dialog.open) dialog.close();
-    resolve(key);
-  };
-  const submitted = (event) => {
-    event.preventDefault();
-    done($("key-input").value.trim());
-  };
-  const cancelled = (event) => {
-    event.preventDefault();
-    done("");
-  };
-  form.addEventListener("submit", submitted);
-  $("key-cancel").addEventListener("click", cancelled);
-  dialog.addEventListener("cancel", cancelled);
-  if (!dialog.open) dialog.showModal();
-  $("key-input").focus();
-}));
+onKeyNeeded(askForKey);
 
 // ---- start
 
