@@ -76,6 +76,37 @@ ensure_schemathesis() {
     export SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
+# ensure_browser_test: what the log explorer's browser test (tests/tests/explorer.rs) needs:
+# Debian's chromium (installed with apt-get when /usr/bin/chromium is missing), Node.js and npm
+# (likewise), and the pinned playwright-core of tests/browser/package-lock.json, installed with
+# `npm ci` into tests/browser/node_modules (git-ignored; reinstalled when the lock file changed).
+# Exports EXPLORER_TEST_CHROMIUM, EXPLORER_TEST_NODE and EXPLORER_TEST_SCRIPT.
+ensure_browser_test() {
+    local dir="$REPO_ROOT/tests/browser" missing=()
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        command -v apt-get >/dev/null 2>&1 ||
+            die "missing ${missing[*]} and no apt-get: install chromium, nodejs and npm by hand"
+        log "missing ${missing[*]}: installing them with apt-get"
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            "${missing[@]}" fonts-dejavu-core >&2
+    fi
+    if [[ ! -d "$dir/node_modules/playwright-core" ]] ||
+        ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.copy.json"; then
+        log "installing playwright-core (tests/browser/package-lock.json) with npm ci"
+        # --ignore-scripts: nothing to download at install time; the test uses Debian's chromium.
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >&2)
+        cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.copy.json"
+    fi
+    export EXPLORER_TEST_CHROMIUM=/usr/bin/chromium
+    EXPLORER_TEST_NODE="$(command -v node)"
+    export EXPLORER_TEST_NODE
+    export EXPLORER_TEST_SCRIPT="$dir/explorer.mjs"
+}
+
 # ensure_pinned_venv VENV REQUIREMENTS WHAT: a virtualenv in VENV with the packages of
 # REQUIREMENTS, (re)built from PyPI when missing or when that file changed since.
 ensure_pinned_venv() {

@@ -17,6 +17,7 @@ use crate::common::keys::{ApiKeys, Scope};
 use crate::common::openapi::{AllowOn405, ServedDocument};
 use crate::common::timeout::RequestTimeout;
 use crate::common::trace::Traced;
+use crate::explorer;
 use crate::ingest::IngestApi;
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
@@ -67,8 +68,9 @@ pub fn ingestion_app(
     Traced::new(routes).map_to_response()
 }
 
-/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`. The reads
-/// need a key of scope `query` when `keys` has any. HTTP settings are the defaults.
+/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
+/// explorer page at `/` (which needs no key). The reads need a key of scope `query` when `keys`
+/// has any. HTTP settings are the defaults.
 pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
     query_app_with(query, keys, QueryHttpConfig::default())
 }
@@ -91,6 +93,7 @@ pub fn query_app_with(
         .nest("/docs", document.swagger_ui())
         .at("/openapi.json", document.spec_endpoint())
         .data(AccessPolicy::new(Arc::new(keys), Scope::Query));
+    let routes = explorer::mount(routes);
     let routes = AllowOn405::new(routes, document.allowed_methods());
     // Streamed answers run as long as the client reads.
     let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms))

@@ -5,6 +5,7 @@
 //! - [`ingest`]: `POST /ingest`, our own JSON/NDJSON events;
 //! - [`otlp`]: `POST /v1/logs`, OTLP/HTTP logs (protobuf and JSON);
 //! - [`query`]: `GET /logs` and the other reads, the live tail and the export;
+//! - [`explorer`]: the log explorer page at `/` of the query service, which reads through [`query`];
 //! - [`common`]: API keys, the error table, limits, health, metrics, request tracing, timeouts.
 //!
 //! [`app`] composes each service from its protocols: adding a protocol is a new folder and one
@@ -12,6 +13,7 @@
 
 mod app;
 pub mod common;
+mod explorer;
 mod ingest;
 mod otlp;
 mod query;
