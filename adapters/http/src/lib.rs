@@ -19,9 +19,13 @@ mod otlp;
 mod query;
 
 pub use app::{ingestion_app, query_app, query_app_with, serve};
+pub use common::access::presented_key;
 pub use common::config::{DEFAULT_REQUEST_TIMEOUT_MS, IngestHttpConfig, QueryHttpConfig};
-pub use common::keys::{ApiKeyError, ApiKeys, Scope};
+pub use common::error::{Failure, RETRY_AFTER_SECONDS};
+pub use common::keys::{ApiKeyError, ApiKeys, Denial, Scope};
 pub use common::metrics::{
-    METRICS_PATH, RenderMetrics, describe_http_metrics, metrics_app, with_metrics,
+    IngestSource, METRICS_PATH, RenderMetrics, count_accepted, count_rejected,
+    count_rejected_request, describe_http_metrics, failure_code, metrics_app,
+    record_request_duration, with_metrics,
 };
 pub use common::trace::RequestTraceId;

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use poem::http::header::AUTHORIZATION;
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::{HeaderMap, HeaderValue, StatusCode};
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
@@ -96,7 +96,10 @@ impl<'a> ApiExtractor<'a> for Authorized {
             warn!("no access policy installed; refusing the request");
             return Err(AccessDenied::new(Denial::Missing, Scope::Ingest, content_type()).into());
         };
-        match policy.keys.authorize(policy.scope, presented_key(request)) {
+        match policy
+            .keys
+            .authorize(policy.scope, presented_key(request.headers()))
+        {
             Ok(()) => Ok(Self),
             Err(denial) => {
                 // Never the key itself: only why it was refused.
@@ -108,17 +111,18 @@ impl<'a> ApiExtractor<'a> for Authorized {
 }
 
 /// The key a request presents: the bearer token of `Authorization`, else `X-API-Key`. A header
-/// that is not text presents a key that matches nothing.
-fn presented_key(request: &Request) -> Option<&str> {
+/// that is not text presents a key that matches nothing. The same headers carry the key in gRPC
+/// metadata (OTLP/gRPC).
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     fn text(value: &HeaderValue) -> &str {
         value.to_str().unwrap_or_default().trim()
     }
-    let bearer = request.headers().get(AUTHORIZATION).and_then(|value| {
+    let bearer = headers.get(AUTHORIZATION).and_then(|value| {
         let value = text(value);
         let (scheme, token) = value.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
     });
-    bearer.or_else(|| request.headers().get(API_KEY_HEADER).map(text))
+    bearer.or_else(|| headers.get(API_KEY_HEADER).map(text))
 }
 
 /// A refused request, carried inside a `poem::Error` from [`Authorized`] to the operation's
@@ -186,11 +190,7 @@ impl AccessDenied {
     /// The error code: `missing_api_key`, `invalid_api_key` (401) or `insufficient_scope`
     /// (403).
     pub(crate) fn code(&self) -> ErrorCode {
-        match self.denial {
-            Denial::Missing => ErrorCode::MissingApiKey,
-            Denial::Unknown => ErrorCode::InvalidApiKey,
-            Denial::WrongScope { .. } => ErrorCode::InsufficientScope,
-        }
+        self.denial.code()
     }
 
     /// The answer in our error format, with [`Self::code`].

@@ -64,10 +64,11 @@ pub(crate) fn http_status(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The HTTP meaning of a failure, before it is put into an API's response type. Every variant
+/// The HTTP meaning of a failure, before it is put into an API's response type (OTLP/gRPC turns
+/// it into a gRPC status with the same table). Every variant
 /// holds a body whose code has the variant's status in the error table.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// 400
     BadRequest(ErrorBody),
     /// 503 with Retry-After

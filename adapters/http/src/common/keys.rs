@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::common::error_code::ErrorCode;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
@@ -112,6 +113,18 @@ pub enum Denial {
         /// The scope the service requires.
         required: Scope,
     },
+}
+
+impl Denial {
+    /// The error code of the refusal (also its metrics reason): `missing_api_key`,
+    /// `invalid_api_key` (401) or `insufficient_scope` (403).
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::Missing => ErrorCode::MissingApiKey,
+            Self::Unknown => ErrorCode::InvalidApiKey,
+            Self::WrongScope { .. } => ErrorCode::InsufficientScope,
+        }
+    }
 }
 
 /// The configured API keys of every scope. Each service needs them all, to tell a key of another

@@ -6,7 +6,7 @@
 //! (tests that build several apps) recording does nothing.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use poem::http::{Method, StatusCode, header};
@@ -38,7 +38,7 @@ pub fn describe_http_metrics() {
     );
     describe_counter!(
         EVENTS_ACCEPTED,
-        "Events queued for storage, by source (ingest: POST /ingest, otlp: POST /v1/logs)"
+        "Events queued for storage, by source (ingest: POST /ingest, otlp: POST /v1/logs, otlp_grpc: OTLP/gRPC LogsService/Export)"
     );
     describe_counter!(
         EVENTS_REJECTED,
@@ -143,8 +143,25 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Records the time to answer a request that does not pass through [`with_metrics`] (an
+/// OTLP/gRPC call), in the same histogram as the HTTP requests: `route` is the gRPC method's
+/// path, `status` the HTTP status equivalent to its answer.
+pub fn record_request_duration(route: &str, method: &Method, status: u16, elapsed: Duration) {
+    histogram!(
+        REQUEST_DURATION,
+        "route" => route.to_owned(),
+        "method" => method_label(method),
+        "status" => status_class_of(status),
+    )
+    .record(elapsed);
+}
+
 fn status_class(status: StatusCode) -> &'static str {
-    match status.as_u16() {
+    status_class_of(status.as_u16())
+}
+
+fn status_class_of(status: u16) -> &'static str {
+    match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
         300..=399 => "3xx",
@@ -155,11 +172,13 @@ fn status_class(status: StatusCode) -> &'static str {
 
 /// Where ingested events came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IngestSource {
+pub enum IngestSource {
     /// `POST /ingest`
     Ingest,
     /// `POST /v1/logs`
     Otlp,
+    /// OTLP/gRPC `LogsService/Export` (its own port, `OTLP_GRPC_ADDR`)
+    OtlpGrpc,
 }
 
 impl IngestSource {
@@ -167,19 +186,20 @@ impl IngestSource {
         match self {
             Self::Ingest => "ingest",
             Self::Otlp => "otlp",
+            Self::OtlpGrpc => "otlp_grpc",
         }
     }
 }
 
 /// Counts events that were queued.
-pub(crate) fn count_accepted(source: IngestSource, events: usize) {
+pub fn count_accepted(source: IngestSource, events: usize) {
     if events > 0 {
         counter!(EVENTS_ACCEPTED, "source" => source.label()).increment(events as u64);
     }
 }
 
 /// Counts events that were not queued, labelled with the error code that says why.
-pub(crate) fn count_rejected(source: IngestSource, reason: ErrorCode, events: usize) {
+pub fn count_rejected(source: IngestSource, reason: ErrorCode, events: usize) {
     if events > 0 {
         counter!(EVENTS_REJECTED, "source" => source.label(), "reason" => reason.metric_label())
             .increment(events as u64);
@@ -187,13 +207,13 @@ pub(crate) fn count_rejected(source: IngestSource, reason: ErrorCode, events: us
 }
 
 /// Counts a request refused before any of its events was read.
-pub(crate) fn count_rejected_request(source: IngestSource, reason: ErrorCode) {
+pub fn count_rejected_request(source: IngestSource, reason: ErrorCode) {
     counter!(REQUESTS_REJECTED, "source" => source.label(), "reason" => reason.metric_label())
         .increment(1);
 }
 
 /// The error code a failure answers with.
-pub(crate) fn failure_code(failure: &Failure) -> ErrorCode {
+pub fn failure_code(failure: &Failure) -> ErrorCode {
     failure.code()
 }
 

@@ -5,24 +5,25 @@
 //!
 //! The records go through the same use case as `POST /ingest` (`IngestUseCase::ingest_batch`):
 //! same validation and limits, same queue, one push and one drain signal per request. Records
-//! that fail validation are left out and counted in `partial_success`; the rest are queued.
+//! that fail validation are left out and counted in `partial_success`; the rest are queued. The
+//! mapping and that accounting are the `otlp-adapter` crate's, shared with OTLP/gRPC; this
+//! module is the HTTP around them (content types, gzip, body limit, answers).
 
 mod docs;
 mod json;
-mod mapping;
 mod response;
 
-use application::{BatchOutcome, IngestError, IngestUseCase};
+use application::IngestUseCase;
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use otlp_adapter::{ExportError, export_logs};
 use poem::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use poem::web::Data;
 use poem::{Body, Request, RequestBody};
 use poem_openapi::registry::{MetaRequest, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApi};
 use prost::Message as _;
-use tracing::info;
 
 use crate::common::access::Authorized;
 use crate::common::config::IngestHttpConfig;
@@ -33,15 +34,11 @@ use crate::common::metrics::{
 };
 use crate::common::trace::RequestTraceId;
 use crate::ingest::body::BodyEncoding;
-use mapping::{RecordPosition, map_request, record_count};
 pub(crate) use response::unavailable;
 use response::{ExportFailure, JSON, OtlpEncoding, OtlpResponse, PROTOBUF};
 
 /// The OTLP/HTTP path of the logs signal.
 pub(crate) const OTLP_LOGS_PATH: &str = "/v1/logs";
-
-/// How many rejected records `partial_success.error_message` describes one by one.
-const LISTED_REJECTIONS: usize = 10;
 
 /// The raw request of `POST /v1/logs`. Nothing is checked here: the handler, which knows the
 /// limits, reads the body and answers every problem in OTLP's error format.
@@ -139,31 +136,24 @@ impl OtlpApi {
             }
         };
         let decoded = decode(encoding, bytes)?;
-        let count = record_count(&decoded);
-        if count > self.limits.max_batch_events {
-            return Err(ExportFailure::TooLarge(format!(
-                "a request may hold at most {} log records, this one holds {count}; nothing was accepted",
-                self.limits.max_batch_events
-            )));
-        }
-        let mapped = map_request(decoded);
-        let submitted = mapped.drafts.len();
-        let outcome = self
-            .ingest
-            .ingest_batch(mapped.drafts, Some(trace.0))
-            .await
-            .map_err(|error: IngestError| {
+        let exported = export_logs(
+            &self.ingest,
+            self.limits.max_batch_events,
+            decoded,
+            Some(trace.0),
+        )
+        .await
+        .map_err(|error| match error {
+            ExportError::TooManyRecords { .. } => ExportFailure::TooLarge(error.to_string()),
+            ExportError::Ingest { error, records } => {
                 let failure = Failure::from(error);
-                count_rejected(IngestSource::Otlp, failure_code(&failure), submitted);
+                count_rejected(IngestSource::Otlp, failure_code(&failure), records);
                 ExportFailure::from(failure)
-            })?;
-        count_accepted(IngestSource::Otlp, outcome.accepted.len());
-        count_rejected(
-            IngestSource::Otlp,
-            ErrorCode::InvalidField,
-            outcome.rejected.len(),
-        );
-        Ok(export_response(&outcome, &mapped.positions))
+            }
+        })?;
+        count_accepted(IngestSource::Otlp, exported.accepted);
+        count_rejected(IngestSource::Otlp, ErrorCode::InvalidField, exported.rejected);
+        Ok(exported.response)
     }
 }
 
@@ -189,39 +179,6 @@ fn decode(encoding: OtlpEncoding, bytes: &[u8]) -> Result<ExportLogsServiceReque
             ExportFailure::BadRequest(format!(
                 "the body is not an OTLP/JSON ExportLogsServiceRequest: {error}"
             ))
-        }),
-    }
-}
-
-/// The 200 answer: `partial_success` only when some record was rejected.
-fn export_response(
-    outcome: &BatchOutcome,
-    positions: &[RecordPosition],
-) -> ExportLogsServiceResponse {
-    let accepted = outcome.accepted.len();
-    let rejected = outcome.rejected.len();
-    info!(accepted, rejected, "otlp logs exported");
-    if rejected == 0 {
-        return ExportLogsServiceResponse::default();
-    }
-    let mut message = format!(
-        "{rejected} of {} log records rejected (the others were accepted)",
-        accepted + rejected
-    );
-    for rejection in outcome.rejected.iter().take(LISTED_REJECTIONS) {
-        let position = positions.get(rejection.index).map_or_else(
-            || format!("record {}", rejection.index),
-            ToString::to_string,
-        );
-        message.push_str(&format!("; {position}: {}", rejection.error));
-    }
-    if rejected > LISTED_REJECTIONS {
-        message.push_str(&format!("; and {} more", rejected - LISTED_REJECTIONS));
-    }
-    ExportLogsServiceResponse {
-        partial_success: Some(ExportLogsPartialSuccess {
-            rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
-            error_message: message,
         }),
     }
 }
@@ -475,7 +432,7 @@ mod tests {
         }]}]}]});
         let queue = queue(Some(|events| {
             events.len() == 1
-                && events[0].service().as_str() == mapping::UNKNOWN_SERVICE
+                && events[0].service().as_str() == otlp_adapter::UNKNOWN_SERVICE
                 && events[0].level() == Level::Warn
                 && events[0].trace_id().to_string() == "5b8efff798038103d269b633813fc60c"
         }));

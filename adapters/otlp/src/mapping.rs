@@ -1,5 +1,5 @@
 //! From OTLP log records to [`LogEventDraft`]s: the mapping the README documents under
-//! "OpenTelemetry (OTLP/HTTP)". It decides nothing about validity: the use case validates each
+//! "OpenTelemetry (OTLP/HTTP)", the same for OTLP/gRPC. It decides nothing about validity: the use case validates each
 //! draft with the domain's rules, and a record that fails them is rejected on its own.
 
 use std::collections::BTreeMap;
@@ -16,20 +16,20 @@ use serde_json::Value as Json;
 
 /// The service of records whose resource has no `service.name`, as the OpenTelemetry SDKs
 /// name such a service.
-pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
 /// The message of a record whose body is absent or blank and that has no event name.
-pub(crate) const EMPTY_BODY_MESSAGE: &str = "(empty body)";
+pub const EMPTY_BODY_MESSAGE: &str = "(empty body)";
 /// Put before each resource attribute's key in the metadata.
-pub(crate) const RESOURCE_PREFIX: &str = "resource.";
+pub const RESOURCE_PREFIX: &str = "resource.";
 /// Metadata key of the instrumentation scope's name (for Python's `logging`, the logger name).
-pub(crate) const SCOPE_NAME_KEY: &str = "otel.scope.name";
+pub const SCOPE_NAME_KEY: &str = "otel.scope.name";
 /// Metadata key of the instrumentation scope's version.
-pub(crate) const SCOPE_VERSION_KEY: &str = "otel.scope.version";
+pub const SCOPE_VERSION_KEY: &str = "otel.scope.version";
 /// Metadata key of the record's `event_name`.
-pub(crate) const EVENT_NAME_KEY: &str = "otel.event_name";
+pub const EVENT_NAME_KEY: &str = "otel.event_name";
 /// Metadata key keeping a `severity_text` that names no level (the level then came from the
 /// severity number).
-pub(crate) const SEVERITY_TEXT_KEY: &str = "otel.severity_text";
+pub const SEVERITY_TEXT_KEY: &str = "otel.severity_text";
 
 /// Epoch nanoseconds from which the domain's magnitude rule reads an integer as nanoseconds
 /// (10^17 ns is early 1973). Smaller times are handed over as exact RFC 3339 text instead.
@@ -37,10 +37,10 @@ const NANOS_READ_AS_NANOS: u64 = 100_000_000_000_000_000;
 
 /// Where a log record sits in a request, in OTLP/JSON's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RecordPosition {
-    pub(crate) resource: usize,
-    pub(crate) scope: usize,
-    pub(crate) record: usize,
+pub struct RecordPosition {
+    pub resource: usize,
+    pub scope: usize,
+    pub record: usize,
 }
 
 impl fmt::Display for RecordPosition {
@@ -55,13 +55,13 @@ impl fmt::Display for RecordPosition {
 
 /// Every log record of a request as a draft, in request order, with its position.
 #[derive(Debug, Default)]
-pub(crate) struct MappedRecords {
-    pub(crate) drafts: Vec<LogEventDraft>,
-    pub(crate) positions: Vec<RecordPosition>,
+pub struct MappedRecords {
+    pub drafts: Vec<LogEventDraft>,
+    pub positions: Vec<RecordPosition>,
 }
 
 /// Number of log records in a request, counted before any is mapped.
-pub(crate) fn record_count(request: &ExportLogsServiceRequest) -> usize {
+pub fn record_count(request: &ExportLogsServiceRequest) -> usize {
     request
         .resource_logs
         .iter()
@@ -71,7 +71,7 @@ pub(crate) fn record_count(request: &ExportLogsServiceRequest) -> usize {
 }
 
 /// Maps every log record of `request` to a draft.
-pub(crate) fn map_request(request: ExportLogsServiceRequest) -> MappedRecords {
+pub fn map_request(request: ExportLogsServiceRequest) -> MappedRecords {
     let mut mapped = MappedRecords {
         drafts: Vec::with_capacity(record_count(&request)),
         positions: Vec::new(),
