@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Sends log records to an OTLP/HTTP logs endpoint with the official OpenTelemetry Python SDK.
+"""Sends log records to an OTLP logs endpoint with the official OpenTelemetry Python SDK.
 
 The records go through Python's standard `logging` module: the OpenTelemetry logging handler turns
 each one into an OTLP log record, a batch processor groups them and the SDK's OTLP/HTTP exporter
-(protobuf, optionally gzip) posts them. Some are emitted inside an active span, so they carry its
+(protobuf, optionally gzip) posts them, or with `--protocol grpc` its OTLP/gRPC exporter calls
+LogsService/Export (optionally gzip). Some are emitted inside an active span, so they carry its
 trace and span ids; all carry `extra=` attributes; they cover several severities.
 
 On success it prints one JSON document on stdout describing what it sent (the span's ids and,
 for each record, its message, level, timestamp and attributes as text), for the end-to-end test
-(tests/tests/otlp.rs) to look each record up through GET /logs. It exits with status 1 when an
+(tests/tests/otlp.rs, tests/tests/otlp_grpc.rs) to look each record up through GET /logs. It exits with status 1 when an
 export failed or did not finish.
 
     python send_logs.py --endpoint http://127.0.0.1:8080/v1/logs --service checkout [--gzip]
+    python send_logs.py --protocol grpc --endpoint http://127.0.0.1:4317 --service checkout [--gzip]
 """
 
 import argparse
@@ -20,6 +22,8 @@ import logging
 import sys
 import time
 
+import grpc
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -32,7 +36,7 @@ LOGGER_NAME = "e2e.otlp.checkout"
 
 
 class RecordingExporter(LogRecordExporter):
-    """Delegates to the SDK's OTLP/HTTP exporter and remembers each export's result."""
+    """Delegates to one of the SDK's OTLP exporters and remembers each export's result."""
 
     def __init__(self, exporter):
         self._exporter = exporter
@@ -76,19 +80,29 @@ def as_metadata_text(value):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--endpoint", required=True, help="the full URL of the OTLP/HTTP logs endpoint")
+    parser.add_argument("--endpoint", required=True,
+                        help="the full URL of the OTLP/HTTP logs endpoint, or http://host:port for gRPC")
+    parser.add_argument("--protocol", choices=["http", "grpc"], default="http",
+                        help="OTLP/HTTP (protobuf) or OTLP/gRPC")
     parser.add_argument("--service", required=True, help="service.name of the resource")
     parser.add_argument("--gzip", action="store_true", help="compress the export requests with gzip")
     arguments = parser.parse_args()
 
     resource = Resource.create({"service.name": arguments.service, "deployment.environment": "e2e"})
-    exporter = RecordingExporter(
-        OTLPLogExporter(
+    if arguments.protocol == "grpc":
+        otlp_exporter = GrpcLogExporter(
+            endpoint=arguments.endpoint,
+            insecure=True,
+            compression=grpc.Compression.Gzip if arguments.gzip else grpc.Compression.NoCompression,
+            timeout=10,
+        )
+    else:
+        otlp_exporter = OTLPLogExporter(
             endpoint=arguments.endpoint,
             compression=Compression.Gzip if arguments.gzip else Compression.NoCompression,
             timeout=10,
         )
-    )
+    exporter = RecordingExporter(otlp_exporter)
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter, schedule_delay_millis=200))
     tracer = TracerProvider(resource=resource).get_tracer(LOGGER_NAME)
@@ -134,6 +148,7 @@ def main():
 
     print(json.dumps({
         "service": arguments.service,
+        "protocol": arguments.protocol,
         "trace_id": trace_id,
         "span_id": span_id,
         "scope": LOGGER_NAME,

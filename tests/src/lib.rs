@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod otlp_python;
+
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -87,6 +89,7 @@ impl Service {
             .env("REDIS_URL", redis_url())
             .env("CLICKHOUSE_URL", clickhouse_url())
             .env("INGESTION_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("OTLP_GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("QUERY_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("WORKER_GRPC_LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("WORKER_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
@@ -115,6 +118,8 @@ pub struct Stack {
     pub queue_key: String,
     pub database: String,
     pub ingestion_url: String,
+    /// Ingestion's OTLP/gRPC endpoint (`OTLP_GRPC_ADDR`), `http://127.0.0.1:<port>`.
+    pub otlp_grpc_url: String,
     pub query_url: String,
     pub worker_port: u16,
     /// The worker's `GET /metrics` (`WORKER_METRICS_ADDR`).
@@ -159,6 +164,7 @@ impl Stack {
         let worker_port = free_port();
         let worker_metrics_port = free_port();
         let ingestion_port = free_port();
+        let otlp_grpc_port = free_port();
         let query_port = free_port();
         let common = vec![
             ("REDIS_QUEUE_KEY".to_owned(), queue_key.clone()),
@@ -203,6 +209,10 @@ impl Stack {
                 format!("127.0.0.1:{ingestion_port}"),
             ),
             (
+                "OTLP_GRPC_ADDR".to_owned(),
+                format!("127.0.0.1:{otlp_grpc_port}"),
+            ),
+            (
                 "WORKER_GRPC_URL".to_owned(),
                 options
                     .worker_grpc_url
@@ -232,6 +242,7 @@ impl Stack {
             queue_key,
             database,
             ingestion_url: format!("http://127.0.0.1:{ingestion_port}"),
+            otlp_grpc_url: format!("http://127.0.0.1:{otlp_grpc_port}"),
             query_url: format!("http://127.0.0.1:{query_port}"),
             worker_port,
             worker_metrics_url: format!("http://127.0.0.1:{worker_metrics_port}/metrics"),

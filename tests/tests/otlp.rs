@@ -9,6 +9,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use e2e_tests::otlp_python::{
+    OtlpProtocol, STORED_WITHIN, assert_python_records_stored, find, send_with_python_sdk,
+};
 use e2e_tests::{Stack, StackOptions};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -23,112 +26,13 @@ use prost::Message as _;
 use serde_json::{Value, json};
 
 const PROTOBUF: &str = "application/x-protobuf";
-const STORED_WITHIN: Duration = Duration::from_secs(30);
-
-/// The Python interpreter with tests/otlp/requirements.txt installed. Missing is a failure, not a
-/// reason to skip: this test is the proof that a real OpenTelemetry client works.
-fn python() -> PathBuf {
-    let python = std::env::var_os("OTLP_TEST_PYTHON")
-        .map(PathBuf::from)
-        .expect(
-            "OTLP_TEST_PYTHON is not set: run the tests through infra/test.sh, which creates \
-         .test-servers/venv with tests/otlp/requirements.txt, or point it at a Python with them",
-        );
-    assert!(
-        python.exists(),
-        "OTLP_TEST_PYTHON={} does not exist",
-        python.display()
-    );
-    python
-}
-
-/// Runs tests/otlp/send_logs.py against the stack's ingestion service; returns what it sent.
-async fn send_with_python_sdk(stack: &Stack, service: &str, gzip: bool) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("otlp/send_logs.py");
-    let mut command = tokio::process::Command::new(python());
-    command
-        .arg(&script)
-        .args(["--endpoint", &format!("{}/v1/logs", stack.ingestion_url)])
-        .args(["--service", service])
-        // The SDK must not pick up an exporter configuration from the environment.
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_HEADERS");
-    if gzip {
-        command.arg("--gzip");
-    }
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("the Python OpenTelemetry client did not finish within 60 s")
-        .expect("the Python OpenTelemetry client could not be started");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "send_logs.py failed ({}): {stderr}",
-        output.status
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "send_logs.py printed no JSON ({error}): {}\n{stderr}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-/// The stored log with `message`, among `logs`.
-fn find<'a>(logs: &'a [Value], message: &str) -> &'a Value {
-    logs.iter()
-        .find(|log| log["message"] == message)
-        .unwrap_or_else(|| panic!("no stored log has the message {message:?}: {logs:#?}"))
-}
-
-/// Checks every record the Python client reports having sent against what `GET /logs` returns.
-async fn assert_python_records_stored(stack: &Stack, sent: &Value) {
-    let service = sent["service"].as_str().unwrap();
-    let records = sent["records"].as_array().unwrap();
-    let logs = stack
-        .wait_for_logs(
-            &format!("service={service}&limit=100"),
-            records.len(),
-            STORED_WITHIN,
-        )
-        .await;
-    assert_eq!(logs.len(), records.len(), "{logs:#?}");
-
-    let span_trace = sent["trace_id"].as_str().unwrap();
-    let span_id = sent["span_id"].as_str().unwrap();
-    for record in records {
-        let message = record["message"].as_str().unwrap();
-        let log = find(&logs, message);
-        assert_eq!(log["service"], service, "{message}");
-        assert_eq!(log["level"], record["level"], "{message}");
-        assert_eq!(log["timestamp"], record["timestamp"], "{message}");
-        let metadata = &log["metadata"];
-        for (key, value) in record["attributes"].as_object().unwrap() {
-            assert_eq!(&metadata[key], value, "{message}: attribute {key}");
-        }
-        assert_eq!(metadata["otel.scope.name"], sent["scope"], "{message}");
-        assert_eq!(metadata["resource.service.name"], service, "{message}");
-        assert_eq!(metadata["resource.deployment.environment"], "e2e");
-        assert_eq!(metadata["resource.telemetry.sdk.language"], "python");
-        if record["in_span"] == true {
-            assert_eq!(log["trace_id"], span_trace, "{message}");
-            assert_eq!(log["span_id"], span_id, "{message}");
-        } else {
-            let trace = log["trace_id"].as_str().unwrap();
-            assert_eq!(trace.len(), 32, "{message}: a generated trace id");
-            assert_ne!(trace, span_trace, "{message}");
-            assert!(log.get("span_id").is_none(), "{message}: {log}");
-        }
-    }
-}
 
 #[tokio::test]
 async fn records_sent_through_python_logging_by_the_official_sdk_are_stored_with_their_mapped_fields()
  {
     let stack = Stack::start(StackOptions::default()).await;
 
-    let sent = send_with_python_sdk(&stack, "otlp-python", false).await;
+    let sent = send_with_python_sdk(&stack, OtlpProtocol::Http, "otlp-python", false).await;
 
     assert_python_records_stored(&stack, &sent).await;
     let levels: Vec<&str> = sent["records"]
@@ -144,7 +48,7 @@ async fn records_sent_through_python_logging_by_the_official_sdk_are_stored_with
 async fn the_official_sdk_exporting_with_gzip_is_stored_the_same_way() {
     let stack = Stack::start(StackOptions::default()).await;
 
-    let sent = send_with_python_sdk(&stack, "otlp-python-gzip", true).await;
+    let sent = send_with_python_sdk(&stack, OtlpProtocol::Http, "otlp-python-gzip", true).await;
 
     assert_python_records_stored(&stack, &sent).await;
 }

@@ -17,9 +17,10 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use otlp_adapter::{ExportError, export_logs};
+use prost::Message as _;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::{ErrorDetails, RetryInfo, StatusExt, pb};
 
 /// The fully qualified name of the logs service, as health checks ask for it.
 pub const LOGS_SERVICE_NAME: &str = logs_service_server::SERVICE_NAME;
@@ -110,18 +111,29 @@ fn request_trace(metadata: &MetadataMap) -> Option<TraceId> {
 /// `google.rpc.RetryInfo`, as OTLP/gRPC's throttling prescribes: RESOURCE_EXHAUSTED with it is
 /// retryable, UNAVAILABLE always is; clients wait the delay, then back off.
 pub(crate) fn failure_status(failure: Failure) -> Status {
-    let retry = || ErrorDetails::with_retry_info(Some(retry_delay()));
     match failure {
         Failure::BadRequest(body) => Status::invalid_argument(body.reason),
-        Failure::TooManyRequests(body) => {
-            Status::with_error_details(Code::ResourceExhausted, body.reason, retry())
-        }
-        Failure::Unavailable(body) => {
-            Status::with_error_details(Code::Unavailable, body.reason, retry())
-        }
+        Failure::TooManyRequests(body) => retry_later(Code::ResourceExhausted, body.reason),
+        Failure::Unavailable(body) => retry_later(Code::Unavailable, body.reason),
         Failure::Internal(body) => Status::internal(body.reason),
     }
 }
+
+/// A status with `RetryInfo` of [`retry_delay`], in the status details (`grpc-status-details-bin`,
+/// where the Collector and most gRPC libraries read it) and as the `google.rpc.retryinfo-bin`
+/// metadata (where the OpenTelemetry Python exporter reads it).
+fn retry_later(code: Code, message: String) -> Status {
+    let encoded = pb::RetryInfo::from(RetryInfo::new(Some(retry_delay()))).encode_to_vec();
+    let details = ErrorDetails::with_retry_info(Some(retry_delay()));
+    let mut status = Status::with_error_details(code, message, details);
+    status
+        .metadata_mut()
+        .insert_bin(RETRY_INFO_METADATA, MetadataValue::from_bytes(&encoded));
+    status
+}
+
+/// The binary metadata key of a bare `google.rpc.RetryInfo`.
+const RETRY_INFO_METADATA: &str = "google.rpc.retryinfo-bin";
 
 /// How long a throttled client is asked to wait: the HTTP answers' `Retry-After`.
 pub(crate) fn retry_delay() -> Duration {

@@ -1,5 +1,5 @@
 //! The ingestion service: validates log events and queues them in Redis over HTTP (default
-//! :8080), nudging the worker over gRPC. Settings: [`settings`].
+//! :8080) and OTLP/gRPC (default :4317), nudging the worker over gRPC. Settings: [`settings`].
 
 mod settings;
 
@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
         event_limits,
         keys,
         worker,
+        otlp_grpc_addr,
     } = match settings::configure() {
         Ok(configuration) => configuration,
         Err(error) => return service_runtime::invalid_configuration("ingestion", error),
@@ -61,6 +62,25 @@ async fn main() -> ExitCode {
     let ingest = IngestUseCase::new(queue, signal)
         .with_push_coalescing(settings.ingest_max_batch_events)
         .with_event_limits(event_limits);
+    let otlp_grpc = match otlp_grpc_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(otlp_grpc_adapter::serve_otlp_grpc(
+                listener,
+                ingest.clone(),
+                keys.clone(),
+                settings.otlp_grpc(),
+                runtime.shutdown.clone().cancelled_owned(),
+            )),
+            Err(bind_error) => {
+                error!(addr = %addr, error = %bind_error, "cannot bind OTLP_GRPC_ADDR");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => {
+            info!("OTLP/gRPC is off (OTLP_GRPC_ADDR=off)");
+            None
+        }
+    };
     let app = http_adapter::ingestion_app(ingest, settings.http(), keys);
     let app = http_adapter::with_metrics(app, runtime.metrics.renderer());
     let listener = match std::net::TcpListener::bind(settings.ingestion_addr) {
@@ -72,15 +92,33 @@ async fn main() -> ExitCode {
     };
     info!(addr = %settings.ingestion_addr, worker = %settings.worker_grpc_url, "ingestion service listening");
     let grace = Duration::from_millis(settings.shutdown_grace_ms);
-    let stopped = runtime.shutdown.cancelled_owned();
-    match http_adapter::serve(listener, app, stopped, grace).await {
-        Ok(()) => {
+    // Both listeners stop on the same signal; a failed one stops the other.
+    let shutdown = &runtime.shutdown;
+    let http = async {
+        let stopped = shutdown.clone().cancelled_owned();
+        let served = http_adapter::serve(listener, app, stopped, grace).await;
+        if let Err(serve_error) = &served {
+            error!(error = %serve_error, "ingestion service failed");
+            shutdown.cancel();
+        }
+        served.is_ok()
+    };
+    let otlp_grpc = async {
+        let Some(server) = otlp_grpc else {
+            return true;
+        };
+        let served = server.await;
+        if let Err(serve_error) = &served {
+            error!(error = %serve_error, "otlp/grpc server failed");
+            shutdown.cancel();
+        }
+        served.is_ok()
+    };
+    match tokio::join!(http, otlp_grpc) {
+        (true, true) => {
             info!("ingestion service stopped");
             ExitCode::SUCCESS
         }
-        Err(serve_error) => {
-            error!(error = %serve_error, "ingestion service failed");
-            ExitCode::FAILURE
-        }
+        _ => ExitCode::FAILURE,
     }
 }

@@ -10,6 +10,7 @@ use domain::limits::{
 };
 use grpc_adapter::{GrpcClientConfig, SharedToken};
 use http_adapter::{ApiKeys, IngestHttpConfig};
+use otlp_grpc_adapter::OtlpGrpcConfig;
 use redis_adapter::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub(crate) struct Settings {
     pub(crate) ingestion_addr: SocketAddr,
+    /// The OTLP/gRPC listener: an address, or `off`.
+    pub(crate) otlp_grpc_addr: String,
     pub(crate) worker_grpc_url: String,
     /// The worker's token, sent with every drain signal; empty: none.
     #[serde(deserialize_with = "service_runtime::secret_text")]
@@ -51,6 +54,7 @@ impl Default for Settings {
         let redis = RedisConfig::default();
         Self {
             ingestion_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            otlp_grpc_addr: "0.0.0.0:4317".into(),
             worker_grpc_url: GrpcClientConfig::default().url,
             worker_grpc_token: String::new(),
             redis_url: redis.url,
@@ -93,6 +97,15 @@ impl Settings {
         }
     }
 
+    /// The OTLP/gRPC receiver's limits: the same as the HTTP ingestion's.
+    pub(crate) fn otlp_grpc(&self) -> OtlpGrpcConfig {
+        OtlpGrpcConfig {
+            max_message_bytes: self.ingest_max_body_bytes,
+            max_records: self.ingest_max_batch_events,
+            ..OtlpGrpcConfig::default()
+        }
+    }
+
     /// The configured event limits; the error names the variable out of range.
     fn event_limits(&self) -> Result<EventLimits, String> {
         let named =
@@ -120,6 +133,8 @@ pub(crate) struct Configuration {
     pub(crate) keys: ApiKeys,
     /// How drain signals reach the worker.
     pub(crate) worker: GrpcClientConfig,
+    /// Where OTLP/gRPC listens; `None`: it is off.
+    pub(crate) otlp_grpc_addr: Option<SocketAddr>,
 }
 
 /// Loads the settings and checks the limits and API keys; the error names the variable (never
@@ -139,10 +154,13 @@ pub(crate) fn configure() -> Result<Configuration, String> {
         token: worker_token,
         ..GrpcClientConfig::with_url(&settings.worker_grpc_url)
     };
+    let otlp_grpc_addr = otlp_grpc_adapter::listen_address(&settings.otlp_grpc_addr)
+        .map_err(|invalid| format!("OTLP_GRPC_ADDR: {invalid}"))?;
     Ok(Configuration {
         settings,
         event_limits,
         keys,
         worker,
+        otlp_grpc_addr,
     })
 }
