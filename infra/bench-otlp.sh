@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# OTLP/HTTP logs throughput (the "OTLP" section of docs/BENCHMARKS.md), in a few minutes.
+# OTLP/HTTP and OTLP/gRPC logs throughput (the "OTLP" section of docs/BENCHMARKS.md), in a few
+# minutes.
 #
 #   infra/bench-otlp.sh                 # prints the report (markdown); raw JSON in target/bench-otlp/
 #   WORKER_BATCH_SIZE=5000 infra/bench-otlp.sh   # service settings pass through the environment
 #
 # It builds the release ingestion, worker and loadgen, installs the OTLP Python client
 # (tests/otlp/requirements.txt, into .test-servers/venv), starts throwaway Redis and ClickHouse on
-# free loopback ports (infra/test-servers.sh), and makes BENCH_REPEAT rounds of three runs, each
+# free loopback ports (infra/test-servers.sh), and makes BENCH_REPEAT rounds of four runs, each
 # against fresh services (worker, ingestion) on free ports with their own queue and database:
 #   otlp:   tests/otlp/load.py posts BENCH_EVENTS log records to POST /v1/logs as pre-encoded
 #           protobuf ExportLogsServiceRequests of 1,000 records, over BENCH_CONNECTIONS
 #           keep-alive connections, then waits until ClickHouse counts every record. The
 #           records are shaped like an SDK's: 4 resource attributes, a scope, 4 attributes,
 #           trace and span ids, a time (9 metadata entries once mapped);
+#   grpc:   the same SDK-shaped messages to OTLP/gRPC LogsService/Export (OTLP_GRPC_ADDR), with
+#           grpcio, one channel per connection;
 #   lean:   the same with records shaped like the events of `loadgen batch` (a body, 2
 #           attributes, only service.name on the resource, no ids, no time);
 #   ingest: the same number of events to POST /ingest as JSON arrays of 1,000 (`loadgen batch`,
 #           the batch scenario of infra/bench.sh), for reference in the same conditions.
-# They alternate (otlp, lean, ingest, otlp, ...) so that drifting machine load hits all alike.
+# They alternate (otlp, grpc, lean, ingest, otlp, ...) so that drifting machine load hits all alike.
 #
 # Options (environment):
 #   BENCH_REPEAT=3  BENCH_EVENTS=1000000  BENCH_CONNECTIONS=4
@@ -66,11 +69,12 @@ ch() {
 }
 
 # start_services NAME: a fresh worker and ingestion on free ports with their own queue key and
-# database. Sets INGEST_URL, WORKER_PID, INGESTION_PID.
+# database. Sets INGEST_URL, OTLP_GRPC, WORKER_PID, INGESTION_PID.
 start_services() {
-    local name="$1" grpc ingestion
+    local name="$1" grpc ingestion otlp_grpc
     grpc="$(free_port)"
     ingestion="$(free_port "$grpc")"
+    otlp_grpc="$(free_port "$ingestion")"
     local common=(
         "REDIS_URL=$TEST_REDIS_URL" "REDIS_QUEUE_KEY=bench_$name"
         "CLICKHOUSE_URL=$TEST_CLICKHOUSE_URL" "CLICKHOUSE_DATABASE=bench_$name"
@@ -81,11 +85,12 @@ start_services() {
     WORKER_PID=$!
     STARTED_PIDS+=("$WORKER_PID")
     wait_tcp "$grpc" 60 "$WORKER_PID" || die "worker did not start: $(tail -5 "$WORK/logs/$name-worker.log")"
-    (cd "$WORK" && exec env "${common[@]}" INGESTION_ADDR="127.0.0.1:$ingestion" \
+    (cd "$WORK" && exec env "${common[@]}" INGESTION_ADDR="127.0.0.1:$ingestion" OTLP_GRPC_ADDR="127.0.0.1:$otlp_grpc" \
         WORKER_GRPC_URL="http://127.0.0.1:$grpc" "$BIN/ingestion" >"$WORK/logs/$name-ingestion.log" 2>&1) &
     INGESTION_PID=$!
     STARTED_PIDS+=("$INGESTION_PID")
     INGEST_URL="http://127.0.0.1:$ingestion"
+    OTLP_GRPC="127.0.0.1:$otlp_grpc"
     wait_http "$INGEST_URL/health" 30 "" "$INGESTION_PID" || die "ingestion did not start"
 }
 
@@ -112,10 +117,12 @@ run_scenario() {
     local kind="$1" run="$2" name="$1$2" output="$RESULTS/$1-$2.json" generator_cpu
     start_services "$name"
     case "$kind" in
-    otlp | lean)
+    otlp | lean | grpc)
+        local target=(--url "$INGEST_URL/v1/logs")
+        [[ "$kind" == grpc ]] && target=(--grpc "$OTLP_GRPC")
         generator_cpu="$(timed "$output.raw" "$OTLP_TEST_PYTHON" tests/otlp/load.py \
-            --shape "$([[ "$kind" == otlp ]] && echo sdk || echo lean)" \
-            --url "$INGEST_URL/v1/logs" --events "$EVENTS" --batch 1000 \
+            --shape "$([[ "$kind" == lean ]] && echo lean || echo sdk)" \
+            "${target[@]}" --events "$EVENTS" --batch 1000 \
             --connections "$CONNECTIONS" --clickhouse "$TEST_CLICKHOUSE_URL" \
             --database "bench_$name")" || die "load.py failed: $(tail -5 "$WORK/logs/$name-ingestion.log")"
         ;;
@@ -142,6 +149,7 @@ EOF
 
 for run in $(seq 1 "$REPEAT"); do
     run_scenario otlp "$run"
+    run_scenario grpc "$run"
     run_scenario lean "$run"
     run_scenario ingest "$run"
 done
@@ -159,7 +167,7 @@ $("$OTLP_TEST_PYTHON" --version)"
 import json, statistics, sys, time
 results, repeat, events, connections, machine, load, commit, seconds, settings = sys.argv[1:]
 runs = {kind: [json.load(open(f"{results}/{kind}-{run}.json")) for run in range(1, int(repeat) + 1)]
-        for kind in ("otlp", "lean", "ingest")}
+        for kind in ("otlp", "grpc", "lean", "ingest")}
 
 def latency(figures):
     if "latency_ms" in figures:
@@ -175,10 +183,11 @@ print(f"Run of {time.strftime('%Y-%m-%d', time.gmtime())} at commit `{commit}`, 
       f"Services at `RUST_LOG={__import__('os').environ.get('RUST_LOG', 'info')}`; settings: {settings or 'defaults'}.\n")
 print(f"Command: `infra/bench-otlp.sh` ({repeat} runs of each, {int(events):,} events a run, "
       f"1,000 a request, {connections} connections; medians in bold).\n")
-print("| run | records | events/s end to end | events/s HTTP side | request p50 / p99 ms | 429 retried "
+print("| run | records | events/s end to end | events/s answered | request p50 / p99 ms | 429 retried "
       "| ingestion CPU µs/event | CPU s: ingestion / worker / generator | body |")
 print("|---|---|---|---|---|---|---|---|---|")
-for kind, label in (("otlp", "`/v1/logs` SDK-shaped"), ("lean", "`/v1/logs` lean"),
+for kind, label in (("otlp", "`/v1/logs` SDK-shaped"), ("grpc", "OTLP/gRPC SDK-shaped"),
+                    ("lean", "`/v1/logs` lean"),
                     ("ingest", "`/ingest` JSON")):
     for run, figures in enumerate(runs[kind], 1):
         p50, p99 = latency(figures)

@@ -20,12 +20,12 @@
 #   STACK_BIND_HOST         address the services listen on (default 127.0.0.1; 0.0.0.0 = all)
 #   STACK_REDIS_PORT=6379 STACK_CLICKHOUSE_HTTP_PORT=8123 STACK_CLICKHOUSE_TCP_PORT=9000
 #   STACK_WORKER_GRPC_PORT=50051 STACK_INGESTION_PORT=8080 STACK_QUERY_PORT=8081
-#   STACK_WORKER_METRICS_PORT=9091
+#   STACK_WORKER_METRICS_PORT=9091 STACK_OTLP_GRPC_PORT=4317
 #   STACK_LOGS_FOLLOW=0     `logs` prints the last lines instead of following
 #
 # The services run from the repo root, so they also read ./.env. The addresses below are
 # passed as environment variables and win over .env (REDIS_URL, CLICKHOUSE_URL,
-# INGESTION_ADDR, QUERY_ADDR, WORKER_GRPC_LISTEN, WORKER_GRPC_URL, WORKER_METRICS_ADDR); every
+# INGESTION_ADDR, OTLP_GRPC_ADDR, QUERY_ADDR, WORKER_GRPC_LISTEN, WORKER_GRPC_URL, WORKER_METRICS_ADDR); every
 # other setting (CLICKHOUSE_DATABASE, REDIS_QUEUE_KEY, WORKER_BATCH_SIZE, RUST_LOG, ...) comes
 # from the caller's environment, .env, or the services' defaults.
 set -euo pipefail
@@ -45,6 +45,7 @@ GRPC_PORT="${STACK_WORKER_GRPC_PORT:-50051}"
 METRICS_PORT="${STACK_WORKER_METRICS_PORT:-9091}"
 INGESTION_PORT="${STACK_INGESTION_PORT:-8080}"
 QUERY_PORT="${STACK_QUERY_PORT:-8081}"
+OTLP_GRPC_PORT="${STACK_OTLP_GRPC_PORT:-4317}"
 # The worker applies the migrations before it listens: give it longer than the others.
 WORKER_START_TIMEOUT="${WORKER_START_TIMEOUT:-120}"
 
@@ -89,6 +90,7 @@ service_env() {
         "WORKER_GRPC_URL=http://$host:$GRPC_PORT" \
         "WORKER_METRICS_ADDR=$BIND_HOST:$METRICS_PORT" \
         "INGESTION_ADDR=$BIND_HOST:$INGESTION_PORT" \
+        "OTLP_GRPC_ADDR=$BIND_HOST:$OTLP_GRPC_PORT" \
         "QUERY_ADDR=$BIND_HOST:$QUERY_PORT"
 }
 
@@ -172,6 +174,7 @@ print_urls() {
     if [[ "${STACK_SKIP_SERVICES:-0}" != "1" ]]; then
         echo "  Ingestion API  http://$host:$INGESTION_PORT"
         echo "                 Swagger UI http://$host:$INGESTION_PORT/docs   OpenAPI http://$host:$INGESTION_PORT/openapi.json"
+        echo "  OTLP/gRPC      http://$host:$OTLP_GRPC_PORT (logs)"
         echo "  Query API      http://$host:$QUERY_PORT"
         echo "                 Swagger UI http://$host:$QUERY_PORT/docs   OpenAPI http://$host:$QUERY_PORT/openapi.json"
         echo "  Worker gRPC    $host:$GRPC_PORT (WORKER_GRPC_URL=http://$host:$GRPC_PORT)"

@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""OTLP/HTTP logs throughput: posts protobuf ExportLogsServiceRequests to POST /v1/logs.
+"""OTLP logs throughput: posts protobuf ExportLogsServiceRequests to POST /v1/logs (OTLP/HTTP), or
+with `--grpc` calls LogsService/Export (OTLP/gRPC, grpcio) with the same pre-encoded messages.
 
 The bodies are built once, before the clock starts, with the official OTLP protobuf classes
 (PyPI `opentelemetry-proto`, installed with tests/otlp/requirements.txt): `--bodies` distinct
 requests of `--batch` log records each, shaped like an SDK's (`--shape sdk`: resource with
 service.name and telemetry.sdk.*, a scope, records with time, severity, a string body, four
 attributes, trace and span ids) or like the events of `loadgen batch` (`--shape lean`).
-`--connections` threads, each on its own keep-alive connection, post them until `--events` records
-are sent; a 429 or 503 is retried after 200 ms, as a well-behaved exporter would. With
+`--connections` threads, each on its own keep-alive connection (gRPC: its own channel), post them
+until `--events` records are sent; a 429 or 503 (gRPC: RESOURCE_EXHAUSTED, UNAVAILABLE) is retried
+after 200 ms, as a well-behaved exporter would. With
 `--clickhouse` and `--database` it then waits until the logs table counts every accepted record:
 the end-to-end rate. It prints one JSON object.
 
     python load.py --url http://127.0.0.1:8080/v1/logs --events 1000000 --batch 1000 \\
         --connections 4 --clickhouse http://127.0.0.1:8123 --database observability
+    python load.py --grpc 127.0.0.1:4317 --events 1000000 ...
 """
 
 import argparse
@@ -24,6 +27,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+
+import grpc
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -141,6 +146,9 @@ class Sender(threading.Thread):
             self.counter[0] += 1
         return request
 
+    def connect(self):
+        return http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
+
     def post(self, connection, body):
         connection.request(
             "POST", self.url.path, body=body, headers={"Content-Type": "application/x-protobuf"}
@@ -149,7 +157,7 @@ class Sender(threading.Thread):
         return response.status, response.read()
 
     def run(self):
-        connection = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
+        connection = self.connect()
         try:
             while (request := self.next_request()) < self.requests:
                 if time.perf_counter() > self.deadline:
@@ -176,6 +184,29 @@ class Sender(threading.Thread):
             connection.close()
 
 
+class GrpcSender(Sender):
+    """Calls LogsService/Export on a channel of its own; `url` is host:port. The answers are read
+    as their HTTP twins (200, 429, 503) so that the loop above serves both."""
+
+    EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+    TWINS = {grpc.StatusCode.RESOURCE_EXHAUSTED: 429, grpc.StatusCode.UNAVAILABLE: 503}
+
+    def connect(self):
+        channel = grpc.insecure_channel(self.url)
+        # The messages are encoded already: no request serializer, the bytes go as they are.
+        channel.export = channel.unary_unary(self.EXPORT)
+        return channel
+
+    def post(self, channel, body):
+        try:
+            return 200, channel.export(body, timeout=60)
+        except grpc.RpcError as error:
+            status = self.TWINS.get(error.code())
+            if status is None:
+                raise RuntimeError(f"{error.code()}: {error.details()}") from error
+            return status, b""
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
@@ -183,7 +214,9 @@ def percentile(values, fraction):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="the OTLP/HTTP logs endpoint (…/v1/logs)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="the OTLP/HTTP logs endpoint (…/v1/logs)")
+    target.add_argument("--grpc", help="the OTLP/gRPC endpoint, host:port")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000, help="log records per request")
     parser.add_argument("--connections", type=int, default=4)
@@ -211,11 +244,12 @@ def main():
     rows_before = count_rows(arguments.clickhouse, arguments.database) if store else 0
 
     counter, lock = [0], threading.Lock()
-    url = urllib.parse.urlsplit(arguments.url)
+    url = arguments.grpc or urllib.parse.urlsplit(arguments.url)
+    kind = GrpcSender if arguments.grpc else Sender
     cpu_started, started = time.process_time(), time.perf_counter()
     deadline = started + arguments.timeout
     senders = [
-        Sender(url, bodies, arguments.batch, requests, counter, lock, deadline)
+        kind(url, bodies, arguments.batch, requests, counter, lock, deadline)
         for _ in range(arguments.connections)
     ]
     for sender in senders:
@@ -241,7 +275,7 @@ def main():
 
     latencies = [latency for sender in senders for latency in sender.latencies]
     print(json.dumps({
-        "scenario": "otlp",
+        "scenario": "otlp_grpc" if arguments.grpc else "otlp",
         "shape": arguments.shape,
         "connections": arguments.connections,
         "batch": arguments.batch,

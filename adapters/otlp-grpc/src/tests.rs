@@ -58,6 +58,15 @@ impl Served {
             .expect_request_drain()
             .times(signals)
             .returning(|| Ok(()));
+        Self::start_with(queue, signal, keys, max_records).await
+    }
+
+    async fn start_with(
+        queue: MockLogQueue,
+        signal: MockDrainSignal,
+        keys: ApiKeys,
+        max_records: usize,
+    ) -> Self {
         let ingest = IngestUseCase::new(Arc::new(queue), Arc::new(signal));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -588,4 +597,38 @@ async fn a_valid_message_sent_raw_is_accepted_so_the_corpus_tests_the_damage_onl
         .await;
 
     assert_eq!(status.code(), Code::Ok, "{status:?}");
+}
+
+/// Any bytes as the message, and any cut of a valid one: the answer is OK exactly when the bytes
+/// decode as an `ExportLogsServiceRequest`, else INVALID_ARGUMENT; never INTERNAL or a dropped
+/// call. (The queue takes whatever decodes; what it takes is checked by the tests above.)
+#[test]
+fn arbitrary_and_truncated_messages_are_answered_ok_or_invalid_argument() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let served = runtime.block_on(async {
+        let mut queue = MockLogQueue::new();
+        queue.expect_health().returning(|| Ok(()));
+        queue.expect_push().returning(|_| Ok(()));
+        let mut signal = MockDrainSignal::new();
+        signal.expect_request_drain().returning(|| Ok(()));
+        Served::start_with(queue, signal, ApiKeys::none(), 10_000).await
+    });
+    let whole = three_records().encode_to_vec();
+    let cases = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..512),
+        (0..whole.len()).prop_map(move |cut| whole[..cut].to_vec()),
+    ];
+
+    TestRunner::new(Config::with_cases(128))
+        .run(&cases, |message| {
+            let status = runtime.block_on(served.raw(&[GRPC], frame(false, &message)));
+            let decodes = ExportLogsServiceRequest::decode(&message[..]).is_ok();
+            let expected = if decodes { Code::Ok } else { Code::InvalidArgument };
+            prop_assert_eq!(status.code(), expected, "{:?}", status);
+            Ok(())
+        })
+        .unwrap();
 }
