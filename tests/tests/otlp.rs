@@ -6,8 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code fails loudly
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use e2e_tests::otlp_python::{
     OtlpProtocol, STORED_WITHIN, assert_python_records_stored, find, send_with_python_sdk,

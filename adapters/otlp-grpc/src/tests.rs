@@ -626,7 +626,11 @@ fn arbitrary_and_truncated_messages_are_answered_ok_or_invalid_argument() {
         .run(&cases, |message| {
             let status = runtime.block_on(served.raw(&[GRPC], frame(false, &message)));
             let decodes = ExportLogsServiceRequest::decode(&message[..]).is_ok();
-            let expected = if decodes { Code::Ok } else { Code::InvalidArgument };
+            let expected = if decodes {
+                Code::Ok
+            } else {
+                Code::InvalidArgument
+            };
             prop_assert_eq!(status.code(), expected, "{:?}", status);
             Ok(())
         })

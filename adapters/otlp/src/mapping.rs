@@ -1,6 +1,7 @@
 //! From OTLP log records to [`LogEventDraft`]s: the mapping the README documents under
-//! "OpenTelemetry (OTLP/HTTP)", the same for OTLP/gRPC. It decides nothing about validity: the use case validates each
-//! draft with the domain's rules, and a record that fails them is rejected on its own.
+//! "OpenTelemetry (OTLP/HTTP)", for OTLP/HTTP and OTLP/gRPC alike. It decides nothing about
+//! validity: the use case validates each draft with the domain's rules, and a record that fails
+//! them is rejected on its own.
 
 use std::collections::BTreeMap;
 use std::fmt;
