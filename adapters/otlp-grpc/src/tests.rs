@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use application::IngestUseCase;
-use application::ports::{MockDrainSignal, MockLogQueue, QueueError};
+use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
 use bytes::Bytes;
 use domain::{Level, LogEvent};
 use http_adapter::{ApiKeys, Scope};
@@ -52,7 +52,12 @@ impl Drop for Served {
 }
 
 impl Served {
-    async fn start(queue: MockLogQueue, signals: usize, keys: ApiKeys, max_records: usize) -> Self {
+    async fn start(
+        queue: MockQueueProducer,
+        signals: usize,
+        keys: ApiKeys,
+        max_records: usize,
+    ) -> Self {
         let mut signal = MockDrainSignal::new();
         signal
             .expect_request_drain()
@@ -62,7 +67,7 @@ impl Served {
     }
 
     async fn start_with(
-        queue: MockLogQueue,
+        queue: MockQueueProducer,
         signal: MockDrainSignal,
         keys: ApiKeys,
         max_records: usize,
@@ -200,8 +205,8 @@ fn export_request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
 
 /// A queue that answers health checks and expects one push whose events satisfy `check`, or
 /// none when `check` is `None`.
-fn queue(check: Option<fn(&[LogEvent]) -> bool>) -> MockLogQueue {
-    let mut queue = MockLogQueue::new();
+fn queue(check: Option<fn(&[LogEvent]) -> bool>) -> MockQueueProducer {
+    let mut queue = MockQueueProducer::new();
     queue.expect_health().returning(|| Ok(()));
     match check {
         Some(check) => {
@@ -383,7 +388,7 @@ async fn a_full_queue_is_resource_exhausted_and_an_unreachable_one_unavailable_w
         ),
     ];
     for (error, expected) in cases {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_health().returning(|| Ok(()));
         queue
             .expect_push()
@@ -407,7 +412,7 @@ async fn a_full_queue_is_resource_exhausted_and_an_unreachable_one_unavailable_w
 
 #[tokio::test]
 async fn with_api_keys_an_ingest_key_is_needed_as_bearer_or_x_api_key() {
-    let mut queue = MockLogQueue::new();
+    let mut queue = MockQueueProducer::new();
     queue.expect_health().returning(|| Ok(()));
     queue.expect_push().times(2).returning(|_| Ok(()));
     let served = Served::start(queue, 2, keys(), 100).await;
@@ -447,7 +452,7 @@ async fn with_api_keys_an_ingest_key_is_needed_as_bearer_or_x_api_key() {
 
 #[tokio::test]
 async fn health_is_serving_while_the_queue_answers_and_not_serving_when_it_does_not() {
-    let mut queue = MockLogQueue::new();
+    let mut queue = MockQueueProducer::new();
     let mut answers = 0;
     queue.expect_health().times(2..).returning(move || {
         answers += 1;
@@ -609,7 +614,7 @@ fn arbitrary_and_truncated_messages_are_answered_ok_or_invalid_argument() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let served = runtime.block_on(async {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_health().returning(|| Ok(()));
         queue.expect_push().returning(|_| Ok(()));
         let mut signal = MockDrainSignal::new();

@@ -119,7 +119,7 @@ fn export_response(
 mod tests {
     use std::sync::Arc;
 
-    use application::ports::{MockDrainSignal, MockLogQueue, QueueError};
+    use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
     use domain::LogEvent;
     use opentelemetry_proto::tonic::common::v1::AnyValue;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyKind;
@@ -127,7 +127,7 @@ mod tests {
 
     use super::*;
 
-    fn use_case(queue: MockLogQueue, signals: usize) -> IngestUseCase {
+    fn use_case(queue: MockQueueProducer, signals: usize) -> IngestUseCase {
         let mut signal = MockDrainSignal::new();
         signal
             .expect_request_drain()
@@ -174,7 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn valid_records_are_queued_with_one_push_and_the_answer_has_no_partial_success() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -202,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn rejected_records_are_counted_and_named_by_position_and_the_others_queued() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue
             .expect_push()
             .times(1)
@@ -241,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_message_lists_the_first_rejections_and_counts_the_rest() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(0);
         let records = vec![bad_record(); LISTED_REJECTIONS + 3];
 
@@ -256,7 +256,7 @@ mod tests {
 
     #[tokio::test]
     async fn more_records_than_the_maximum_are_refused_before_anything_is_queued() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(0);
 
         let error = export_logs(
@@ -280,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_failure_refuses_every_valid_record_and_says_how_many() {
-        let mut queue = MockLogQueue::new();
+        let mut queue = MockQueueProducer::new();
         queue.expect_push().times(1).returning(|_| {
             Err(QueueError::Full {
                 depth: 9,
