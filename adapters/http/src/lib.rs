@@ -21,7 +21,7 @@ mod query;
 pub use app::{ingestion_app, query_app, query_app_with, serve};
 pub use common::access::presented_key;
 pub use common::config::{DEFAULT_REQUEST_TIMEOUT_MS, IngestHttpConfig, QueryHttpConfig};
-pub use common::error::{Failure, RETRY_AFTER_SECONDS};
+pub use common::error::{ErrorCode, Failure, RETRY_AFTER_SECONDS};
 pub use common::keys::{ApiKeyError, ApiKeys, Denial, Scope};
 pub use common::metrics::{
     IngestSource, METRICS_PATH, RenderMetrics, count_accepted, count_rejected,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http_adapter::{ApiKeys, Scope};
+use http_adapter::{ApiKeys, ErrorCode, Scope};
 use http_adapter::{count_rejected_request, presented_key, record_request_duration};
 use tonic::body::Body;
 use tonic::codegen::{Service, http};
@@ -124,7 +124,7 @@ fn refused_before_handler(
     let (reason, replacement) = match status.code() {
         Code::Ok => return response,
         Code::OutOfRange | Code::ResourceExhausted => (
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             Status::resource_exhausted(format!(
                 "the message must be at most {max_message_bytes} bytes, before and after gzip \
                  decompression ({})",
@@ -132,17 +132,17 @@ fn refused_before_handler(
             )),
         ),
         Code::Internal => (
-            "malformed_body",
+            ErrorCode::MalformedBody,
             Status::invalid_argument(format!(
                 "the message is not a protobuf ExportLogsServiceRequest: {}",
                 status.message()
             )),
         ),
         // A `grpc-encoding` other than gzip or identity.
-        Code::Unimplemented => ("unsupported_media_type", status),
-        _ => ("malformed_body", status),
+        Code::Unimplemented => (ErrorCode::UnsupportedMediaType, status),
+        _ => (ErrorCode::MalformedBody, status),
     };
-    info!(reason, code = ?replacement.code(), message = replacement.message(), "otlp/grpc message refused");
+    info!(reason = reason.as_str(), code = ?replacement.code(), message = replacement.message(), "otlp/grpc message refused");
     count_rejected_request(SOURCE, reason);
     replacement.into_http()
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use application::IngestUseCase;
 use domain::TraceId;
 use http_adapter::Denial;
-use http_adapter::{Failure, RETRY_AFTER_SECONDS};
+use http_adapter::{ErrorCode, Failure, RETRY_AFTER_SECONDS};
 use http_adapter::{IngestSource, count_accepted, count_rejected, count_rejected_request};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{self, LogsService};
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -75,7 +75,7 @@ impl LogsService for LogsReceiver {
         .await
         .map_err(|error| match error {
             ExportError::TooManyRecords { .. } => {
-                count_rejected_request(SOURCE, "too_many_events");
+                count_rejected_request(SOURCE, ErrorCode::TooManyEvents);
                 // No RetryInfo: the same request would be refused again (OTLP: not retryable).
                 Status::resource_exhausted(error.to_string())
             }
@@ -86,7 +86,7 @@ impl LogsService for LogsReceiver {
             }
         })?;
         count_accepted(SOURCE, exported.accepted);
-        count_rejected(SOURCE, "invalid_field", exported.rejected);
+        count_rejected(SOURCE, ErrorCode::InvalidField, exported.rejected);
         let mut response = Response::new(exported.response);
         if let Ok(value) = MetadataValue::try_from(trace.to_string()) {
             response.metadata_mut().insert(TRACE_METADATA, value);
@@ -107,15 +107,17 @@ fn request_trace(metadata: &MetadataMap) -> Option<TraceId> {
         .or_else(|| text(TRACE_METADATA).and_then(|value| TraceId::parse(value).ok()))
 }
 
-/// The gRPC status of a failure of the use case. A full queue and an unreachable one carry
+/// The gRPC status of a failure of the use case, by the HTTP adapter's error table (the same code
+/// `POST /v1/logs` answers with). A full queue and an unreachable one carry
 /// `google.rpc.RetryInfo`, as OTLP/gRPC's throttling prescribes: RESOURCE_EXHAUSTED with it is
 /// retryable, UNAVAILABLE always is; clients wait the delay, then back off.
 pub(crate) fn failure_status(failure: Failure) -> Status {
-    match failure {
-        Failure::BadRequest(body) => Status::invalid_argument(body.reason),
-        Failure::TooManyRequests(body) => retry_later(Code::ResourceExhausted, body.reason),
-        Failure::Unavailable(body) => retry_later(Code::Unavailable, body.reason),
-        Failure::Internal(body) => Status::internal(body.reason),
+    let body = failure.body();
+    let code = Code::from(body.code.grpc_code().as_i32());
+    if body.code.retry_after() {
+        retry_later(code, body.reason.clone())
+    } else {
+        Status::new(code, body.reason.clone())
     }
 }
 

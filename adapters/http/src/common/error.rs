@@ -81,7 +81,7 @@ pub enum Failure {
 
 impl Failure {
     /// The body, whatever the status.
-    pub(crate) fn body(&self) -> &ErrorBody {
+    pub fn body(&self) -> &ErrorBody {
         match self {
             Self::BadRequest(body)
             | Self::Unavailable(body)

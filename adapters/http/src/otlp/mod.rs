@@ -152,7 +152,11 @@ impl OtlpApi {
             }
         })?;
         count_accepted(IngestSource::Otlp, exported.accepted);
-        count_rejected(IngestSource::Otlp, ErrorCode::InvalidField, exported.rejected);
+        count_rejected(
+            IngestSource::Otlp,
+            ErrorCode::InvalidField,
+            exported.rejected,
+        );
         Ok(exported.response)
     }
 }
