@@ -7,6 +7,11 @@
 //! refused events are isolated; those go to the dead-letter list and the rest is stored. Beside
 //! the drain loop, a maintenance loop renews this worker's lease and reclaims the batches of
 //! workers whose lease ran out.
+//!
+//! Delivery is at least once, but a retry adds no copy: a batch whose insert outcome was unknown,
+//! and events put back after a crash, are stored through the store's look-up by id
+//! ([`LogWriter::insert_unless_stored`], see [`crate::doubts`]); every first attempt is a plain
+//! insert.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -18,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
+use crate::doubts::Doubts;
 use crate::ports::{LogWriter, QueueConsumer, QueueError, Reservation, StoreError};
 
 /// How the worker drains.
@@ -121,6 +127,7 @@ pub struct DrainUseCase {
     queue: Arc<dyn QueueConsumer>,
     store: Arc<dyn LogWriter>,
     settings: DrainSettings,
+    doubts: Arc<Doubts>,
 }
 
 impl std::fmt::Debug for DrainUseCase {
@@ -141,6 +148,7 @@ impl DrainUseCase {
             queue,
             store,
             settings,
+            doubts: Arc::default(),
         }
     }
 
@@ -162,20 +170,26 @@ impl DrainUseCase {
         if batch == 0 {
             return Ok(DrainOutcome::default());
         }
-        let outcome = match self.store.insert(&reservation.events).await {
+        let retry = self.doubts.is_retry(&reservation.events);
+        let outcome = match self.insert(&reservation.events, retry).await {
             Ok(()) => Ok(DrainOutcome {
                 stored: batch,
                 dead_lettered: 0,
             }),
             Err(StoreError::Rejected(cause)) => {
                 warn!(batch, cause = %cause, "store refused a batch; isolating the refused events");
-                self.isolate_refused(&reservation.events).await
+                self.isolate_refused(&reservation.events, retry).await
             }
             Err(other) => Err(other),
         };
         match outcome {
             Ok(outcome) => {
-                self.queue.acknowledge(reservation.receipt).await?;
+                if let Err(error) = self.queue.acknowledge(reservation.receipt).await {
+                    // Stored, but still reserved: it comes back after a restart or a reclaim.
+                    self.doubts.outcome_unknown(&reservation.events);
+                    return Err(error.into());
+                }
+                self.doubts.settled(&reservation.events);
                 debug!(
                     stored = outcome.stored,
                     dead_lettered = outcome.dead_lettered,
@@ -184,6 +198,9 @@ impl DrainUseCase {
                 Ok(outcome)
             }
             Err(source) => {
+                // A timeout or a dropped connection leaves the insert's outcome unknown; so does
+                // an outage after some parts of a refused batch were stored.
+                self.doubts.outcome_unknown(&reservation.events);
                 let released = match self.queue.release(reservation.receipt).await {
                     Ok(()) => true,
                     Err(error) => {
@@ -203,12 +220,16 @@ impl DrainUseCase {
     /// Splits a refused batch in halves until every refused event stands alone; stores the rest
     /// and dead-letters those. Any other store failure aborts (the caller releases the batch; what
     /// was stored meanwhile may be stored again: delivery is at least once).
-    async fn isolate_refused(&self, events: &[LogEvent]) -> Result<DrainOutcome, StoreError> {
+    async fn isolate_refused(
+        &self,
+        events: &[LogEvent],
+        retry: bool,
+    ) -> Result<DrainOutcome, StoreError> {
         let mut outcome = DrainOutcome::default();
         let mut parts: Vec<&[LogEvent]> = Vec::new();
         push_halves(&mut parts, events);
         while let Some(part) = parts.pop() {
-            match self.store.insert(part).await {
+            match self.insert(part, retry).await {
                 Ok(()) => outcome.stored += part.len(),
                 Err(StoreError::Rejected(cause)) if part.len() == 1 => {
                     let reason = describe(&*cause);
@@ -224,6 +245,22 @@ impl DrainUseCase {
             }
         }
         Ok(outcome)
+    }
+
+    /// A first attempt is a plain insert; a retry leaves out what is stored already.
+    async fn insert(&self, events: &[LogEvent], retry: bool) -> Result<(), StoreError> {
+        if !retry {
+            return self.store.insert(events).await;
+        }
+        let inserted = self.store.insert_unless_stored(events).await?;
+        if inserted < events.len() {
+            info!(
+                batch = events.len(),
+                already_stored = events.len() - inserted,
+                "retried batch was partly stored already; inserted only the rest"
+            );
+        }
+        Ok(())
     }
 
     /// Waits until the waiting events make a batch worth storing: a full one, or one whose
@@ -328,6 +365,7 @@ impl DrainUseCase {
                 Ok(recovered) => {
                     if recovered > 0 {
                         info!(recovered, "returned unacknowledged events to the queue");
+                        self.doubts.redelivered(recovered);
                     }
                     break;
                 }
@@ -400,6 +438,10 @@ impl DrainUseCase {
                     Ok(0) => {}
                     Ok(reclaimed) => {
                         info!(reclaimed, "reclaimed events of workers whose lease ran out");
+                        // They go to the head of the queue, behind at most the two batches this
+                        // worker may have reserved meanwhile.
+                        let in_flight = 2 * self.batch_size() as u64;
+                        self.doubts.redelivered(reclaimed.saturating_add(in_flight));
                         trigger.wake();
                     }
                     Err(error) => warn!(error = %error, cause = ?error, "could not reclaim abandoned batches"),
@@ -588,6 +630,70 @@ mod tests {
             ),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn after_an_insert_of_unknown_outcome_the_same_events_are_stored_through_the_look_up() {
+        let batch = events(3);
+        let again = batch.clone();
+        let ids: Vec<_> = batch.iter().map(LogEvent::id).collect();
+        let mut queue = MockQueueConsumer::new();
+        let mut reserves = Sequence::new();
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut reserves)
+            .return_once(move |_| {
+                Ok(Reservation {
+                    events: batch,
+                    receipt: Receipt::new(1),
+                })
+            });
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut reserves)
+            .return_once(move |_| {
+                Ok(Reservation {
+                    events: again,
+                    receipt: Receipt::new(2),
+                })
+            });
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut reserves)
+            .returning(|_| Ok(reservation(2, 3)));
+        queue
+            .expect_release()
+            .withf(|receipt| receipt.token() == 1)
+            .times(1)
+            .returning(|_| Ok(()));
+        queue.expect_acknowledge().times(2).returning(|_| Ok(()));
+        let mut store = MockLogWriter::new();
+        let mut inserts = Sequence::new();
+        store
+            .expect_insert()
+            .times(1)
+            .in_sequence(&mut inserts)
+            .returning(|_| Err(StoreError::Unavailable("timed out".into())));
+        store
+            .expect_insert_unless_stored()
+            .withf(move |events| events.iter().map(LogEvent::id).eq(ids.iter().copied()))
+            .times(1)
+            .in_sequence(&mut inserts)
+            .returning(|_| Ok(1));
+        // Once the retry is acknowledged, the next (new) batch is a plain insert again.
+        store
+            .expect_insert()
+            .times(1)
+            .in_sequence(&mut inserts)
+            .returning(|_| Ok(()));
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
+
+        assert!(use_case.drain_batch().await.is_err());
+        assert_eq!(use_case.drain_batch().await.unwrap().stored, 3);
+        assert_eq!(use_case.drain_batch().await.unwrap().stored, 2);
     }
 
     #[tokio::test]
@@ -902,7 +1008,11 @@ mod tests {
             .returning(|| Ok(Backlog::default()));
         queue.expect_acknowledge().times(1).returning(|_| Ok(()));
         let mut store = MockLogWriter::new();
-        store.expect_insert().times(1).returning(|_| Ok(()));
+        // Recovered events were delivered before: stored through the look-up.
+        store
+            .expect_insert_unless_stored()
+            .times(1)
+            .returning(|events| Ok(events.len()));
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
         let trigger = DrainTrigger::new();
         let shutdown = CancellationToken::new();
@@ -917,6 +1027,54 @@ mod tests {
         shutdown.cancel();
 
         // Dropping the mocks inside the finished task verifies their call counts.
+        tokio::time::timeout(Duration::from_secs(1), running)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_recovered_at_start_are_stored_through_the_look_up_and_later_ones_are_not() {
+        let mut queue = MockQueueConsumer::new();
+        quiet_maintenance(&mut queue);
+        queue
+            .expect_recover_unacknowledged()
+            .times(1)
+            .returning(|| Ok(3));
+        let mut backlogs = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(3)
+            .in_sequence(&mut backlogs)
+            .returning(|| Ok(backlog(2)));
+        queue
+            .expect_backlog()
+            .times(0..)
+            .in_sequence(&mut backlogs)
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_reserve()
+            .times(3)
+            .returning(|_| Ok(reservation(2, 1)));
+        queue.expect_acknowledge().times(3).returning(|_| Ok(()));
+        let mut store = MockLogWriter::new();
+        // The three recovered events fill the first batch and half the second.
+        store
+            .expect_insert_unless_stored()
+            .times(2)
+            .returning(|events| Ok(events.len()));
+        store.expect_insert().times(1).returning(|_| Ok(()));
+        // Batches of two in a batch size of three: none is full, so none is prefetched.
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(3));
+        let shutdown = CancellationToken::new();
+
+        let running = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { use_case.run(DrainTrigger::new(), shutdown).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shutdown.cancel();
+
         tokio::time::timeout(Duration::from_secs(1), running)
             .await
             .unwrap()

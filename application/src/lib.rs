@@ -6,6 +6,7 @@
 
 mod backoff;
 mod coalesce;
+mod doubts;
 mod drain;
 mod ingest;
 pub mod ports;

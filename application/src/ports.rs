@@ -166,6 +166,13 @@ pub trait LogWriter: Send + Sync {
     /// itself was refused; retrying the same batch will fail again).
     async fn insert(&self, events: &[LogEvent]) -> Result<(), StoreError>;
 
+    /// Stores a batch that an earlier attempt may already have stored, in whole or in part: its
+    /// outcome was unknown (a timeout, a dropped connection, a worker that crashed between
+    /// insert and acknowledgement). Events the store already holds (by id) are left out, so the
+    /// retry adds no second copy; answers how many events were inserted. Costs a lookup that
+    /// `insert` does not pay, so it is only for retries. Errors as for `insert`.
+    async fn insert_unless_stored(&self, events: &[LogEvent]) -> Result<usize, StoreError>;
+
     /// Whether the store answers. Errors: `Unavailable`.
     async fn health(&self) -> Result<(), StoreError>;
 }

@@ -7,10 +7,12 @@
 //! `indexOf` on the metadata arrays rather than `Map`, `intDiv` buckets rather than
 //! `toStartOfInterval`, and `IN (?, ?)` tuples rather than arrays.
 
+use std::collections::BTreeSet;
+
 use application::ports::{ArrivalWindow, HistogramRequest};
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, SortOrder};
+use domain::{Filter, GroupBy, LogEvent, SortOrder};
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
@@ -239,6 +241,52 @@ pub(crate) fn rows_by_keys(keys: &[PageKey], order: SortOrder) -> Statement {
         .number_value(earliest)
         .number_value(latest)
         .push(order_by(order));
+    statement
+}
+
+/// A stored id, as the look-up before a retried insert returns it.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub(crate) struct StoredId {
+    pub(crate) id: String,
+}
+
+/// Which of `events` are stored already: by id, within the batch's services, levels and time
+/// span, so that the primary key `(service, level, timestamp)` and the day partitions narrow
+/// the read to the few granules that could hold them (`id` in `PREWHERE`). `events` must not
+/// be empty.
+pub(crate) fn stored_ids(events: &[LogEvent]) -> Statement {
+    let services: BTreeSet<&str> = events
+        .iter()
+        .map(|event| event.service().as_str())
+        .collect();
+    let levels: BTreeSet<&str> = events.iter().map(|event| event.level().as_str()).collect();
+    let earliest = events
+        .iter()
+        .map(|event| event.timestamp().unix_nanos())
+        .min();
+    let latest = events
+        .iter()
+        .map(|event| event.timestamp().unix_nanos())
+        .max();
+    let mut statement = Statement::new(format!(
+        "SELECT id FROM {LOGS_TABLE} PREWHERE id IN ({}) WHERE service IN ({}) AND level IN ({}) \
+         AND timestamp >= ? AND timestamp <= ?",
+        placeholders(events.len()),
+        placeholders(services.len()),
+        placeholders(levels.len()),
+    ));
+    for event in events {
+        statement.text_value(&event.id().to_string());
+    }
+    for service in services {
+        statement.text_value(service);
+    }
+    for level in levels {
+        statement.text_value(level);
+    }
+    statement
+        .number_value(earliest.unwrap_or(0))
+        .number_value(latest.unwrap_or(0));
     statement
 }
 
@@ -517,6 +565,36 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod stored_ids_tests {
+    use domain::{Level, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn the_look_up_before_a_retry_is_bounded_by_the_batch_services_levels_and_time_span() {
+        let at = |nanos: u64| Timestamp::from_unix_nanos(1_777_975_200_000_000_000 + nanos);
+        let events = [
+            application::testing::sample_event("b", Level::Warn, "m", at(300)),
+            application::testing::sample_event("a", Level::Info, "m", at(100)),
+            application::testing::sample_event("a", Level::Warn, "m", at(200)),
+        ];
+        let statement = stored_ids(&events);
+        let client = Client::default().with_validation(false);
+        let ids: Vec<String> = events.iter().map(|e| format!("'{}'", e.id())).collect();
+
+        assert_eq!(
+            statement.query(&client).sql_display().to_string(),
+            format!(
+                "SELECT id FROM logs PREWHERE id IN ({}) WHERE service IN ('a', 'b') \
+                 AND level IN ('INFO', 'WARN') AND timestamp >= 1777975200000000100 \
+                 AND timestamp <= 1777975200000000300",
+                ids.join(", ")
+            )
+        );
+    }
+}
+
 /// Not a test of its own: `infra/check-current-clickhouse.sh` runs it to write every statement
 /// shape (bound, `?fields` expanded) to `$STATEMENTS_OUT`, then runs them on ClickHouse 18.16
 /// and on current ClickHouse and compares the answers.
@@ -608,6 +686,18 @@ mod statements_for_other_versions {
             ),
             ("export", export(&every_condition)),
             ("arrivals", arrivals(&window)),
+            (
+                "stored_ids",
+                stored_ids(&[
+                    last.clone(),
+                    application::testing::sample_event(
+                        "billing",
+                        Level::Warn,
+                        "n",
+                        Timestamp::from_unix_nanos(1_777_941_000_000_000_000),
+                    ),
+                ]),
+            ),
         ];
         let client = Client::default().with_validation(false);
         let lines: String = statements

@@ -1,6 +1,7 @@
 //! [`ClickHouseLogStore`]: the [`LogWriter`] and [`LogReader`] ports on ClickHouse's HTTP
 //! interface.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,13 @@ use crate::config::ClickHouseConfig;
 use crate::errors::{NoAnswerInTime, Operation, classify};
 use crate::export::ExportCursor;
 use crate::row::{LOGS_TABLE, LogRow, level_from_code};
-use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement};
+use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement, StoredId};
+
+/// How often a retry looks whether an earlier insert still runs.
+const EARLIER_INSERT_POLL: Duration = Duration::from_millis(100);
+
+/// Longest query text of the look-up before a retry: 10,000 ids take about 400 KB.
+const LOOKUP_MAX_QUERY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How much of an export's sort the server may hold in memory before it spills to disk.
 const EXPORT_SORT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
@@ -30,6 +37,7 @@ const EXPORT_SORT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ClickHouseLogStore {
     client: Client,
+    database: String,
     query_timeout: Duration,
     insert_timeout: Duration,
     max_execution_time_secs: u64,
@@ -42,6 +50,7 @@ impl ClickHouseLogStore {
     pub fn new(config: &ClickHouseConfig) -> Self {
         Self {
             client: config.database_client(),
+            database: config.database.clone(),
             query_timeout: config.query_timeout(),
             insert_timeout: config.insert_timeout(),
             max_execution_time_secs: config.max_execution_time_secs(),
@@ -50,11 +59,86 @@ impl ClickHouseLogStore {
     }
 
     async fn write_rows(&self, events: &[LogEvent]) -> clickhouse::error::Result<()> {
-        let mut insert = self.client.insert::<LogRow>(LOGS_TABLE).await?;
+        let mut insert = self
+            .client
+            .insert::<LogRow>(LOGS_TABLE)
+            .await?
+            .with_setting("query_id", self.insert_query_id(events));
         for event in events {
             insert.write(&LogRow::from_event(event)).await?;
         }
         insert.end().await
+    }
+
+    /// Every insert's `query_id` starts with this (one per database), so that a retry can see
+    /// whether an earlier attempt is still in the server's hands.
+    fn insert_query_id_prefix(&self) -> String {
+        format!("logpipeline-insert-{}-", self.database)
+    }
+
+    /// Named after the batch's first event and size: a retry of the same batch while the
+    /// earlier attempt still runs is refused by the server (code 216) instead of running twice.
+    fn insert_query_id(&self, events: &[LogEvent]) -> String {
+        let first = events.first().map(|event| event.id().to_string());
+        format!(
+            "{}{}-{}",
+            self.insert_query_id_prefix(),
+            first.unwrap_or_default(),
+            events.len()
+        )
+    }
+
+    /// Waits until the server runs no insert of this database: an attempt whose client gave
+    /// up (a timeout while the server was stalled) may still be running, or about to finish,
+    /// and a look-up before it has finished would miss its rows. Gives up as unavailable after
+    /// the insert timeout; the batch is then retried later.
+    async fn wait_for_earlier_inserts(&self) -> Result<(), StoreError> {
+        let prefix = self.insert_query_id_prefix();
+        let deadline = Instant::now() + self.insert_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let running = within(
+                left,
+                Operation::Read,
+                self.client
+                    .query(
+                        "SELECT count() FROM system.processes \
+                         WHERE substring(query_id, 1, ?) = ?",
+                    )
+                    .bind(prefix.len() as u64)
+                    .bind(prefix.as_str())
+                    .fetch_one::<u64>(),
+            )
+            .await?;
+            if running == 0 {
+                return Ok(());
+            }
+            if Instant::now() + EARLIER_INSERT_POLL >= deadline {
+                return Err(StoreError::Unavailable(Box::new(NoAnswerInTime(
+                    self.insert_timeout,
+                ))));
+            }
+            debug!(
+                running,
+                "waiting for earlier inserts to finish before a retry"
+            );
+            tokio::time::sleep(EARLIER_INSERT_POLL).await;
+        }
+    }
+
+    /// The ids of `events` that are stored already.
+    async fn stored_ids(&self, events: &[LogEvent]) -> Result<HashSet<String>, StoreError> {
+        let rows = within(
+            self.insert_timeout,
+            Operation::Read,
+            sql::stored_ids(events)
+                .query(&self.client)
+                // Ten thousand ids are longer than the default 256 KiB of query text.
+                .with_setting("max_query_size", LOOKUP_MAX_QUERY_BYTES.to_string())
+                .fetch_all::<StoredId>(),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|row| row.id).collect())
     }
 
     /// `statement` as a bounded read: the server stops it after the query timeout.
@@ -178,6 +262,26 @@ impl LogWriter for ClickHouseLogStore {
             "inserted rows"
         );
         Ok(())
+    }
+
+    async fn insert_unless_stored(&self, events: &[LogEvent]) -> Result<usize, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        self.wait_for_earlier_inserts().await?;
+        let stored = self.stored_ids(events).await?;
+        let missing: Vec<LogEvent> = events
+            .iter()
+            .filter(|event| !stored.contains(&event.id().to_string()))
+            .cloned()
+            .collect();
+        debug!(
+            rows = events.len(),
+            already_stored = events.len() - missing.len(),
+            "retried batch looked up"
+        );
+        self.insert(&missing).await?;
+        Ok(missing.len())
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -1,11 +1,11 @@
 //! [`InMemoryLogStore`]: the `LogWriter` and `LogReader` ports in memory, with the semantics the contract suite
 //! ([`super::store_contract`]) demands of every store.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use domain::{Filter, GroupBy, Level, LogEvent, SortOrder, Timestamp};
+use domain::{EventId, Filter, GroupBy, Level, LogEvent, SortOrder, Timestamp};
 
 use crate::ports::{
     ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
@@ -45,6 +45,19 @@ impl LogWriter for InMemoryLogStore {
             .unwrap_or_else(PoisonError::into_inner)
             .extend(events.iter().cloned());
         Ok(())
+    }
+
+    async fn insert_unless_stored(&self, events: &[LogEvent]) -> Result<usize, StoreError> {
+        let mut stored = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let known: HashSet<EventId> = stored.iter().map(LogEvent::id).collect();
+        let missing: Vec<LogEvent> = events
+            .iter()
+            .filter(|event| !known.contains(&event.id()))
+            .cloned()
+            .collect();
+        let inserted = missing.len();
+        stored.extend(missing);
+        Ok(inserted)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

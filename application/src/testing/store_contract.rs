@@ -728,6 +728,39 @@ pub async fn arrivals_are_read_in_receive_order(store: &dyn LogStoreUnderTest) {
     assert_eq!(messages(&rest), ["r1b", "r2"]);
 }
 
+/// A retry of a batch whose earlier attempt stored part of it (or all) adds only the missing
+/// events: across services, levels and days, every id ends up stored once.
+pub async fn a_retry_stores_only_what_is_missing(store: &dyn LogStoreUnderTest) {
+    let day = 86_400;
+    let batch = vec![
+        sample_event("auth", Level::Info, "r0", at(0)),
+        sample_event("billing", Level::Error, "r1", at(5)),
+        sample_event("auth", Level::Warn, "r2", at(day + 7)),
+        sample_event("auth", Level::Info, "r3", at(2 * day)),
+    ];
+    store.insert(&batch[..2]).await.expect("first attempt");
+    let unrelated = sample_event("auth", Level::Info, "other", at(3));
+    store
+        .insert(std::slice::from_ref(&unrelated))
+        .await
+        .expect("insert");
+
+    let inserted = store.insert_unless_stored(&batch).await.expect("retry");
+    let again = store
+        .insert_unless_stored(&batch)
+        .await
+        .expect("second retry");
+
+    assert_eq!((inserted, again), (2, 0));
+    let all = everything(store, &filter(FilterDraft::default())).await;
+    let mut stored = ids(&all);
+    stored.sort();
+    let mut expected = ids(&batch);
+    expected.push(unrelated.id());
+    expected.sort();
+    assert_eq!(stored, expected, "every event once");
+}
+
 /// A store under test: the writing and the reading side of one store (both ports are
 /// implemented by the real adapter and by the in-memory fake).
 pub trait LogStoreUnderTest: LogWriter + LogReader {}
@@ -765,7 +798,8 @@ macro_rules! store_contract_tests {
             counts_per_group_are_largest_first,
             histograms_count_per_bucket_and_level,
             exports_read_every_match_in_order,
-            arrivals_are_read_in_receive_order
+            arrivals_are_read_in_receive_order,
+            a_retry_stores_only_what_is_missing
         );
     };
     (@each ($setup:expr) ($fixture:ident) ($store:expr) ($gone:ident) ($teardown:expr); $($behaviour:ident),* $(,)?) => {

@@ -21,6 +21,7 @@ const BATCH_EVENTS: &str = "logpipeline_worker_batch_events";
 const INSERT_DURATION: &str = "logpipeline_worker_insert_duration_seconds";
 const INSERT_ERRORS: &str = "logpipeline_worker_insert_errors_total";
 const EVENTS_STORED: &str = "logpipeline_worker_events_stored_total";
+const EVENTS_ALREADY_STORED: &str = "logpipeline_worker_events_already_stored_total";
 const EVENTS_DEAD_LETTERED: &str = "logpipeline_worker_events_dead_lettered_total";
 const QUEUE_DEPTH: &str = "logpipeline_queue_depth_events";
 const QUEUE_PROCESSING: &str = "logpipeline_queue_processing_events";
@@ -44,6 +45,10 @@ pub(crate) fn describe() {
         "Failed ClickHouse inserts, by kind (retryable: unreachable or overloaded; permanent: the data was refused)"
     );
     describe_counter!(EVENTS_STORED, "Events inserted into ClickHouse");
+    describe_counter!(
+        EVENTS_ALREADY_STORED,
+        "Events of a retried batch found already stored (an earlier attempt's outcome was unknown), not inserted again"
+    );
     describe_counter!(
         EVENTS_DEAD_LETTERED,
         "Events ClickHouse refused for their content, moved to the dead-letter list"
@@ -122,6 +127,15 @@ impl QueueConsumer for MeteredQueue {
     }
 }
 
+fn count_insert_error(error: &StoreError) {
+    let kind = if error.is_retryable() {
+        "retryable"
+    } else {
+        "permanent"
+    };
+    counter!(INSERT_ERRORS, "kind" => kind).increment(1);
+}
+
 /// A [`LogWriter`] that times inserts and counts the events stored and the failures.
 pub(crate) struct MeteredStore(pub(crate) Arc<dyn LogWriter>);
 
@@ -133,14 +147,21 @@ impl LogWriter for MeteredStore {
         histogram!(INSERT_DURATION).record(started.elapsed());
         match &inserted {
             Ok(()) => counter!(EVENTS_STORED).increment(events.len() as u64),
-            Err(error) => {
-                let kind = if error.is_retryable() {
-                    "retryable"
-                } else {
-                    "permanent"
-                };
-                counter!(INSERT_ERRORS, "kind" => kind).increment(1);
+            Err(error) => count_insert_error(error),
+        }
+        inserted
+    }
+
+    async fn insert_unless_stored(&self, events: &[LogEvent]) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let inserted = self.0.insert_unless_stored(events).await;
+        histogram!(INSERT_DURATION).record(started.elapsed());
+        match &inserted {
+            Ok(count) => {
+                counter!(EVENTS_STORED).increment(*count as u64);
+                counter!(EVENTS_ALREADY_STORED).increment((events.len() - count) as u64);
             }
+            Err(error) => count_insert_error(error),
         }
         inserted
     }
@@ -270,6 +291,33 @@ mod tests {
                 "{kind}: {text}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_retried_insert_counts_what_it_stored_and_what_was_stored_already() {
+        let (recorder, handle) = service_runtime::prometheus_recorder().unwrap();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let mut inner = MockLogWriter::new();
+        inner
+            .expect_insert_unless_stored()
+            .withf(|events| events.len() == 5)
+            .times(1)
+            .returning(|_| Ok(2));
+        let store = MeteredStore(Arc::new(inner));
+
+        assert_eq!(store.insert_unless_stored(&events(5)).await.unwrap(), 2);
+
+        let text = handle.render();
+        assert_eq!(
+            sample(&text, "logpipeline_worker_events_stored_total"),
+            Some(2.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "logpipeline_worker_events_already_stored_total"),
+            Some(3.0),
+            "{text}"
+        );
     }
 
     #[tokio::test]

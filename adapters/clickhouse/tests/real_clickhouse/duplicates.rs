@@ -56,3 +56,37 @@ async fn events_stored_twice_are_returned_once_across_cursor_pages() {
     assert_eq!(seen.len(), 1500, "pages: {pages:?}");
     database.drop().await;
 }
+
+/// The worker's largest batch (10,000 events) retried after an attempt of unknown outcome that
+/// did store it: the look-up (ids longer than the server's default query size) finds every one,
+/// and only the events the attempt did not hold are inserted.
+#[tokio::test]
+async fn a_retried_full_batch_adds_only_its_missing_events() {
+    let database = TestDatabase::migrated().await;
+    let store = database.store();
+    let now = Timestamp::now().unix_nanos();
+    let events: Vec<_> = (0..10_010u64)
+        .map(|i| {
+            let level = if i % 3 == 0 { Level::Warn } else { Level::Info };
+            sample_event(
+                &format!("svc-{}", i % 7),
+                level,
+                &format!("e{i}"),
+                Timestamp::from_unix_nanos(now - i * 1_000_000),
+            )
+        })
+        .collect();
+    store.insert(&events[..10_000]).await.unwrap();
+
+    let inserted = store.insert_unless_stored(&events).await.unwrap();
+
+    assert_eq!(inserted, 10);
+    let rows = database
+        .client()
+        .query("SELECT count(), uniqExact(id) FROM logs")
+        .fetch_one::<(u64, u64)>()
+        .await
+        .unwrap();
+    assert_eq!(rows, (10_010, 10_010));
+    database.drop().await;
+}
