@@ -16,8 +16,9 @@ use serde_json::Value;
 const SENDERS: usize = 4;
 const PAUSE: Duration = Duration::from_millis(10);
 
-/// Checks that every accepted event is stored and prints the scenario's row.
-async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Instant) {
+/// Checks that every accepted event is stored and prints the scenario's row; answers the number
+/// of duplicate rows (rows beyond one per id).
+async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Instant) -> u64 {
     let (found, distinct, rows) = stack
         .wait_until_stored(&report.accepted_ids, Duration::from_secs(120))
         .await;
@@ -42,6 +43,35 @@ async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Ins
         "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?}",
         report.statuses
     );
+    rows - distinct
+}
+
+/// The test ClickHouse frozen with SIGSTOP (it keeps its connections, answers nothing) until
+/// dropped, which resumes it with SIGCONT even when the test fails.
+struct Frozen(String);
+
+impl Frozen {
+    fn clickhouse() -> Frozen {
+        let pidfile = std::env::var("TEST_CLICKHOUSE_PIDFILE")
+            .expect("TEST_CLICKHOUSE_PIDFILE is not set: run the suite through infra/test.sh");
+        let pid = std::fs::read_to_string(pidfile).unwrap().trim().to_owned();
+        signal("-STOP", &pid);
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("-CONT", &self.0);
+    }
+}
+
+fn signal(which: &str, pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args([which, pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {which} {pid}");
 }
 
 async fn status_of(stack: &Stack, url: String) -> (u16, Value) {
@@ -69,13 +99,17 @@ async fn scenario_1_worker_killed_every_two_seconds_under_load() {
     }
     let report = load.finish().await;
     assert!(report.accepted() > 0);
-    settle(
+    let duplicates = settle(
         &stack,
         "1. worker SIGKILL every 2 s (4 kills)",
         &report,
         started,
     )
     .await;
+    assert_eq!(
+        duplicates, 0,
+        "a restarted worker looks up the batches it recovers before inserting them"
+    );
 }
 
 #[tokio::test]
@@ -297,4 +331,93 @@ async fn scenario_7_sigterm_of_each_service_under_load() {
         started,
     )
     .await;
+}
+
+#[tokio::test]
+async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout() {
+    let started = Instant::now();
+    let stack = Stack::start(StackOptions {
+        batch_size: 100,
+        poll_interval_ms: 300,
+        extra_env: vec![
+            (
+                Service::Worker,
+                "CLICKHOUSE_INSERT_TIMEOUT_MS",
+                "2000".to_owned(),
+            ),
+            (
+                Service::Query,
+                "CLICKHOUSE_QUERY_TIMEOUT_MS",
+                "4000".to_owned(),
+            ),
+            (
+                Service::Query,
+                "CLICKHOUSE_HEALTH_TIMEOUT_MS",
+                "1000".to_owned(),
+            ),
+        ],
+        ..StackOptions::default()
+    })
+    .await;
+    let load = Load::start(&stack, "clickhouse-hangs", SENDERS, PAUSE);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let frozen = Frozen::clickhouse();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let asked = Instant::now();
+    let (ready, body) = status_of(&stack, format!("{}/ready", stack.query_url)).await;
+    let ready_took = asked.elapsed();
+    assert_eq!((ready, body["down"][0].as_str()), (503, Some("clickhouse")));
+    // The health check's own 1 s limit, not the 4 s query timeout, decides how long it takes.
+    assert!(
+        ready_took < Duration::from_millis(3000),
+        "/ready answered after {ready_took:?}"
+    );
+    let asked = Instant::now();
+    let (status, body) = stack.logs("service=clickhouse-hangs").await;
+    let query_took = asked.elapsed();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (504, Some("query_timeout"))
+    );
+    assert!(
+        query_took >= Duration::from_millis(3900) && query_took < Duration::from_millis(7000),
+        "a query of a hung ClickHouse ends at its 4 s deadline, it took {query_took:?}"
+    );
+    println!(
+        "while ClickHouse hung: /ready answered in {ready_took:?}, GET /logs in {query_took:?}"
+    );
+
+    // Several insert timeouts (2 s) pass while ClickHouse holds the batches it was sent.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    drop(frozen);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = load.finish().await;
+    assert_eq!(
+        report.count(503) + report.transport_errors,
+        0,
+        "ingestion kept accepting while ClickHouse hung"
+    );
+    let duplicates = settle(
+        &stack,
+        "8. ClickHouse hung (SIGSTOP) 13 s, insert timeout 2 s",
+        &report,
+        started,
+    )
+    .await;
+    assert_eq!(
+        duplicates, 0,
+        "inserts that timed out but were stored once ClickHouse resumed are not stored again"
+    );
+    let metrics = reqwest::get(&stack.worker_metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let already: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("logpipeline_worker_events_already_stored_total"))
+        .collect();
+    println!("worker metrics after the stall: {already:?}");
 }

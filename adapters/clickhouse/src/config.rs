@@ -19,10 +19,14 @@ pub struct ClickHouseConfig {
     pub user: String,
     /// Empty for a user without password. Never printed by `Debug`.
     pub password: String,
-    /// Longest wait for a query, a health check or one migration statement, in milliseconds;
+    /// Longest wait for a query or one migration statement, in milliseconds;
     /// past it the call fails as unavailable. Also sent as the server's `max_execution_time`
     /// (rounded up to whole seconds) so the server stops the query too.
     pub query_timeout_ms: u64,
+    /// Longest wait for a health check (`SELECT 1`, what `/ready` asks), in milliseconds: short
+    /// and separate from the query timeout, so that a server that hangs is reported down within
+    /// about this long instead of after a query's whole deadline.
+    pub health_timeout_ms: u64,
     /// Longest wait for one batch insert, in milliseconds; past it the insert fails as
     /// unavailable (the batch may or may not have been stored: delivery is at least once).
     pub insert_timeout_ms: u64,
@@ -39,6 +43,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             query_timeout_ms: 10_000,
+            health_timeout_ms: 1_000,
             insert_timeout_ms: 30_000,
             export_timeout_ms: 600_000,
         }
@@ -60,6 +65,7 @@ impl fmt::Debug for ClickHouseConfig {
                 },
             )
             .field("query_timeout_ms", &self.query_timeout_ms)
+            .field("health_timeout_ms", &self.health_timeout_ms)
             .field("insert_timeout_ms", &self.insert_timeout_ms)
             .field("export_timeout_ms", &self.export_timeout_ms)
             .finish()
@@ -69,6 +75,10 @@ impl fmt::Debug for ClickHouseConfig {
 impl ClickHouseConfig {
     pub(crate) fn query_timeout(&self) -> Duration {
         Duration::from_millis(self.query_timeout_ms)
+    }
+
+    pub(crate) fn health_timeout(&self) -> Duration {
+        Duration::from_millis(self.health_timeout_ms)
     }
 
     pub(crate) fn insert_timeout(&self) -> Duration {

@@ -24,6 +24,10 @@ use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement, StoredId};
 /// How often a retry looks whether an earlier insert still runs.
 const EARLIER_INSERT_POLL: Duration = Duration::from_millis(100);
 
+/// An answer about running inserts that took longer than this came from a server that was
+/// stalled; it is asked again.
+const SLOW_ANSWER: Duration = Duration::from_millis(500);
+
 /// Longest query text of the look-up before a retry: 10,000 ids take about 400 KB.
 const LOOKUP_MAX_QUERY_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -39,6 +43,7 @@ pub struct ClickHouseLogStore {
     client: Client,
     database: String,
     query_timeout: Duration,
+    health_timeout: Duration,
     insert_timeout: Duration,
     max_execution_time_secs: u64,
     export_timeout: Duration,
@@ -52,6 +57,7 @@ impl ClickHouseLogStore {
             client: config.database_client(),
             database: config.database.clone(),
             query_timeout: config.query_timeout(),
+            health_timeout: config.health_timeout(),
             insert_timeout: config.insert_timeout(),
             max_execution_time_secs: config.max_execution_time_secs(),
             export_timeout: config.export_timeout(),
@@ -90,13 +96,16 @@ impl ClickHouseLogStore {
 
     /// Waits until the server runs no insert of this database: an attempt whose client gave
     /// up (a timeout while the server was stalled) may still be running, or about to finish,
-    /// and a look-up before it has finished would miss its rows. Gives up as unavailable after
-    /// the insert timeout; the batch is then retried later.
+    /// and a look-up before it has finished would miss its rows. An answer that was slow to
+    /// come is not trusted: the server was stalled, and requests it received meanwhile (an
+    /// earlier insert among them) start at the same moment as this one, so it looks again.
+    /// Gives up as unavailable after the insert timeout; the batch is then retried later.
     async fn wait_for_earlier_inserts(&self) -> Result<(), StoreError> {
         let prefix = self.insert_query_id_prefix();
         let deadline = Instant::now() + self.insert_timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let asked = Instant::now();
+            let left = deadline.saturating_duration_since(asked);
             let running = within(
                 left,
                 Operation::Read,
@@ -110,7 +119,7 @@ impl ClickHouseLogStore {
                     .fetch_one::<u64>(),
             )
             .await?;
-            if running == 0 {
+            if running == 0 && asked.elapsed() < SLOW_ANSWER {
                 return Ok(());
             }
             if Instant::now() + EARLIER_INSERT_POLL >= deadline {
@@ -384,11 +393,11 @@ impl LogReader for ClickHouseLogStore {
 }
 
 impl ClickHouseLogStore {
-    /// Whether the server answers `SELECT 1` within the query timeout; any failure is
+    /// Whether the server answers `SELECT 1` within the health timeout; any failure is
     /// `Unavailable`.
     async fn ping(&self) -> Result<(), StoreError> {
         let answer = within(
-            self.query_timeout,
+            self.health_timeout,
             Operation::Read,
             self.client.query("SELECT 1").fetch_one::<u8>(),
         )

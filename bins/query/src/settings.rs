@@ -21,6 +21,8 @@ pub(crate) struct Settings {
     pub(crate) clickhouse_user: String,
     pub(crate) clickhouse_password: String,
     pub(crate) clickhouse_query_timeout_ms: u64,
+    /// Longest wait for the health check behind `GET /ready`.
+    pub(crate) clickhouse_health_timeout_ms: u64,
     pub(crate) clickhouse_export_timeout_ms: u64,
     pub(crate) query_max_range_hours: u64,
     /// The largest page (and most groups) a client may ask for.
@@ -48,6 +50,7 @@ impl Default for Settings {
             clickhouse_user: clickhouse.user,
             clickhouse_password: clickhouse.password,
             clickhouse_query_timeout_ms: clickhouse.query_timeout_ms,
+            clickhouse_health_timeout_ms: clickhouse.health_timeout_ms,
             clickhouse_export_timeout_ms: clickhouse.export_timeout_ms,
             query_max_range_hours: 720,
             query_max_page_limit: MAX_PAGE_LIMIT,
@@ -71,6 +74,7 @@ impl Settings {
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
             query_timeout_ms: self.clickhouse_query_timeout_ms,
+            health_timeout_ms: self.clickhouse_health_timeout_ms,
             export_timeout_ms: self.clickhouse_export_timeout_ms,
             ..ClickHouseConfig::default()
         }

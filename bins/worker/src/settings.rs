@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) clickhouse_user: String,
     pub(crate) clickhouse_password: String,
     pub(crate) clickhouse_insert_timeout_ms: u64,
+    /// Longest wait for the health check behind the gRPC health service.
+    pub(crate) clickhouse_health_timeout_ms: u64,
     /// Days of logs to keep; older days are dropped whole, hourly. Unset: keep everything.
     pub(crate) log_retention_days: Option<NonZeroU32>,
 }
@@ -61,6 +63,7 @@ impl Default for Settings {
             clickhouse_user: clickhouse.user,
             clickhouse_password: clickhouse.password,
             clickhouse_insert_timeout_ms: clickhouse.insert_timeout_ms,
+            clickhouse_health_timeout_ms: clickhouse.health_timeout_ms,
             log_retention_days: None,
         }
     }
@@ -83,6 +86,7 @@ impl Settings {
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
             insert_timeout_ms: self.clickhouse_insert_timeout_ms,
+            health_timeout_ms: self.clickhouse_health_timeout_ms,
             ..ClickHouseConfig::default()
         }
     }
