@@ -19,6 +19,12 @@ pub struct ClickHouseConfig {
     pub user: String,
     /// Empty for a user without password. Never printed by `Debug`.
     pub password: String,
+    /// The cluster (a name in the servers' `remote_servers`) whose nodes share the logs, with
+    /// ZooKeeper and the `{shard}`/`{replica}` macros configured; empty for a single server.
+    /// Set, migrations create a replicated `logs_local` table on every node and a Distributed
+    /// `logs` table over them, the store writes and reads through `logs`, and retention drops
+    /// days on every shard. Must be an identifier.
+    pub cluster: String,
     /// Longest wait for a query or one migration statement, in milliseconds;
     /// past it the call fails as unavailable. Also sent as the server's `max_execution_time`
     /// (rounded up to whole seconds) so the server stops the query too.
@@ -42,6 +48,7 @@ impl Default for ClickHouseConfig {
             database: "observability".into(),
             user: "default".into(),
             password: String::new(),
+            cluster: String::new(),
             query_timeout_ms: 10_000,
             health_timeout_ms: 1_000,
             insert_timeout_ms: 30_000,
@@ -64,6 +71,7 @@ impl fmt::Debug for ClickHouseConfig {
                     "<redacted>"
                 },
             )
+            .field("cluster", &self.cluster)
             .field("query_timeout_ms", &self.query_timeout_ms)
             .field("health_timeout_ms", &self.health_timeout_ms)
             .field("insert_timeout_ms", &self.insert_timeout_ms)
@@ -73,6 +81,11 @@ impl fmt::Debug for ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
+    /// The cluster's name, when the logs live on a cluster.
+    pub(crate) fn cluster(&self) -> Option<&str> {
+        Some(self.cluster.as_str()).filter(|name| !name.is_empty())
+    }
+
     pub(crate) fn query_timeout(&self) -> Duration {
         Duration::from_millis(self.query_timeout_ms)
     }

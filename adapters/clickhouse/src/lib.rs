@@ -16,7 +16,8 @@ mod store;
 
 pub use config::ClickHouseConfig;
 pub use migrations::{
-    AppliedMigration, EmbeddedMigration, MigrationError, apply_migrations, embedded_migrations,
+    AppliedMigration, EmbeddedMigration, MigrationError, apply_migrations,
+    embedded_cluster_migrations, embedded_migrations,
 };
 pub use retention::ClickHouseRetention;
 pub use store::ClickHouseLogStore;

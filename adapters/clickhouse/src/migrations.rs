@@ -5,6 +5,16 @@
 //! `schema_migrations` table. Every statement must be idempotent (`IF NOT EXISTS`), so two
 //! workers starting at once both succeed: both may run a file, both record it, and the duplicate
 //! record is harmless.
+//!
+//! On a cluster (`ClickHouseConfig::cluster`) the files of `migrations/cluster/` (the same
+//! versions) are applied instead, with `${cluster}` and `${database}` replaced: every statement
+//! runs `ON CLUSTER`, through ClickHouse's distributed DDL queue in ZooKeeper, which runs it on
+//! every node in one order. `schema_migrations` is then one replicated table whose single
+//! replication group spans every node, so a record written through any node is seen on all.
+//! Two workers starting at once on different nodes both run a file's statements; with
+//! `IF NOT EXISTS` the second run changes nothing, so every object is created once, and the
+//! two records of the version are harmless as on one server. This idempotent design needs no
+//! lock that a crashed worker could leave behind.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -35,6 +45,15 @@ pub fn embedded_migrations() -> &'static [EmbeddedMigration] {
     EMBEDDED
 }
 
+/// The same versions for a cluster (`migrations/cluster/`).
+pub fn embedded_cluster_migrations() -> &'static [EmbeddedMigration] {
+    EMBEDDED_CLUSTER
+}
+
+/// How long one `ON CLUSTER` statement may take: it waits until every node ran it (ClickHouse's
+/// own limit, `distributed_ddl_task_timeout`, is 180 s).
+const CLUSTER_DDL_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// A migration that [`apply_migrations`] ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedMigration {
@@ -50,6 +69,9 @@ pub enum MigrationError {
     /// The configured database name cannot be written into DDL safely.
     #[error("database name {0:?} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)")]
     InvalidDatabaseName(String),
+    /// The configured cluster name cannot be written into DDL safely.
+    #[error("cluster name {0:?} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)")]
+    InvalidClusterName(String),
     /// A statement of the runner itself (creating the database or the `schema_migrations`
     /// table, reading or recording applied versions) failed.
     #[error("migration bookkeeping failed on `{statement}`")]
@@ -76,7 +98,7 @@ impl MigrationError {
     /// or slow), as opposed to a configuration or SQL error. A worker retries these at start-up.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::InvalidDatabaseName(_) => false,
+            Self::InvalidDatabaseName(_) | Self::InvalidClusterName(_) => false,
             Self::TimedOut { .. } => true,
             Self::Bookkeeping { source, .. } | Self::Statement { source, .. } => {
                 kind_of(source, Operation::Read) == ErrorKind::Unavailable
@@ -113,7 +135,43 @@ struct AppliedVersion {
 pub async fn apply_migrations(
     config: &ClickHouseConfig,
 ) -> Result<Vec<AppliedMigration>, MigrationError> {
-    apply(config, embedded_migrations()).await
+    let migrations = match config.cluster() {
+        Some(_) => embedded_cluster_migrations(),
+        None => embedded_migrations(),
+    };
+    apply(config, migrations).await
+}
+
+/// The bookkeeping DDL for one server or for a cluster.
+fn bookkeeping_ddl(config: &ClickHouseConfig) -> (String, String) {
+    let database = &config.database;
+    match config.cluster() {
+        None => (
+            format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
+            CREATE_SCHEMA_MIGRATIONS.to_owned(),
+        ),
+        Some(cluster) => (
+            format!("CREATE DATABASE IF NOT EXISTS `{database}` ON CLUSTER `{cluster}`"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{database}`.schema_migrations ON CLUSTER `{cluster}` \
+                 (version UInt32, name String, checksum String, applied_at DateTime) \
+                 ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/schema_migrations', \
+                 '{{shard}}-{{replica}}') ORDER BY version"
+            ),
+        ),
+    }
+}
+
+/// A cluster migration's statement with its `${cluster}` and `${database}` filled in.
+fn for_cluster(statement: &str, config: &ClickHouseConfig) -> String {
+    match config.cluster() {
+        // Both are checked to be plain identifiers, which stand as they are in names, engine
+        // arguments and ZooKeeper paths alike.
+        Some(cluster) => statement
+            .replace("${cluster}", cluster)
+            .replace("${database}", &config.database),
+        None => statement.to_owned(),
+    }
 }
 
 async fn apply(
@@ -123,11 +181,17 @@ async fn apply(
     if !is_identifier(&config.database) {
         return Err(MigrationError::InvalidDatabaseName(config.database.clone()));
     }
-    let limit = config.query_timeout();
-    let create_database = format!("CREATE DATABASE IF NOT EXISTS `{}`", config.database);
+    if let Some(cluster) = config.cluster().filter(|name| !is_identifier(name)) {
+        return Err(MigrationError::InvalidClusterName(cluster.to_owned()));
+    }
+    let limit = match config.cluster() {
+        Some(_) => config.query_timeout().max(CLUSTER_DDL_TIMEOUT),
+        None => config.query_timeout(),
+    };
+    let (create_database, create_schema_migrations) = bookkeeping_ddl(config);
     run_bookkeeping(limit, &create_database, config.server_client()).await?;
     let client = config.database_client();
-    run_bookkeeping(limit, CREATE_SCHEMA_MIGRATIONS, client.clone()).await?;
+    run_bookkeeping(limit, &create_schema_migrations, client.clone()).await?;
 
     let applied: BTreeMap<u32, String> = within(limit, SELECT_APPLIED, async {
         client
@@ -157,6 +221,7 @@ async fn apply(
             continue;
         }
         for statement in split_statements(migration.sql) {
+            let statement = for_cluster(&statement, config);
             run_statement(limit, &client, migration.name, &statement).await?;
         }
         record(limit, &client, migration, &expected).await?;
@@ -260,7 +325,7 @@ async fn record(
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -348,6 +413,44 @@ mod tests {
                 .windows(2)
                 .all(|pair| pair[0].version < pair[1].version)
         );
+    }
+
+    #[test]
+    fn the_cluster_migrations_have_the_same_versions_and_run_every_statement_on_the_cluster() {
+        let versions = |set: &[EmbeddedMigration]| -> Vec<u32> {
+            set.iter().map(|migration| migration.version).collect()
+        };
+        assert_eq!(
+            versions(embedded_cluster_migrations()),
+            versions(embedded_migrations()),
+            "every migration has its cluster twin in migrations/cluster/"
+        );
+        let config = ClickHouseConfig {
+            database: "obs".into(),
+            cluster: "logs_cluster".into(),
+            ..ClickHouseConfig::default()
+        };
+        for migration in embedded_cluster_migrations() {
+            for statement in split_statements(migration.sql) {
+                let filled = for_cluster(&statement, &config);
+                assert!(filled.contains("ON CLUSTER logs_cluster"), "{filled}");
+                assert!(!filled.contains("${"), "{filled}");
+            }
+        }
+        let single = ClickHouseConfig::default();
+        assert_eq!(for_cluster("SELECT '${x}'", &single), "SELECT '${x}'");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_cluster_name_is_refused_before_any_io() {
+        let config = ClickHouseConfig {
+            url: "http://127.0.0.1:1".into(),
+            cluster: "c` ; DROP".into(),
+            ..ClickHouseConfig::default()
+        };
+        let error = apply_migrations(&config).await.unwrap_err();
+        assert!(matches!(error, MigrationError::InvalidClusterName(_)));
+        assert!(!error.is_retryable());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Retention: dropping whole daily partitions of `logs` that lie entirely before a cutoff.
 //! `ALTER TABLE ... DROP PARTITION` is instant and works the same on ClickHouse 18.16 and current
-//! releases (TTL, the usual way today, does not exist on 18.16).
+//! releases (TTL, the usual way today, does not exist on 18.16). On a cluster the days are
+//! listed from every node (`cluster()`) and dropped `ON CLUSTER` from every shard's
+//! `logs_local`.
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use tracing::info;
 
 use crate::config::ClickHouseConfig;
 use crate::errors::{Operation, classify};
+use crate::migrations::is_identifier;
 
 const NANOS_PER_DAY: u64 = 86_400 * 1_000_000_000;
 
@@ -22,6 +25,7 @@ const NANOS_PER_DAY: u64 = 86_400 * 1_000_000_000;
 pub struct ClickHouseRetention {
     client: Client,
     database: String,
+    cluster: Option<String>,
     timeout: Duration,
 }
 
@@ -43,7 +47,12 @@ impl ClickHouseRetention {
         Self {
             client: config.database_client(),
             database: config.database.clone(),
-            timeout: config.query_timeout(),
+            cluster: config.cluster().map(str::to_owned),
+            timeout: match config.cluster() {
+                // An ON CLUSTER statement waits until every node ran it.
+                Some(_) => config.query_timeout().max(Duration::from_secs(180)),
+                None => config.query_timeout(),
+            },
         }
     }
 
@@ -87,17 +96,26 @@ fn ends_before(day: Date, cutoff: Timestamp) -> bool {
 #[async_trait]
 impl LogRetention for ClickHouseRetention {
     async fn drop_days_before(&self, cutoff: Timestamp) -> Result<Vec<String>, StoreError> {
-        let partitions: Vec<Partition> = self
-            .within_timeout(
-                self.client
-                    .query(
-                        "SELECT DISTINCT partition FROM system.parts \
-                         WHERE database = ? AND table = 'logs' AND active ORDER BY partition",
-                    )
-                    .bind(self.database.as_str())
-                    .fetch_all::<Partition>(),
-            )
-            .await?;
+        let list = match &self.cluster {
+            None => self
+                .client
+                .query(
+                    "SELECT DISTINCT partition FROM system.parts \
+                     WHERE database = ? AND table = 'logs' AND active ORDER BY partition",
+                )
+                .bind(self.database.as_str()),
+            // The cluster name was checked to be an identifier by the migrations; bound as a
+            // quoted literal, which `cluster()` takes.
+            Some(cluster) => self
+                .client
+                .query(
+                    "SELECT DISTINCT partition FROM cluster(?, system, parts) \
+                     WHERE database = ? AND table = 'logs_local' AND active ORDER BY partition",
+                )
+                .bind(cluster.as_str())
+                .bind(self.database.as_str()),
+        };
+        let partitions: Vec<Partition> = self.within_timeout(list.fetch_all::<Partition>()).await?;
         let mut dropped = Vec::new();
         for partition in partitions {
             let Some(day) = partition_day(&partition.partition) else {
@@ -107,13 +125,19 @@ impl LogRetention for ClickHouseRetention {
                 continue;
             }
             // The name was checked to be a date above; the bound value is quoted by the client.
-            self.within_timeout(
-                self.client
-                    .query("ALTER TABLE logs DROP PARTITION ?")
-                    .bind(partition.partition.as_str())
-                    .execute(),
-            )
-            .await?;
+            let drop = match &self.cluster {
+                None => self.client.query("ALTER TABLE logs DROP PARTITION ?"),
+                Some(cluster) if is_identifier(cluster) => self.client.query(&format!(
+                    "ALTER TABLE logs_local ON CLUSTER {cluster} DROP PARTITION ?"
+                )),
+                Some(cluster) => {
+                    return Err(StoreError::Failed(
+                        format!("cluster name {cluster:?} is not an identifier").into(),
+                    ));
+                }
+            };
+            self.within_timeout(drop.bind(partition.partition.as_str()).execute())
+                .await?;
             info!(partition = %partition.partition, "dropped partition past retention");
             dropped.push(partition.partition);
         }

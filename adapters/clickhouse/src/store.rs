@@ -42,6 +42,8 @@ const EXPORT_SORT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 pub struct ClickHouseLogStore {
     client: Client,
     database: String,
+    /// Whether `logs` is a Distributed table over a cluster.
+    on_cluster: bool,
     query_timeout: Duration,
     health_timeout: Duration,
     insert_timeout: Duration,
@@ -56,6 +58,7 @@ impl ClickHouseLogStore {
         Self {
             client: config.database_client(),
             database: config.database.clone(),
+            on_cluster: config.cluster().is_some(),
             query_timeout: config.query_timeout(),
             health_timeout: config.health_timeout(),
             insert_timeout: config.insert_timeout(),
@@ -70,6 +73,12 @@ impl ClickHouseLogStore {
             .insert::<LogRow>(LOGS_TABLE)
             .await?
             .with_setting("query_id", self.insert_query_id(events));
+        if self.on_cluster {
+            // The insert returns once every shard holds its rows (not when the Distributed
+            // table has queued them on this node), so an acknowledged batch is on the shards,
+            // a node lost afterwards loses nothing, and a retry's look-up sees what is stored.
+            insert = insert.with_setting("insert_distributed_sync", "1");
+        }
         for event in events {
             insert.write(&LogRow::from_event(event)).await?;
         }
@@ -148,6 +157,17 @@ impl ClickHouseLogStore {
         )
         .await?;
         Ok(rows.into_iter().map(|row| row.id).collect())
+    }
+
+    /// What `health` asks: on one server whether it answers; on a cluster whether a query of
+    /// `logs` reaches a replica of every shard (a condition that is never true still makes the
+    /// Distributed table connect to each shard), which is what every read needs.
+    fn health_statement(&self) -> &'static str {
+        if self.on_cluster {
+            "SELECT count() FROM logs WHERE 0"
+        } else {
+            "SELECT toUInt64(1)"
+        }
     }
 
     /// `statement` as a bounded read: the server stops it after the query timeout.
@@ -393,13 +413,15 @@ impl LogReader for ClickHouseLogStore {
 }
 
 impl ClickHouseLogStore {
-    /// Whether the server answers `SELECT 1` within the health timeout; any failure is
+    /// Whether the server (on a cluster: every shard) answers within the health timeout; any failure is
     /// `Unavailable`.
     async fn ping(&self) -> Result<(), StoreError> {
         let answer = within(
             self.health_timeout,
             Operation::Read,
-            self.client.query("SELECT 1").fetch_one::<u8>(),
+            self.client
+                .query(self.health_statement())
+                .fetch_one::<u64>(),
         )
         .await;
         // Whatever went wrong, the store does not answer as it should: the port knows one kind.

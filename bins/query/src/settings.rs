@@ -20,6 +20,8 @@ pub(crate) struct Settings {
     pub(crate) clickhouse_database: String,
     pub(crate) clickhouse_user: String,
     pub(crate) clickhouse_password: String,
+    /// The ClickHouse cluster holding the logs; empty: a single server.
+    pub(crate) clickhouse_cluster: String,
     pub(crate) clickhouse_query_timeout_ms: u64,
     /// Longest wait for the health check behind `GET /ready`.
     pub(crate) clickhouse_health_timeout_ms: u64,
@@ -49,6 +51,7 @@ impl Default for Settings {
             clickhouse_database: clickhouse.database,
             clickhouse_user: clickhouse.user,
             clickhouse_password: clickhouse.password,
+            clickhouse_cluster: clickhouse.cluster,
             clickhouse_query_timeout_ms: clickhouse.query_timeout_ms,
             clickhouse_health_timeout_ms: clickhouse.health_timeout_ms,
             clickhouse_export_timeout_ms: clickhouse.export_timeout_ms,
@@ -73,6 +76,7 @@ impl Settings {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
+            cluster: self.clickhouse_cluster.clone(),
             query_timeout_ms: self.clickhouse_query_timeout_ms,
             health_timeout_ms: self.clickhouse_health_timeout_ms,
             export_timeout_ms: self.clickhouse_export_timeout_ms,

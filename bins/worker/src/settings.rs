@@ -35,6 +35,8 @@ pub(crate) struct Settings {
     pub(crate) clickhouse_database: String,
     pub(crate) clickhouse_user: String,
     pub(crate) clickhouse_password: String,
+    /// The ClickHouse cluster holding the logs; empty: a single server.
+    pub(crate) clickhouse_cluster: String,
     pub(crate) clickhouse_insert_timeout_ms: u64,
     /// Longest wait for the health check behind the gRPC health service.
     pub(crate) clickhouse_health_timeout_ms: u64,
@@ -62,6 +64,7 @@ impl Default for Settings {
             clickhouse_database: clickhouse.database,
             clickhouse_user: clickhouse.user,
             clickhouse_password: clickhouse.password,
+            clickhouse_cluster: clickhouse.cluster,
             clickhouse_insert_timeout_ms: clickhouse.insert_timeout_ms,
             clickhouse_health_timeout_ms: clickhouse.health_timeout_ms,
             log_retention_days: None,
@@ -85,6 +88,7 @@ impl Settings {
             database: self.clickhouse_database.clone(),
             user: self.clickhouse_user.clone(),
             password: self.clickhouse_password.clone(),
+            cluster: self.clickhouse_cluster.clone(),
             insert_timeout_ms: self.clickhouse_insert_timeout_ms,
             health_timeout_ms: self.clickhouse_health_timeout_ms,
             ..ClickHouseConfig::default()
