@@ -6,6 +6,8 @@
 #                            # ClickHouse (infra/check-current-clickhouse.sh), schemathesis against
 #                            # both APIs (infra/schemathesis.sh), the fault-injection suite
 #   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs)
+#   infra/test.sh cluster    # only the ClickHouse cluster test (tests/tests/cluster.rs) on
+#                            # ZooKeeper + 4 ClickHouse nodes of infra/test-cluster.sh
 #   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
 #
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
@@ -22,8 +24,12 @@ LOG_TAG=test
 cd "$REPO_ROOT"
 
 servers_dir="$REPO_ROOT/.test-servers/run-$$"
+cluster_dir="$REPO_ROOT/.test-servers/cluster-$$"
 cleanup() {
     "$INFRA_DIR/test-servers.sh" clean "$servers_dir" >&2 || true
+    if [[ -d "$cluster_dir" ]]; then
+        "$INFRA_DIR/test-cluster.sh" clean "$cluster_dir" >&2 || true
+    fi
 }
 trap cleanup EXIT
 
@@ -35,6 +41,17 @@ cargo build --workspace --bins
 run_fault_suite() {
     # It stops and starts the servers itself, so it runs alone, one scenario at a time.
     cargo test -p e2e-tests --features fault-injection --test faults -- --test-threads=1 --nocapture
+}
+
+run_cluster_test() {
+    # ZooKeeper and four ClickHouse nodes (2 shards x 2 replicas); the services' Redis stays the
+    # test Redis. It stops and starts cluster nodes itself, so it runs alone.
+    local cluster_env
+    cluster_env="$("$INFRA_DIR/test-cluster.sh" start "$cluster_dir")"
+    eval "$cluster_env"
+    TEST_CLICKHOUSE_URL="${TEST_CLUSTER_URLS%%,*}" \
+        cargo test -p e2e-tests --features cluster --test cluster -- --nocapture
+    "$INFRA_DIR/test-cluster.sh" clean "$cluster_dir" >&2
 }
 
 case "${1:-}" in
@@ -49,8 +66,10 @@ case "${1:-}" in
     # every answer as documented.
     "$INFRA_DIR/schemathesis.sh"
     run_fault_suite
+    run_cluster_test
     ;;
 faults) run_fault_suite ;;
+cluster) run_cluster_test ;;
 *)
     ensure_otlp_python
     ensure_browser_test

@@ -141,6 +141,8 @@ pub struct StackOptions {
     pub max_body_bytes: usize,
     /// Further environment variables for one service, e.g. `(Service::Worker, "WORKER_LEASE_MS", "3000")`.
     pub extra_env: Vec<(Service, &'static str, String)>,
+    /// The ClickHouse database; default: a new name of its own.
+    pub database: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -152,6 +154,7 @@ impl Default for StackOptions {
             ingestion_redis_url: None,
             max_body_bytes: 1024 * 1024,
             extra_env: Vec::new(),
+            database: None,
         }
     }
 }
@@ -160,7 +163,10 @@ impl Stack {
     /// Starts worker, ingestion and query, and waits until all answer.
     pub async fn start(options: StackOptions) -> Stack {
         let queue_key = unique_name("e2e_queue");
-        let database = unique_name("e2e");
+        let database = options
+            .database
+            .clone()
+            .unwrap_or_else(|| unique_name("e2e"));
         let worker_port = free_port();
         let worker_metrics_port = free_port();
         let ingestion_port = free_port();
