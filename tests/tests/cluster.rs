@@ -96,9 +96,10 @@ async fn a_cluster_stores_every_event_once_through_a_replica_outage_and_answers_
     let database = format!("e2e_cluster_{}", std::process::id());
 
     // Two workers starting at once on different shards apply the migrations.
+    let (on_node_one, on_node_four) = (config(&nodes[0], &database), config(&nodes[3], &database));
     let (first, second) = tokio::join!(
-        apply_migrations(&config(&nodes[0], &database)),
-        apply_migrations(&config(&nodes[3], &database))
+        apply_migrations(&on_node_one),
+        apply_migrations(&on_node_four)
     );
     first.unwrap();
     second.unwrap();
@@ -189,7 +190,12 @@ async fn a_cluster_stores_every_event_once_through_a_replica_outage_and_answers_
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (one, two, three, four) = (count(0).await, count(1).await, count(2).await, count(3).await);
+        let (one, two, three, four) = (
+            count(0).await,
+            count(1).await,
+            count(2).await,
+            count(3).await,
+        );
         if one == two && three == four {
             assert_eq!(one + three, rows, "the shards together hold every row");
             assert!(one > 0 && three > 0, "events spread over both shards");
@@ -272,7 +278,12 @@ async fn a_cluster_stores_every_event_once_through_a_replica_outage_and_answers_
     second_query.kill().unwrap();
     second_query.wait().unwrap();
     for node in &nodes {
-        sql(node, "default", &format!("DROP DATABASE IF EXISTS {database}")).await;
+        sql(
+            node,
+            "default",
+            &format!("DROP DATABASE IF EXISTS {database}"),
+        )
+        .await;
     }
     stack.kill(Service::Worker);
 }

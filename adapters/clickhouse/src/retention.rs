@@ -127,12 +127,21 @@ impl LogRetention for ClickHouseRetention {
             // The name was checked to be a date above; the bound value is quoted by the client.
             let drop = match &self.cluster {
                 None => self.client.query("ALTER TABLE logs DROP PARTITION ?"),
-                Some(cluster) if is_identifier(cluster) => self.client.query(&format!(
-                    "ALTER TABLE logs_local ON CLUSTER {cluster} DROP PARTITION ?"
-                )),
+                // Qualified: each node runs the statement without this client's default
+                // database.
+                Some(cluster) if is_identifier(cluster) && is_identifier(&self.database) => {
+                    self.client.query(&format!(
+                        "ALTER TABLE {}.logs_local ON CLUSTER {cluster} DROP PARTITION ?",
+                        self.database
+                    ))
+                }
                 Some(cluster) => {
                     return Err(StoreError::Failed(
-                        format!("cluster name {cluster:?} is not an identifier").into(),
+                        format!(
+                            "cluster {cluster:?} or database {:?} is not an identifier",
+                            self.database
+                        )
+                        .into(),
                     ));
                 }
             };
