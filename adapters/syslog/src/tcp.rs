@@ -54,6 +54,12 @@ pub(crate) async fn serve(listener: TcpListener, connections: Arc<Connections>) 
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
+    // Connections the kernel completed but nobody accepted yet may hold acknowledged bytes too.
+    while let Ok(Ok((stream, peer))) =
+        tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await
+    {
+        tasks.spawn(read_connection(stream, peer, Arc::clone(&connections)));
+    }
     drop(listener);
     while tasks.join_next().await.is_some() {}
     info!("syslog tcp listener stopped");

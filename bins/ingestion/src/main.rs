@@ -11,6 +11,7 @@ use application::IngestUseCase;
 use grpc_adapter::GrpcDrainSignal;
 use http_adapter::Scope;
 use redis_adapter::RedisLogQueue;
+use syslog_adapter::SyslogListeners;
 use tracing::{error, info, warn};
 
 use crate::settings::Configuration;
@@ -28,6 +29,7 @@ async fn main() -> ExitCode {
         keys,
         worker,
         otlp_grpc_addr,
+        syslog,
     } = match settings::configure() {
         Ok(configuration) => configuration,
         Err(error) => return service_runtime::invalid_configuration("ingestion", error),
@@ -81,6 +83,13 @@ async fn main() -> ExitCode {
             None
         }
     };
+    let syslog = match SyslogListeners::bind(syslog) {
+        Ok(listeners) => listeners.serve(ingest.clone(), runtime.shutdown.clone()),
+        Err(bind_error) => {
+            error!(error = %bind_error, "cannot bind SYSLOG_TCP_ADDR / SYSLOG_UDP_ADDR");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = http_adapter::ingestion_app(ingest, settings.http(), keys);
     let app = http_adapter::with_metrics(app, runtime.metrics.renderer());
     let listener = match std::net::TcpListener::bind(settings.ingestion_addr) {
@@ -114,8 +123,17 @@ async fn main() -> ExitCode {
         }
         served.is_ok()
     };
-    match tokio::join!(http, otlp_grpc) {
-        (true, true) => {
+    // The syslog listeners push what they already received before the process ends.
+    let syslog = async {
+        let served = syslog.await;
+        if let Err(serve_error) = &served {
+            error!(error = %serve_error, "syslog listeners failed");
+            shutdown.cancel();
+        }
+        served.is_ok()
+    };
+    match tokio::join!(http, otlp_grpc, syslog) {
+        (true, true, true) => {
             info!("ingestion service stopped");
             ExitCode::SUCCESS
         }

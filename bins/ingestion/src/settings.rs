@@ -13,6 +13,7 @@ use http_adapter::{ApiKeys, IngestHttpConfig};
 use otlp_grpc_adapter::OtlpGrpcConfig;
 use redis_adapter::RedisConfig;
 use serde::{Deserialize, Serialize};
+use syslog_adapter::SyslogConfig;
 
 /// Every setting, named after its environment variable (see `.env.example`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,6 +48,10 @@ pub(crate) struct Settings {
     #[serde(deserialize_with = "service_runtime::secret_text")]
     pub(crate) query_api_keys: String,
     pub(crate) api_keys_file: String,
+    /// Syslog listeners (empty: off) and their largest frame.
+    pub(crate) syslog_tcp_addr: String,
+    pub(crate) syslog_udp_addr: String,
+    pub(crate) syslog_max_frame_bytes: usize,
 }
 
 impl Default for Settings {
@@ -74,6 +79,9 @@ impl Default for Settings {
             ingest_api_keys: String::new(),
             query_api_keys: String::new(),
             api_keys_file: String::new(),
+            syslog_tcp_addr: String::new(),
+            syslog_udp_addr: String::new(),
+            syslog_max_frame_bytes: syslog_adapter::DEFAULT_MAX_FRAME_BYTES,
         }
     }
 }
@@ -106,6 +114,20 @@ impl Settings {
         }
     }
 
+    /// The syslog listeners' settings; the error names the variable.
+    fn syslog(&self) -> Result<SyslogConfig, String> {
+        if self.syslog_max_frame_bytes == 0 {
+            return Err("SYSLOG_MAX_FRAME_BYTES: must be at least 1".into());
+        }
+        Ok(SyslogConfig {
+            tcp_addr: SyslogConfig::parse_addr("SYSLOG_TCP_ADDR", &self.syslog_tcp_addr)?,
+            udp_addr: SyslogConfig::parse_addr("SYSLOG_UDP_ADDR", &self.syslog_udp_addr)?,
+            max_frame_bytes: self.syslog_max_frame_bytes,
+            max_batch_events: self.ingest_max_batch_events,
+            shutdown_grace: std::time::Duration::from_millis(self.shutdown_grace_ms),
+        })
+    }
+
     /// The configured event limits; the error names the variable out of range.
     fn event_limits(&self) -> Result<EventLimits, String> {
         let named =
@@ -135,6 +157,8 @@ pub(crate) struct Configuration {
     pub(crate) worker: GrpcClientConfig,
     /// Where OTLP/gRPC listens; `None`: it is off.
     pub(crate) otlp_grpc_addr: Option<SocketAddr>,
+    /// The syslog listeners (off unless given addresses).
+    pub(crate) syslog: SyslogConfig,
 }
 
 /// Loads the settings and checks the limits and API keys; the error names the variable (never
@@ -156,11 +180,13 @@ pub(crate) fn configure() -> Result<Configuration, String> {
     };
     let otlp_grpc_addr = otlp_grpc_adapter::listen_address(&settings.otlp_grpc_addr)
         .map_err(|invalid| format!("OTLP_GRPC_ADDR: {invalid}"))?;
+    let syslog = settings.syslog()?;
     Ok(Configuration {
         settings,
         event_limits,
         keys,
         worker,
         otlp_grpc_addr,
+        syslog,
     })
 }
