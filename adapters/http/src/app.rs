@@ -18,11 +18,13 @@ use crate::common::openapi::{AllowOn405, ServedDocument};
 use crate::common::timeout::RequestTimeout;
 use crate::common::trace::Traced;
 use crate::explorer;
+use crate::elasticsearch;
 use crate::ingest::IngestApi;
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
 
-/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
+/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `POST /_bulk`
+/// (Elasticsearch), `/health`, `/ready`,
 /// `/docs`, `/openapi.json`. `POST /ingest` and `POST /v1/logs` need a key of scope `ingest`
 /// when `keys` has any.
 pub fn ingestion_app(
@@ -38,7 +40,7 @@ pub fn ingestion_app(
                 limits: config,
             },
             OtlpApi {
-                ingest,
+                ingest: ingest.clone(),
                 limits: config,
             },
         ),
@@ -62,7 +64,8 @@ pub fn ingestion_app(
             RequestTimeout::body_only(BodyLimit::new(api, config.max_body_bytes), deadline),
         )
         .nest("/docs", document.swagger_ui())
-        .at("/openapi.json", document.spec_endpoint())
+        .at("/openapi.json", document.spec_endpoint());
+    let routes = elasticsearch::mount(routes, ingest, config, deadline)
         .data(AccessPolicy::new(Arc::new(keys), Scope::Ingest));
     let routes = AllowOn405::new(routes, document.allowed_methods());
     Traced::new(routes).map_to_response()

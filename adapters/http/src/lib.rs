@@ -4,6 +4,7 @@
 //!
 //! - [`ingest`]: `POST /ingest`, our own JSON/NDJSON events;
 //! - [`otlp`]: `POST /v1/logs`, OTLP/HTTP logs (protobuf and JSON);
+//! - [`elasticsearch`]: `POST /_bulk`, Elasticsearch's bulk API;
 //! - [`query`]: `GET /logs` and the other reads, the live tail and the export;
 //! - [`explorer`]: the log explorer page at `/` of the query service, which reads through [`query`];
 //! - [`common`]: API keys, the error table, limits, health, metrics, request tracing, timeouts.
@@ -14,6 +15,7 @@
 mod app;
 pub mod common;
 mod explorer;
+mod elasticsearch;
 mod ingest;
 mod otlp;
 mod query;

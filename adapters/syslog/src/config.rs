@@ -62,6 +62,9 @@ mod tests {
             Ok(Some(SocketAddr::from(([127, 0, 0, 1], 6514))))
         );
         let error = SyslogConfig::parse_addr("SYSLOG_UDP_ADDR", "localhost").unwrap_err();
-        assert!(error.starts_with("SYSLOG_UDP_ADDR: \"localhost\""), "{error}");
+        assert!(
+            error.starts_with("SYSLOG_UDP_ADDR: \"localhost\""),
+            "{error}"
+        );
     }
 }

@@ -124,9 +124,9 @@ impl FrameDecoder {
                 return Some(Err(FramingError::BadLength));
             }
         }
-        let declared = rest[..digits]
-            .iter()
-            .fold(0_usize, |value, digit| value * 10 + usize::from(digit - b'0'));
+        let declared = rest[..digits].iter().fold(0_usize, |value, digit| {
+            value * 10 + usize::from(digit - b'0')
+        });
         let body = self.start + digits + 1;
         if declared > self.max_frame_bytes {
             self.start = body;
@@ -173,15 +173,20 @@ impl FrameDecoder {
     pub fn finish(&mut self) -> Option<Result<Vec<u8>, FramingError>> {
         let rest = &self.buffer[self.start..];
         self.start = self.buffer.len();
-        if rest.iter().all(|byte| matches!(byte, b'\n' | b'\r' | b'\0')) || self.skip != Skip::Nothing
+        if rest
+            .iter()
+            .all(|byte| matches!(byte, b'\n' | b'\r' | b'\0'))
+            || self.skip != Skip::Nothing
         {
             return None;
         }
         let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
         if digits > 0 && rest.get(digits) == Some(&b' ') {
-            let declared = rest[..digits]
-                .iter()
-                .fold(0_usize, |value, digit| value.saturating_mul(10).saturating_add(usize::from(digit - b'0')));
+            let declared = rest[..digits].iter().fold(0_usize, |value, digit| {
+                value
+                    .saturating_mul(10)
+                    .saturating_add(usize::from(digit - b'0'))
+            });
             return Some(Err(FramingError::Truncated {
                 received: rest.len() - digits - 1,
                 declared,

@@ -42,10 +42,7 @@ impl SyslogListeners {
             .tcp_addr
             .map(std::net::TcpListener::bind)
             .transpose()?;
-        let udp = config
-            .udp_addr
-            .map(std::net::UdpSocket::bind)
-            .transpose()?;
+        let udp = config.udp_addr.map(std::net::UdpSocket::bind).transpose()?;
         Ok(Self { config, tcp, udp })
     }
 

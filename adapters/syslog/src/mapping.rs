@@ -189,7 +189,9 @@ mod tests {
         let levels: Vec<&str> = (0..8).map(level).collect();
         assert_eq!(
             levels,
-            ["FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"]
+            [
+                "FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"
+            ]
         );
     }
 }

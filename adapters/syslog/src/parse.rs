@@ -96,11 +96,35 @@ pub fn severity_name(severity: u8) -> &'static str {
 /// The facility's keyword (RFC 5424 table 1, as syslog configurations name them).
 pub fn facility_name(facility: u8) -> &'static str {
     const NAMES: [&str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
-        "local2", "local3", "local4", "local5", "local6", "local7",
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
     ];
-    NAMES.get(usize::from(facility)).copied().unwrap_or("local7")
+    NAMES
+        .get(usize::from(facility))
+        .copied()
+        .unwrap_or("local7")
 }
 
 /// Frames may end in LF, CRLF or NUL (some senders terminate with it); none of it is message.

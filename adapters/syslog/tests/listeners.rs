@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use application::IngestUseCase;
-use application::ports::{MockDrainSignal, MockLogQueue, QueueError};
+use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
 use domain::LogEvent;
 use syslog_adapter::{SyslogConfig, SyslogListeners};
 use tokio_util::sync::CancellationToken;
@@ -17,25 +17,22 @@ use tokio_util::sync::CancellationToken;
 type Pushed = Arc<Mutex<Vec<LogEvent>>>;
 
 /// A queue that refuses the first `refusals` pushes as full, then keeps what it is given.
-fn queue(refusals: usize, pushes: impl Into<mockall::TimesRange>) -> (MockLogQueue, Pushed) {
+fn queue(refusals: usize, pushes: impl Into<mockall::TimesRange>) -> (MockQueueProducer, Pushed) {
     let pushed: Pushed = Arc::default();
     let kept = Arc::clone(&pushed);
     let mut attempts = 0;
-    let mut queue = MockLogQueue::new();
-    queue
-        .expect_push()
-        .times(pushes)
-        .returning(move |events| {
-            attempts += 1;
-            if attempts <= refusals {
-                return Err(QueueError::Full {
-                    depth: 10,
-                    capacity: 10,
-                });
-            }
-            kept.lock().unwrap().extend_from_slice(events);
-            Ok(())
-        });
+    let mut queue = MockQueueProducer::new();
+    queue.expect_push().times(pushes).returning(move |events| {
+        attempts += 1;
+        if attempts <= refusals {
+            return Err(QueueError::Full {
+                depth: 10,
+                capacity: 10,
+            });
+        }
+        kept.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    });
     (queue, pushed)
 }
 
@@ -46,7 +43,7 @@ struct Running {
     served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-fn start(queue: MockLogQueue, signals: impl Into<mockall::TimesRange>) -> Running {
+fn start(queue: MockQueueProducer, signals: impl Into<mockall::TimesRange>) -> Running {
     let mut signal = MockDrainSignal::new();
     signal
         .expect_request_drain()
@@ -83,7 +80,10 @@ async fn wait_for(pushed: &Pushed, count: usize) -> Vec<LogEvent> {
 }
 
 fn messages(events: &[LogEvent]) -> Vec<&str> {
-    events.iter().map(|event| event.message().as_str()).collect()
+    events
+        .iter()
+        .map(|event| event.message().as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -141,7 +141,10 @@ async fn udp_datagrams_are_one_message_each_and_refused_ones_are_only_counted() 
     let running = start(queue, 1..=2);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
-        .send_to(b"<11>1 2026-12-04T10:00:00Z h api - - - boom\n", running.udp)
+        .send_to(
+            b"<11>1 2026-12-04T10:00:00Z h api - - - boom\n",
+            running.udp,
+        )
         .unwrap();
     socket.send_to(b"garbage", running.udp).unwrap();
     socket

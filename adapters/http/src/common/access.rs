@@ -89,25 +89,33 @@ impl<'a> ApiExtractor<'a> for Authorized {
         _body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        // Only a refusal needs the content type (OTLP answers in the request's encoding).
-        let content_type = || request.content_type().map(str::to_owned);
-        let Some(policy) = request.data::<AccessPolicy>() else {
-            // The apps always install a policy; without one, refuse rather than run open.
-            warn!("no access policy installed; refusing the request");
-            return Err(AccessDenied::new(Denial::Missing, Scope::Ingest, content_type()).into());
-        };
-        match policy
-            .keys
-            .authorize(policy.scope, presented_key(request.headers()))
-        {
-            Ok(()) => Ok(Self),
-            Err(denial) => {
-                // Never the key itself: only why it was refused.
-                info!(scope = %policy.scope, denial = ?denial, "request refused");
-                Err(AccessDenied::new(denial, policy.scope, content_type()).into())
-            }
-        }
+        authorize(request, None)?;
+        Ok(Self)
     }
+}
+
+/// Decides whether `request` may use the service. `protocol_key` is a key a protocol found
+/// where its own clients send one (an Elasticsearch `ApiKey` header, ...); it counts before the
+/// ways every protocol accepts. Protocols answering outside an OpenAPI operation call this
+/// directly and answer a refusal in their own format.
+pub(crate) fn authorize(request: &Request, protocol_key: Option<&str>) -> Result<(), AccessDenied> {
+    // Only a refusal needs the content type (OTLP answers in the request's encoding).
+    let content_type = || request.content_type().map(str::to_owned);
+    let Some(policy) = request.data::<AccessPolicy>() else {
+        // The apps always install a policy; without one, refuse rather than run open.
+        warn!("no access policy installed; refusing the request");
+        return Err(AccessDenied::new(
+            Denial::Missing,
+            Scope::Ingest,
+            content_type(),
+        ));
+    };
+    let key = protocol_key.or_else(|| presented_key(request.headers()));
+    policy.keys.authorize(policy.scope, key).map_err(|denial| {
+        // Never the key itself: only why it was refused.
+        info!(scope = %policy.scope, denial = ?denial, "request refused");
+        AccessDenied::new(denial, policy.scope, content_type())
+    })
 }
 
 /// The key a request presents: the bearer token of `Authorization`, else `X-API-Key`. A header

@@ -38,11 +38,11 @@ pub fn describe_http_metrics() {
     );
     describe_counter!(
         EVENTS_ACCEPTED,
-        "Events queued for storage, by source (ingest: POST /ingest, otlp: POST /v1/logs, otlp_grpc: OTLP/gRPC LogsService/Export)"
+        "Events queued for storage, by source (ingest: POST /ingest, otlp: POST /v1/logs, otlp_grpc: OTLP/gRPC LogsService/Export, elasticsearch: POST /_bulk, syslog_tcp, syslog_udp)"
     );
     describe_counter!(
         EVENTS_REJECTED,
-        "Events not queued, by source and reason (the error code: invalid_field, malformed_json, queue_full, queue_unavailable, internal)"
+        "Events not queued, by source and reason (the error code: invalid_field, malformed_json, queue_full, queue_unavailable, internal; syslog: malformed_frame, malformed_syslog, shutdown)"
     );
     describe_counter!(
         REQUESTS_REJECTED,
@@ -179,6 +179,8 @@ pub enum IngestSource {
     Otlp,
     /// OTLP/gRPC `LogsService/Export` (its own port, `OTLP_GRPC_ADDR`)
     OtlpGrpc,
+    /// `POST /_bulk` (Elasticsearch)
+    Elasticsearch,
 }
 
 impl IngestSource {
@@ -187,6 +189,7 @@ impl IngestSource {
             Self::Ingest => "ingest",
             Self::Otlp => "otlp",
             Self::OtlpGrpc => "otlp_grpc",
+            Self::Elasticsearch => "elasticsearch",
         }
     }
 }

@@ -183,16 +183,18 @@ mod tests {
 
     #[test]
     fn rfc3164_example_1_with_host_and_tag() {
-        let message = parsed(
-            "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
-        );
+        let message =
+            parsed("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8");
         assert_eq!(message.format, SyslogFormat::Rfc3164);
         assert_eq!((message.facility, message.severity), (4, 2));
         // October lies before December: the receive time's year.
         assert_eq!(message.timestamp, nanos(datetime!(2026-10-11 22:14:15 UTC)));
         assert_eq!(message.hostname.as_deref(), Some("mymachine"));
         assert_eq!(message.app_name.as_deref(), Some("su"));
-        assert_eq!(message.message, "'su root' failed for lonvick on /dev/pts/8");
+        assert_eq!(
+            message.message,
+            "'su root' failed for lonvick on /dev/pts/8"
+        );
     }
 
     #[test]
@@ -206,8 +208,9 @@ mod tests {
 
     #[test]
     fn rfc3164_example_3_with_a_space_padded_day() {
-        let message =
-            parsed("<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It's time to make the do-nuts.");
+        let message = parsed(
+            "<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It's time to make the do-nuts.",
+        );
         // "CST" is read as the host name: the RFC's own example puts a non-standard zone there.
         assert_eq!(message.timestamp, nanos(datetime!(2026-08-24 05:34:00 UTC)));
         assert_eq!(message.hostname.as_deref(), Some("CST"));
@@ -259,7 +262,9 @@ mod tests {
         let message = parsed("<13>2026-12-04T14:00:00.5+01:00 host app: forwarded");
         assert_eq!(
             message.timestamp,
-            Some(SyslogTimestamp::Rfc3339("2026-12-04T14:00:00.5+01:00".into()))
+            Some(SyslogTimestamp::Rfc3339(
+                "2026-12-04T14:00:00.5+01:00".into()
+            ))
         );
         assert_eq!(message.hostname.as_deref(), Some("host"));
         assert_eq!(message.message, "forwarded");

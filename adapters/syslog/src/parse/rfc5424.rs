@@ -1,9 +1,7 @@
 //! RFC 5424: `VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP
 //! STRUCTURED-DATA [SP MSG]`, the part after `<PRI>`'s version having been checked by the caller.
 
-use super::{
-    ParseError, SdElement, SyslogFormat, SyslogMessage, SyslogTimestamp, message_text,
-};
+use super::{ParseError, SdElement, SyslogFormat, SyslogMessage, SyslogTimestamp, message_text};
 
 /// Parses what follows `<PRI>1 `.
 pub(super) fn parse(facility: u8, severity: u8, rest: &[u8]) -> Result<SyslogMessage, ParseError> {
@@ -43,7 +41,11 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     /// One header field and the space after it; `-` is nil. Fields are printable US-ASCII.
-    fn field(&mut self, field: &'static str, max_chars: usize) -> Result<Option<String>, ParseError> {
+    fn field(
+        &mut self,
+        field: &'static str,
+        max_chars: usize,
+    ) -> Result<Option<String>, ParseError> {
         let length = self
             .rest
             .iter()
@@ -86,9 +88,7 @@ impl Cursor<'_> {
             return Ok(Vec::new());
         }
         if !self.rest.starts_with(b"[") {
-            return Err(ParseError::StructuredData(
-                "expected `-` or `[`".into(),
-            ));
+            return Err(ParseError::StructuredData("expected `-` or `[`".into()));
         }
         let mut elements = Vec::new();
         while let Some(rest) = self.rest.strip_prefix(b"[") {
@@ -204,7 +204,10 @@ mod tests {
         assert_eq!(message.proc_id, None);
         assert_eq!(message.msg_id.as_deref(), Some("ID47"));
         assert!(message.structured_data.is_empty());
-        assert_eq!(message.message, "'su root' failed for lonvick on /dev/pts/8");
+        assert_eq!(
+            message.message,
+            "'su root' failed for lonvick on /dev/pts/8"
+        );
     }
 
     #[test]
@@ -263,7 +266,8 @@ mod tests {
 
     #[test]
     fn escaped_quotes_backslashes_and_brackets_in_values_are_unescaped() {
-        let message = parsed(r#"<13>1 - - - - - [x@1 a="say \"hi\"" b="C:\\dir" c="[\]" d="\n"] m"#);
+        let message =
+            parsed(r#"<13>1 - - - - - [x@1 a="say \"hi\"" b="C:\\dir" c="[\]" d="\n"] m"#);
         assert_eq!(
             message.structured_data[0].params,
             [
@@ -281,7 +285,12 @@ mod tests {
         let message = parsed("<14>1 - - - - - - only text");
         assert_eq!(message.timestamp, None);
         assert_eq!(
-            (message.hostname, message.app_name, message.proc_id, message.msg_id),
+            (
+                message.hostname,
+                message.app_name,
+                message.proc_id,
+                message.msg_id
+            ),
             (None, None, None, None)
         );
         assert_eq!(message.message, "only text");
@@ -291,19 +300,35 @@ mod tests {
     fn broken_headers_and_structured_data_are_refused_naming_the_part() {
         for (frame, expected) in [
             (&b"<13>1 2003-10-11T22:14:15Z host"[..], "HOSTNAME: missing"),
-            (b"<13>1 2003-10-11T22:14:15Z  app - - - m", "HOSTNAME: empty"),
+            (
+                b"<13>1 2003-10-11T22:14:15Z  app - - - m",
+                "HOSTNAME: empty",
+            ),
             (b"<13>1 - h\xC3\xA9 app - - - m", "HOSTNAME: byte 0xc3"),
-            (b"<13>1 - - aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa - - - m", "APP-NAME: longer than 48"),
+            (
+                b"<13>1 - - aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa - - - m",
+                "APP-NAME: longer than 48",
+            ),
             (b"<13>1 - - - - - x m", "expected `-` or `[`"),
-            (b"<13>1 - - - - - [id a=\"1\"x] m", "expected a space and a parameter"),
-            (b"<13>1 - - - - - [id a=\"unterminated]", "closing `\"` is missing"),
+            (
+                b"<13>1 - - - - - [id a=\"1\"x] m",
+                "expected a space and a parameter",
+            ),
+            (
+                b"<13>1 - - - - - [id a=\"unterminated]",
+                "closing `\"` is missing",
+            ),
             (b"<13>1 - - - - - [id a=1] m", "expected `=\"`"),
             (b"<13>1 - - - - - [] m", "SD-ID must be"),
             (b"<13>1 - - - - - [id a=\"\xFF\"] m", "not UTF-8"),
             (b"<13>1 - - - - - -m", "a space must separate"),
         ] {
             let error = refused(frame);
-            assert!(error.contains(expected), "{}: {error}", String::from_utf8_lossy(frame));
+            assert!(
+                error.contains(expected),
+                "{}: {error}",
+                String::from_utf8_lossy(frame)
+            );
         }
     }
 }
