@@ -107,6 +107,49 @@ ensure_browser_test() {
     export EXPLORER_TEST_SCRIPT="$dir/explorer.mjs"
 }
 
+# ensure_elasticsearch_python: a virtualenv with the pinned tests/elasticsearch/requirements.txt
+# (the official Elasticsearch Python client) in .test-servers/es-venv, kept and rebuilt like the
+# OTLP one; exports its interpreter as ES_TEST_PYTHON. For tests/tests/elasticsearch.rs.
+ensure_elasticsearch_python() {
+    local venv="$REPO_ROOT/.test-servers/es-venv"
+    ensure_pinned_venv "$venv" "$REPO_ROOT/tests/elasticsearch/requirements.txt" "the Elasticsearch Python client"
+    export ES_TEST_PYTHON="$venv/bin/python"
+}
+
+# ensure_syslog_clients: rsyslog (with omelasticsearch, from rsyslog-elasticsearch) and
+# util-linux's `logger` (bsdutils), installed with apt-get when missing; the system rsyslog
+# service the package would start is kept from starting. Exports RSYSLOGD and SYSLOG_LOGGER for
+# tests/tests/syslog.rs and tests/tests/elasticsearch.rs, which run rsyslogd in the foreground
+# with configurations of their own (no system socket, loopback ports).
+ensure_syslog_clients() {
+    local rsyslogd=/usr/sbin/rsyslogd
+    local omelasticsearch
+    omelasticsearch="$(ls /usr/lib/*/rsyslog/omelasticsearch.so 2>/dev/null | head -n 1 || true)"
+    if [[ ! -x "$rsyslogd" || -z "$omelasticsearch" ]] || ! command -v logger >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 ||
+            die "rsyslog, rsyslog-elasticsearch or logger is missing and there is no apt-get: install them by hand"
+        log "installing rsyslog rsyslog-elasticsearch bsdutils with apt-get"
+        local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+        if [[ ! -e "$policy" ]]; then
+            printf '#!/bin/sh\nexit 101\n' | run_as_root tee "$policy" >/dev/null
+            run_as_root chmod 755 "$policy"
+            own_policy=1
+        fi
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || rc=$?
+        if [[ "$rc" -eq 0 ]]; then
+            run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                rsyslog rsyslog-elasticsearch bsdutils >&2 || rc=$?
+        fi
+        if [[ "$own_policy" -eq 1 ]]; then
+            run_as_root rm -f "$policy"
+        fi
+        [[ "$rc" -eq 0 ]] || die "apt-get install rsyslog rsyslog-elasticsearch bsdutils failed (exit $rc)"
+    fi
+    export RSYSLOGD="$rsyslogd"
+    SYSLOG_LOGGER="$(command -v logger)"
+    export SYSLOG_LOGGER
+}
+
 # ensure_pinned_venv VENV REQUIREMENTS WHAT: a virtualenv in VENV with the packages of
 # REQUIREMENTS, (re)built from PyPI when missing or when that file changed since.
 ensure_pinned_venv() {

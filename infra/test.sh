@@ -13,9 +13,10 @@
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
 # on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
 # runs `cargo test --workspace`. Servers are stopped whatever the outcome. The OTLP test's Python
-# OpenTelemetry client is installed into .test-servers/venv, schemathesis into
-# .test-servers/schemathesis-venv (both kept between runs); the log explorer's browser test
-# gets Debian's chromium and the pinned playwright-core (tests/browser, npm ci).
+# OpenTelemetry client is installed into .test-servers/venv, the Elasticsearch test's Python client
+# into .test-servers/es-venv, schemathesis into .test-servers/schemathesis-venv (all kept between
+# runs); the log explorer's browser test gets Debian's chromium and the pinned playwright-core
+# (tests/browser, npm ci); rsyslog, rsyslog-elasticsearch and logger come with apt when missing.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -58,6 +59,8 @@ case "${1:-}" in
 "")
     ensure_otlp_python
     ensure_browser_test
+    ensure_elasticsearch_python
+    ensure_syslog_clients
     cargo test --workspace
     # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
     # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
@@ -73,6 +76,8 @@ cluster) run_cluster_test ;;
 *)
     ensure_otlp_python
     ensure_browser_test
+    ensure_elasticsearch_python
+    ensure_syslog_clients
     cargo test "$@"
     ;;
 esac

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 pub mod otlp_python;
+pub mod rsyslog;
 
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -21,6 +22,31 @@ pub fn redis_url() -> String {
 
 pub fn clickhouse_url() -> String {
     std::env::var("TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// `2026-12-04T10:00:00.123456000Z` (as `GET /logs` writes it) in nanoseconds since the epoch.
+pub fn nanos_of_timestamp(timestamp: &str) -> u128 {
+    let number = |range: std::ops::Range<usize>| -> i64 { timestamp[range].parse().unwrap() };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + number(11..13) * 3600 + number(14..16) * 60 + number(17..19);
+    let fraction: u128 = timestamp[20..29].parse().unwrap();
+    u128::try_from(seconds).unwrap() * 1_000_000_000 + fraction
+}
+
+/// A UDP port nobody listens on (bound, then released).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A port nobody listens on (bound, then released).
@@ -124,6 +150,10 @@ pub struct Stack {
     pub worker_port: u16,
     /// The worker's `GET /metrics` (`WORKER_METRICS_ADDR`).
     pub worker_metrics_url: String,
+    /// Ingestion's syslog listeners (`SYSLOG_TCP_ADDR`, `SYSLOG_UDP_ADDR`), with
+    /// [`StackOptions::syslog`].
+    pub syslog_tcp: Option<std::net::SocketAddr>,
+    pub syslog_udp: Option<std::net::SocketAddr>,
     env: HashMap<Service, Vec<(String, String)>>,
     children: HashMap<Service, Child>,
     pub http: reqwest::Client,
@@ -143,6 +173,8 @@ pub struct StackOptions {
     pub extra_env: Vec<(Service, &'static str, String)>,
     /// The ClickHouse database; default: a new name of its own.
     pub database: Option<String>,
+    /// Ingestion listens for syslog on free loopback TCP and UDP ports.
+    pub syslog: bool,
 }
 
 impl Default for StackOptions {
@@ -155,6 +187,7 @@ impl Default for StackOptions {
             max_body_bytes: 1024 * 1024,
             extra_env: Vec::new(),
             database: None,
+            syslog: false,
         }
     }
 }
@@ -231,6 +264,15 @@ impl Stack {
             ),
             ("REDIS_RESPONSE_TIMEOUT_MS".to_owned(), "1000".to_owned()),
         ]);
+        let (syslog_tcp, syslog_udp) = if options.syslog {
+            let tcp = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let udp = std::net::SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+            ingestion.push(("SYSLOG_TCP_ADDR".to_owned(), tcp.to_string()));
+            ingestion.push(("SYSLOG_UDP_ADDR".to_owned(), udp.to_string()));
+            (Some(tcp), Some(udp))
+        } else {
+            (None, None)
+        };
         env.insert(Service::Ingestion, ingestion);
         let mut query = common;
         query.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{query_port}")));
@@ -252,6 +294,8 @@ impl Stack {
             query_url: format!("http://127.0.0.1:{query_port}"),
             worker_port,
             worker_metrics_url: format!("http://127.0.0.1:{worker_metrics_port}/metrics"),
+            syslog_tcp,
+            syslog_udp,
             env,
             children: HashMap::new(),
             http: reqwest::Client::builder()

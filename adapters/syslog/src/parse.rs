@@ -158,11 +158,12 @@ fn priority(frame: &[u8]) -> Result<(u8, &[u8]), ParseError> {
     Ok((priority, &rest[digits + 1..]))
 }
 
-/// The message text: a leading UTF-8 BOM dropped (RFC 5424 marks UTF-8 with it), invalid UTF-8
-/// replaced.
+/// The message text: a leading UTF-8 BOM dropped (RFC 5424 marks UTF-8 with it), then leading
+/// spaces (rsyslog forwards the space that followed a BSD tag's colon), invalid UTF-8 replaced.
 fn message_text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    String::from_utf8_lossy(bytes).into_owned()
+    let start = bytes.iter().take_while(|byte| **byte == b' ').count();
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 #[cfg(test)]
@@ -203,6 +204,12 @@ mod tests {
     fn line_ends_and_nul_terminators_are_not_part_of_the_message() {
         let message = parse(b"<13>1 - - - - - - text\r\n\0", now()).unwrap();
         assert_eq!(message.message, "text");
+    }
+
+    #[test]
+    fn leading_spaces_of_the_message_are_dropped() {
+        let message = parse(b"<156>1 - vm octet 4242 - -  hello octet\n", now()).unwrap();
+        assert_eq!(message.message, "hello octet");
     }
 
     #[test]

@@ -89,6 +89,36 @@ pub fn batch_json(first: u64, count: u64) -> Bytes {
     Bytes::from(out)
 }
 
+/// An Elasticsearch bulk body of `count` documents starting at `first`: the same fields as
+/// [`event_json`] in an ECS shape (`service.name`, `log.level`, `host.name`, `request_id`).
+pub fn bulk_ndjson(first: u64, count: u64) -> Bytes {
+    let mut out = String::with_capacity(count as usize * 230);
+    for sequence in first..first + count {
+        let f = fields(sequence);
+        let _ = write!(
+            out,
+            "{{\"create\":{{\"_index\":\"bench\"}}}}\n{{\"service\":{{\"name\":\"{}\"}},\"log\":{{\"level\":\"{}\"}},\"message\":\"{}\",\"host\":{{\"name\":\"{}\"}},\"request_id\":\"{}\"}}\n",
+            f.service, LEVELS[f.level], f.message, f.host, f.request_id
+        );
+    }
+    Bytes::from(out)
+}
+
+/// One RFC 5424 syslog line, octet-counted (RFC 6587), with the fields of [`event_json`].
+pub fn syslog_octet_counted(sequence: u64, out: &mut Vec<u8>) {
+    let f = fields(sequence);
+    let severity = [7, 7, 6, 4, 3, 2][f.level];
+    let line = format!(
+        "<{}>1 - {} {} - - [req@1 id=\"{}\"] {}",
+        16 * 8 + severity,
+        f.host,
+        f.service,
+        f.request_id,
+        f.message
+    );
+    out.extend(format!("{} {line}", line.len()).bytes());
+}
+
 /// NDJSON of `count` events starting at `first`.
 pub fn batch_ndjson(first: u64, count: u64) -> Bytes {
     let mut out = String::with_capacity(count as usize * 200);

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::baseline::{count_rows, wait_for_rows};
-use crate::events::{batch_json, batch_ndjson, event_json};
+use crate::events::{batch_json, batch_ndjson, bulk_ndjson, event_json};
 use crate::http::{Payload, Target};
 use crate::stats::Latencies;
 use crate::{LoadError, Options};
@@ -123,15 +123,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
     let connections: u64 = options.number("connections", Some(4))?;
     let events: u64 = options.number("events", Some(2_000_000))?;
     let batch: u64 = options.number("batch", Some(1000))?;
-    let ndjson = match options.text("format", Some("json"))?.as_str() {
-        "json" => false,
-        "ndjson" => true,
-        other => {
-            return Err(LoadError::Usage(format!(
-                "--format {other}: json or ndjson"
-            )));
-        }
-    };
+    let format = BatchFormat::parse(&options.text("format", Some("json"))?)?;
     let store = match (
         options.text("clickhouse", Some("")),
         options.text("database", Some("")),
@@ -162,30 +154,18 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
                 }
                 let first = request * batch;
                 let count = batch.min(events - first);
-                let payload = Payload {
-                    content_type: if ndjson {
-                        "application/x-ndjson"
-                    } else {
-                        "application/json"
-                    },
-                    header: None,
-                    body: if ndjson {
-                        batch_ndjson(first, count)
-                    } else {
-                        batch_json(first, count)
-                    },
-                };
+                let payload = format.payload(first, count);
                 let sent = Instant::now();
-                let (mut status, mut body) = connection.post("/ingest", &payload).await?;
+                let (mut status, mut body) = connection.post(format.path(), &payload).await?;
                 result.latencies.record(sent.elapsed());
                 // Backpressure: a full queue answers 429; wait as a well-behaved client would,
                 // then send the same batch again.
                 while status == 429 {
                     result.throttled += 1;
                     tokio::time::sleep(THROTTLE_PAUSE).await;
-                    (status, body) = connection.post("/ingest", &payload).await?;
+                    (status, body) = connection.post(format.path(), &payload).await?;
                 }
-                if status != 202 {
+                if status != format.success() {
                     return Err(LoadError::Status {
                         status,
                         body: String::from_utf8_lossy(&body).into_owned(),
@@ -193,8 +173,9 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
                 }
                 let answer: Value = serde_json::from_slice(&body)
                     .map_err(|error| LoadError::Failed(format!("batch answer: {error}")))?;
-                result.accepted += answer["accepted"].as_u64().unwrap_or(0);
-                result.refused += answer["rejected"].as_u64().unwrap_or(0);
+                let (accepted, refused) = format.counts(&answer);
+                result.accepted += accepted;
+                result.refused += refused;
             }
         }));
     }
@@ -223,7 +204,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
         "scenario": "batch",
         "connections": connections,
         "batch": batch,
-        "format": if ndjson { "ndjson" } else { "json" },
+        "format": format.name(),
         "events": events,
         "accepted": total.accepted,
         "rejected": total.refused,
@@ -234,4 +215,81 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
         "end_to_end_events_per_second": stored_seconds.map(|seconds| (total.accepted as f64 / seconds).round()),
         "request_latency": total.latencies.summary(),
     }))
+}
+
+/// What a batch request holds and where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchFormat {
+    /// `POST /ingest`, a JSON array.
+    Json,
+    /// `POST /ingest`, NDJSON.
+    Ndjson,
+    /// `POST /_bulk`, Elasticsearch's bulk NDJSON (`create` actions).
+    Bulk,
+}
+
+impl BatchFormat {
+    fn parse(text: &str) -> Result<Self, LoadError> {
+        match text {
+            "json" => Ok(Self::Json),
+            "ndjson" => Ok(Self::Ndjson),
+            "bulk" => Ok(Self::Bulk),
+            other => Err(LoadError::Usage(format!(
+                "--format {other}: json, ndjson or bulk"
+            ))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Ndjson => "ndjson",
+            Self::Bulk => "bulk",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Json | Self::Ndjson => "/ingest",
+            Self::Bulk => "/_bulk",
+        }
+    }
+
+    fn success(self) -> u16 {
+        match self {
+            Self::Json | Self::Ndjson => 202,
+            Self::Bulk => 200,
+        }
+    }
+
+    fn payload(self, first: u64, count: u64) -> Payload {
+        let (content_type, body) = match self {
+            Self::Json => ("application/json", batch_json(first, count)),
+            Self::Ndjson => ("application/x-ndjson", batch_ndjson(first, count)),
+            Self::Bulk => ("application/x-ndjson", bulk_ndjson(first, count)),
+        };
+        Payload {
+            content_type,
+            header: None,
+            body,
+        }
+    }
+
+    /// Accepted and refused events of an answer.
+    fn counts(self, answer: &Value) -> (u64, u64) {
+        match self {
+            Self::Json | Self::Ndjson => (
+                answer["accepted"].as_u64().unwrap_or(0),
+                answer["rejected"].as_u64().unwrap_or(0),
+            ),
+            Self::Bulk => {
+                let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                let created = items
+                    .iter()
+                    .filter(|item| item["create"]["status"] == 201)
+                    .count() as u64;
+                (created, items.len() as u64 - created)
+            }
+        }
+    }
 }

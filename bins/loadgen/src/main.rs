@@ -4,7 +4,8 @@
 //! ```text
 //! loadgen single     --url http://127.0.0.1:8080 --connections 64 --seconds 10 [--warmup-seconds 2]
 //! loadgen batch      --url http://127.0.0.1:8080 --connections 4 --events 2000000 --batch 1000
-//!                    [--format json|ndjson] [--clickhouse URL --database DB]
+//!                    [--format json|ndjson|bulk] [--clickhouse URL --database DB]
+//! loadgen syslog-tcp --addr 127.0.0.1:6514 --lines 1000000 [--clickhouse URL --database DB]
 //! loadgen raw-insert --clickhouse URL --database DB --rows 2000000 --batch 10000 [--format json|rowbinary]
 //! loadgen freshness  --url INGEST_URL --query-url QUERY_URL --samples 200 --rate 20
 //! loadgen query      --url QUERY_URL --path '/logs?...' [--path ...] --requests 200 [--connections 1]
@@ -18,6 +19,7 @@ mod http;
 mod ingest;
 mod probe;
 mod stats;
+mod syslog;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -96,7 +98,9 @@ impl Options {
 async fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = arguments.split_first() else {
-        eprintln!("usage: loadgen single|batch|raw-insert|freshness|query --option value ...");
+        eprintln!(
+            "usage: loadgen single|batch|raw-insert|syslog-tcp|freshness|query --option value ..."
+        );
         return ExitCode::from(2);
     };
     let result = match Options::parse(rest) {
@@ -104,6 +108,7 @@ async fn main() -> ExitCode {
             "single" => ingest::single(&options).await,
             "batch" => ingest::batch(&options).await,
             "raw-insert" => baseline::raw_insert(&options).await,
+            "syslog-tcp" => syslog::syslog_tcp(&options).await,
             "freshness" => probe::freshness(&options).await,
             "query" => probe::query(&options).await,
             other => Err(LoadError::Usage(format!("unknown command {other}"))),
