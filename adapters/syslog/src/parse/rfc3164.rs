@@ -32,7 +32,7 @@ pub(super) fn parse(
         _ => (None, rest),
     };
     let (app_name, proc_id, rest) = match tag(rest) {
-        Some((app, pid, after)) => (Some(app), pid, after),
+        Some(tag) => (Some(tag.name), tag.pid, tag.rest),
         None => (None, None, rest),
     };
     SyslogMessage {
@@ -63,8 +63,15 @@ fn looks_like_tag(word: &[u8]) -> bool {
     word.ends_with(b":") || word.contains(&b'[')
 }
 
+/// A TAG, its PID and what follows its colon.
+struct Tag<'a> {
+    name: &'a [u8],
+    pid: Option<&'a [u8]>,
+    rest: &'a [u8],
+}
+
 /// `TAG: ` or `TAG[PID]: `: the tag, the pid and the message after the colon (and one space).
-fn tag(bytes: &[u8]) -> Option<(&[u8], Option<&[u8]>, &[u8])> {
+fn tag(bytes: &[u8]) -> Option<Tag<'_>> {
     let end = bytes
         .iter()
         .position(|byte| matches!(byte, b'[' | b':' | b' '))?;
@@ -80,7 +87,11 @@ fn tag(bytes: &[u8]) -> Option<(&[u8], Option<&[u8]>, &[u8])> {
         None => (None, rest),
     };
     let rest = rest.strip_prefix(b":")?;
-    Some((name, pid, rest.strip_prefix(b" ").unwrap_or(rest)))
+    Some(Tag {
+        name,
+        pid,
+        rest: rest.strip_prefix(b" ").unwrap_or(rest),
+    })
 }
 
 /// `Mmm dd hh:mm:ss ` (the day space- or zero-padded, or one digit), or an RFC 3339 timestamp
