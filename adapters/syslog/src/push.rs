@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use application::{IngestError, IngestUseCase};
+use application::{Backoff, IngestError, IngestUseCase};
 use domain::LogEventDraft;
 use metrics::counter;
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ use crate::parse::parse;
 const EVENTS_ACCEPTED: &str = "logpipeline_ingest_events_accepted_total";
 const EVENTS_REJECTED: &str = "logpipeline_ingest_events_rejected_total";
 
-/// First and longest wait between attempts of a push the queue refused.
+/// First and longest wait between attempts of a push the queue refused (with jitter).
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LONGEST_RETRY: Duration = Duration::from_secs(2);
 
@@ -120,7 +120,7 @@ async fn push_chunk(
     peer: &str,
     abandon: &CancellationToken,
 ) -> bool {
-    let mut wait = FIRST_RETRY;
+    let mut backoff = Backoff::new(FIRST_RETRY, LONGEST_RETRY);
     loop {
         match ingest.ingest_batch(chunk.clone(), None).await {
             Ok(outcome) => {
@@ -134,7 +134,7 @@ async fn push_chunk(
                 return true;
             }
             Err(IngestError::Queue(refusal)) => {
-                warn!(source = transport.label(), peer = %peer, lines = chunk.len(), error = %refusal, retry_in_ms = wait.as_millis() as u64, "queue refused syslog lines; holding them and reading nothing more until it takes them");
+                warn!(source = transport.label(), peer = %peer, lines = chunk.len(), error = %refusal, "queue refused syslog lines; holding them and reading nothing more until it takes them");
             }
             Err(IngestError::Invalid(invalid)) => {
                 // A batch reports invalid events one by one; this cannot happen, but must not loop.
@@ -144,8 +144,7 @@ async fn push_chunk(
         }
         tokio::select! {
             () = abandon.cancelled() => return false,
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        wait = (wait * 2).min(LONGEST_RETRY);
     }
 }
