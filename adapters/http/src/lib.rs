@@ -14,8 +14,8 @@
 
 mod app;
 pub mod common;
-mod explorer;
 mod elasticsearch;
+mod explorer;
 mod ingest;
 mod otlp;
 mod query;

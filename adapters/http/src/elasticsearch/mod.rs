@@ -31,6 +31,7 @@ use tracing::info;
 use crate::common::access::authorize;
 use crate::common::config::IngestHttpConfig;
 use crate::common::error::Failure;
+use crate::common::error_code::ErrorCode;
 use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
@@ -134,14 +135,19 @@ impl Endpoint for Bulk {
         let body = match self.read_body(&mut request).await {
             Ok(body) => body,
             Err((status, error_type, reason)) => {
-                count_rejected_request(IngestSource::Elasticsearch, error_type);
+                let code = match error_type {
+                    "payload_too_large" => ErrorCode::PayloadTooLarge,
+                    "unsupported_media_type" => ErrorCode::UnsupportedMediaType,
+                    _ => ErrorCode::MalformedBody,
+                };
+                count_rejected_request(IngestSource::Elasticsearch, code);
                 return Ok(error_response(status, error_type, &reason));
             }
         };
         let items = match parse_bulk(&body, path_index.as_deref()) {
             Ok(items) => items,
             Err(error) => {
-                count_rejected_request(IngestSource::Elasticsearch, "malformed_body");
+                count_rejected_request(IngestSource::Elasticsearch, ErrorCode::MalformedBody);
                 return Ok(error_response(
                     StatusCode::BAD_REQUEST,
                     error.error_type(),
@@ -154,7 +160,7 @@ impl Endpoint for Bulk {
             .filter(|item| matches!(item.action, Action::Index | Action::Create))
             .count();
         if documents > self.limits.max_batch_events {
-            count_rejected_request(IngestSource::Elasticsearch, "too_many_events");
+            count_rejected_request(IngestSource::Elasticsearch, ErrorCode::TooManyEvents);
             return Ok(error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_many_events",
@@ -278,10 +284,14 @@ impl Bulk {
             };
             answers.push(answer);
         }
-        count_rejected(IngestSource::Elasticsearch, "malformed_json", malformed);
         count_rejected(
             IngestSource::Elasticsearch,
-            "unsupported_action",
+            ErrorCode::MalformedJson,
+            malformed,
+        );
+        count_rejected(
+            IngestSource::Elasticsearch,
+            ErrorCode::BadRequest,
             unsupported,
         );
         let submitted = drafts.len();
@@ -300,7 +310,7 @@ impl Bulk {
         count_accepted(IngestSource::Elasticsearch, outcome.accepted.len());
         count_rejected(
             IngestSource::Elasticsearch,
-            "invalid_field",
+            ErrorCode::InvalidField,
             outcome.rejected.len(),
         );
         let mut rejected = outcome.rejected.iter().peekable();
