@@ -11,6 +11,7 @@
 
 mod codec;
 mod config;
+mod errors;
 mod queue;
 mod scripts;
 
