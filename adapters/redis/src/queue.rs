@@ -17,8 +17,12 @@ use tracing::{info, warn};
 
 use crate::codec::{decode, encode, received_at};
 use crate::config::RedisConfig;
+use crate::breaker::Breaker;
 use crate::errors::classify;
 use crate::scripts;
+
+/// How often an open circuit probes Redis (see `breaker`).
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a measured queue depth is trusted when deciding that the queue is full.
 const DEPTH_RECHECK_AFTER: Duration = Duration::from_millis(250);
@@ -32,6 +36,9 @@ pub enum RedisQueueError {
         #[source]
         source: RedisError,
     },
+    /// A recent call found Redis unavailable; calls fail at once until a probe gets an answer.
+    #[error("redis unavailable (circuit open until a probe answers)")]
+    CircuitOpen,
 }
 
 /// How many items each list of a queue holds, for monitoring.
@@ -121,6 +128,8 @@ pub struct RedisLogQueue {
     lease: Duration,
     next_batch: Arc<AtomicU64>,
     depth: Arc<DepthEstimate>,
+    /// Fails pushes and health checks at once while Redis is known to be unavailable.
+    breaker: Breaker,
 }
 
 /// The last known queue depth, so that a full queue is noticed without a round trip per push.
@@ -174,6 +183,7 @@ impl RedisLogQueue {
             lease: Duration::from_millis(config.lease_ms.max(1)),
             next_batch: Arc::new(AtomicU64::new(0)),
             depth: Arc::new(DepthEstimate::default()),
+            breaker: Breaker::new(PROBE_INTERVAL),
         })
     }
 
@@ -354,11 +364,30 @@ impl RedisLogQueue {
             .await
             .map_err(classify)
     }
-}
 
-#[async_trait]
-impl QueueProducer for RedisLogQueue {
-    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
+    /// Runs a producer call unless the circuit is open; a call that finds Redis unavailable
+    /// opens it (and starts the probe).
+    async fn through_breaker<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, QueueError>>,
+    ) -> Result<T, QueueError> {
+        if !self.breaker.admits() {
+            return Err(QueueError::Unavailable(Box::new(
+                RedisQueueError::CircuitOpen,
+            )));
+        }
+        let result = call.await;
+        if let Err(QueueError::Unavailable(_)) = &result {
+            let connection = self.connection.clone();
+            self.breaker.failed(move || {
+                let mut connection = connection.clone();
+                async move { redis::cmd("PING").exec_async(&mut connection).await.is_ok() }
+            });
+        }
+        result
+    }
+
+    async fn push_now(&self, events: &[LogEvent]) -> Result<(), QueueError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -389,9 +418,16 @@ impl QueueProducer for RedisLogQueue {
         self.record_depth(answer.unsigned_abs());
         Ok(())
     }
+}
+
+#[async_trait]
+impl QueueProducer for RedisLogQueue {
+    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
+        self.through_breaker(self.push_now(events)).await
+    }
 
     async fn health(&self) -> Result<(), QueueError> {
-        self.ping().await
+        self.through_breaker(self.ping()).await
     }
 }
 
