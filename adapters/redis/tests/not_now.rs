@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use application::ports::{LogQueue, QueueError};
 use application::testing::sample_event;
 use domain::{Level, Timestamp};
-use redis_adapter::{RedisConfig, RedisLogQueue};
+use redis_adapter::{RedisConfig, RedisLogQueue, RedisQueueError};
 
 /// A `redis-server` of the test's own, stopped when dropped.
 struct PrivateRedis {
@@ -64,10 +64,14 @@ impl PrivateRedis {
 
     /// A queue on this server, connected (a first command went through).
     async fn queue(&self) -> RedisLogQueue {
+        self.queue_waiting_at_most(10_000).await
+    }
+
+    async fn queue_waiting_at_most(&self, response_timeout_ms: u64) -> RedisLogQueue {
         let config = RedisConfig {
             url: self.url(),
             queue_key: "not_now".into(),
-            response_timeout_ms: 10_000,
+            response_timeout_ms,
             ..RedisConfig::default()
         };
         let queue = RedisLogQueue::new(&config, "worker-a").unwrap();
@@ -86,6 +90,20 @@ impl Drop for PrivateRedis {
 
 fn event() -> Vec<domain::LogEvent> {
     vec![sample_event("svc", Level::Info, "not now?", Timestamp::now())]
+}
+
+/// Pushes one event once the queue takes it again (the circuit closes when Redis answers its
+/// probe, every 250 ms); fails after 10 s.
+async fn push_eventually(queue: &RedisLogQueue) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = event();
+    loop {
+        match queue.push(&event).await {
+            Ok(()) => return,
+            Err(error) => assert!(Instant::now() < deadline, "still refused: {error:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The push answers `Unavailable` whose cause carries the server's `code`.
@@ -137,7 +155,7 @@ async fn a_push_while_redis_reloads_its_data_is_unavailable_then_succeeds() {
     assert_unavailable_with(queue.push(&event()).await, "LOADING");
 
     reload.join().unwrap().unwrap();
-    queue.push(&event()).await.unwrap();
+    push_eventually(&queue).await;
     assert_eq!(queue.backlog().await.unwrap().depth, 1, "only the later push");
 }
 
@@ -165,10 +183,47 @@ async fn a_push_while_a_script_holds_redis_is_unavailable_then_succeeds() {
     }
 
     assert_unavailable_with(queue.push(&event()).await, "BUSY");
-    assert_unavailable_with(queue.health().await, "BUSY");
 
     redis.command(&["SCRIPT", "KILL"]).unwrap();
     assert!(script.join().unwrap().is_err(), "the script was killed");
-    queue.push(&event()).await.unwrap();
+    push_eventually(&queue).await;
     assert_eq!(queue.backlog().await.unwrap().depth, 1, "only the later push");
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the server process.
+fn signal(redis: &PrivateRedis, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(redis.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn is_circuit_open(result: &Result<(), QueueError>) -> bool {
+    matches!(result, Err(QueueError::Unavailable(cause))
+        if matches!(cause.downcast_ref::<RedisQueueError>(), Some(RedisQueueError::CircuitOpen)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_a_push_timed_out_on_a_stalled_redis_others_fail_at_once_until_it_answers_again() {
+    let redis = PrivateRedis::start("stalled");
+    let queue = redis.queue_waiting_at_most(300).await;
+    signal(&redis, "STOP");
+
+    let first = queue.push(&event()).await;
+    assert!(
+        matches!(first, Err(QueueError::Unavailable(_))) && !is_circuit_open(&first),
+        "the first push waits for Redis and times out: {first:?}"
+    );
+    for _ in 0..3 {
+        let next = queue.push(&event()).await;
+        assert!(is_circuit_open(&next), "refused without asking Redis: {next:?}");
+    }
+    let ready = queue.health().await;
+    assert!(is_circuit_open(&ready), "{ready:?}");
+
+    signal(&redis, "CONT");
+    push_eventually(&queue).await;
+    queue.health().await.unwrap();
 }
