@@ -229,12 +229,17 @@ mod tests {
             .returning(|_| Ok(()));
         let coalescer = PushCoalescer::new(Arc::new(queue), 2, 100);
 
-        assert!(coalescer.push(events(&["1", "2", "3", "4"]), WAIT).await.is_ok());
+        assert!(
+            coalescer
+                .push(events(&["1", "2", "3", "4"]), WAIT)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_caller_behind_a_stalled_joint_push_gets_its_answer_at_its_deadline_and_is_left_out()
-     {
+    {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&calls);
@@ -260,12 +265,18 @@ mod tests {
             .await;
         let waited = started.elapsed();
 
-        assert!(matches!(behind, Err(QueueError::Unavailable(_))), "{behind:?}");
+        assert!(
+            matches!(behind, Err(QueueError::Unavailable(_))),
+            "{behind:?}"
+        );
         assert!(
             waited < Duration::from_millis(500),
             "answered at its deadline, not after the stalled push: {waited:?}"
         );
-        assert!(matches!(first.await.unwrap(), Err(QueueError::Unavailable(_))));
+        assert!(matches!(
+            first.await.unwrap(),
+            Err(QueueError::Unavailable(_))
+        ));
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
             calls.load(Ordering::SeqCst),
@@ -296,7 +307,10 @@ mod tests {
 
         let refused = coalescer.push(events(&["c"]), WAIT).await;
 
-        assert!(matches!(refused, Err(QueueError::Unavailable(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(QueueError::Unavailable(_))),
+            "{refused:?}"
+        );
         assert!(in_flight.await.unwrap().is_ok());
         assert!(waiting.await.unwrap().is_ok());
     }

@@ -118,8 +118,7 @@ impl IngestUseCase {
                 .await
                 .unwrap_or_else(|_| {
                     Err(QueueError::Unavailable(
-                        format!("the queue did not answer within {:?}", self.queue_deadline)
-                            .into(),
+                        format!("the queue did not answer within {:?}", self.queue_deadline).into(),
                     ))
                 }),
         }

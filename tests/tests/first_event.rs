@@ -51,7 +51,9 @@ async fn the_first_event_after_a_worker_restart_is_drained_on_its_signal() {
     .await;
     // A first event opens ingestion's connection to the worker, which the restart then breaks.
     let (status, _) = stack
-        .ingest(&json!({"service": "before-restart", "level": "INFO", "message": "opens the channel"}))
+        .ingest(
+            &json!({"service": "before-restart", "level": "INFO", "message": "opens the channel"}),
+        )
         .await;
     assert_eq!(status, 202);
     let logs = stack

@@ -104,12 +104,7 @@ impl Breaker {
     }
 
     fn with_circuit<T>(&self, change: impl FnOnce(&mut Circuit) -> T) -> T {
-        change(
-            &mut self
-                .circuit
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        change(&mut self.circuit.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Whether a call may go to Redis now.

@@ -15,9 +15,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError};
 use tracing::{info, warn};
 
+use crate::breaker::Breaker;
 use crate::codec::{decode, encode, received_at};
 use crate::config::RedisConfig;
-use crate::breaker::Breaker;
 use crate::errors::classify;
 use crate::scripts;
 
@@ -221,13 +221,13 @@ impl RedisLogQueue {
         let mut connection = self.connection.clone();
         let (queued, processing, dead_letters, dead_letters_dropped): (u64, u64, u64, u64) =
             scripts::SIZES
-            .key(&self.keys.queue)
-            .key(&self.keys.batches)
-            .key(&self.keys.dead)
-            .key(&self.keys.dead_dropped)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(classify)?;
+                .key(&self.keys.queue)
+                .key(&self.keys.batches)
+                .key(&self.keys.dead)
+                .key(&self.keys.dead_dropped)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(classify)?;
         Ok(QueueSizes {
             queued,
             processing,

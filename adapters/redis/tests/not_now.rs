@@ -89,7 +89,12 @@ impl Drop for PrivateRedis {
 }
 
 fn event() -> Vec<domain::LogEvent> {
-    vec![sample_event("svc", Level::Info, "not now?", Timestamp::now())]
+    vec![sample_event(
+        "svc",
+        Level::Info,
+        "not now?",
+        Timestamp::now(),
+    )]
 }
 
 /// Pushes one event once the queue takes it again (the circuit closes when Redis answers its
@@ -132,7 +137,12 @@ async fn a_push_while_redis_reloads_its_data_is_unavailable_then_succeeds() {
         .command(&["CONFIG", "SET", "key-load-delay", "100"])
         .unwrap();
     redis
-        .command(&["CONFIG", "SET", "loading-process-events-interval-bytes", "1024"])
+        .command(&[
+            "CONFIG",
+            "SET",
+            "loading-process-events-interval-bytes",
+            "1024",
+        ])
         .unwrap();
     let reload = {
         let url = redis.url();
@@ -148,7 +158,10 @@ async fn a_push_while_redis_reloads_its_data_is_unavailable_then_succeeds() {
         redis.command(&["PING"]),
         Err(ref error) if error.code() == Some("LOADING")
     ) {
-        assert!(Instant::now() < deadline, "the server never started loading");
+        assert!(
+            Instant::now() < deadline,
+            "the server never started loading"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 
@@ -156,7 +169,11 @@ async fn a_push_while_redis_reloads_its_data_is_unavailable_then_succeeds() {
 
     reload.join().unwrap().unwrap();
     push_eventually(&queue).await;
-    assert_eq!(queue.backlog().await.unwrap().depth, 1, "only the later push");
+    assert_eq!(
+        queue.backlog().await.unwrap().depth,
+        1,
+        "only the later push"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +195,10 @@ async fn a_push_while_a_script_holds_redis_is_unavailable_then_succeeds() {
         redis.command(&["PING"]),
         Err(ref error) if error.code() == Some("BUSY")
     ) {
-        assert!(Instant::now() < deadline, "the script never made the server busy");
+        assert!(
+            Instant::now() < deadline,
+            "the script never made the server busy"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 
@@ -187,7 +207,11 @@ async fn a_push_while_a_script_holds_redis_is_unavailable_then_succeeds() {
     redis.command(&["SCRIPT", "KILL"]).unwrap();
     assert!(script.join().unwrap().is_err(), "the script was killed");
     push_eventually(&queue).await;
-    assert_eq!(queue.backlog().await.unwrap().depth, 1, "only the later push");
+    assert_eq!(
+        queue.backlog().await.unwrap().depth,
+        1,
+        "only the later push"
+    );
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to the server process.
@@ -218,7 +242,10 @@ async fn once_a_push_timed_out_on_a_stalled_redis_others_fail_at_once_until_it_a
     );
     for _ in 0..3 {
         let next = queue.push(&event()).await;
-        assert!(is_circuit_open(&next), "refused without asking Redis: {next:?}");
+        assert!(
+            is_circuit_open(&next),
+            "refused without asking Redis: {next:?}"
+        );
     }
     let ready = queue.health().await;
     assert!(is_circuit_open(&ready), "{ready:?}");

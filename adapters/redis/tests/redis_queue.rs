@@ -429,7 +429,10 @@ async fn past_its_cap_the_dead_letter_list_loses_its_oldest_entries_and_counts_t
     queue.acknowledge(batch.receipt).await.unwrap();
 
     let letters = queue.list_dead_letters(10).await.unwrap();
-    let kept: Vec<String> = letters.iter().map(|letter| letter.payload.clone()).collect();
+    let kept: Vec<String> = letters
+        .iter()
+        .map(|letter| letter.payload.clone())
+        .collect();
     assert_eq!(kept.len(), 3, "the cap holds");
     for (letter, event) in kept.iter().zip(poison.iter().rev()) {
         assert!(
