@@ -31,7 +31,11 @@ pub(crate) struct PushCoalescer {
 impl PushCoalescer {
     /// Spawns the task that performs the joint pushes (needs a Tokio runtime); it ends when this
     /// value is dropped.
-    pub(crate) fn new(queue: Arc<dyn QueueProducer>, max_events: usize, max_waiting: usize) -> Self {
+    pub(crate) fn new(
+        queue: Arc<dyn QueueProducer>,
+        max_events: usize,
+        max_waiting: usize,
+    ) -> Self {
         let (pending, receiver) = mpsc::channel(max_waiting.max(1));
         tokio::spawn(push_joined(queue, receiver, max_events.max(1)));
         Self { pending }
