@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use application::ports::{LogQueue, QueueError};
+use application::ports::{QueueConsumer, QueueError, QueueProducer};
 use application::testing::sample_event;
 use domain::{Level, Timestamp};
 use redis_adapter::{RedisConfig, RedisLogQueue, RedisQueueError};
@@ -75,7 +75,7 @@ impl PrivateRedis {
             ..RedisConfig::default()
         };
         let queue = RedisLogQueue::new(&config, "worker-a").unwrap();
-        queue.health().await.unwrap();
+        QueueProducer::health(&queue).await.unwrap();
         queue
     }
 }
@@ -247,10 +247,10 @@ async fn once_a_push_timed_out_on_a_stalled_redis_others_fail_at_once_until_it_a
             "refused without asking Redis: {next:?}"
         );
     }
-    let ready = queue.health().await;
+    let ready = QueueProducer::health(&queue).await;
     assert!(is_circuit_open(&ready), "{ready:?}");
 
     signal(&redis, "CONT");
     push_eventually(&queue).await;
-    queue.health().await.unwrap();
+    QueueProducer::health(&queue).await.unwrap();
 }
