@@ -128,6 +128,12 @@ async fn a_signal_sent_while_the_worker_cannot_be_reached_arrives_once_it_can() 
         "not drained while the worker cannot be reached"
     );
 
+    // What reached the port meanwhile is dropped unread: only a signal sent again gets through.
+    gate.set_nonblocking(true).unwrap();
+    while let Ok((waiting, _)) = gate.accept() {
+        drop(waiting);
+    }
+    gate.set_nonblocking(false).unwrap();
     forward_connections(gate, stack.worker_port);
     let logs = stack
         .wait_for_logs("service=unreachable-worker", 1, Duration::from_secs(15))
