@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     /// The whole table, written out once more: a change to a row must be made twice, on purpose.
-    const EXPECTED: [(ErrorCode, &str, u16, i32, bool); 18] = [
+    const EXPECTED: [(ErrorCode, &str, u16, i32, bool); 19] = [
         (ErrorCode::InvalidField, "invalid_field", 400, 3, false),
         (
             ErrorCode::InvalidParameter,
@@ -239,6 +239,13 @@ mod tests {
             true,
         ),
         (ErrorCode::RequestTimeout, "request_timeout", 503, 14, true),
+        (
+            ErrorCode::TooManyRequestsInFlight,
+            "too_many_requests_in_flight",
+            503,
+            14,
+            true,
+        ),
         (ErrorCode::QueryTimeout, "query_timeout", 504, 4, false),
     ];
 
