@@ -2,6 +2,7 @@
 //! or a batch, whose valid events are queued together and whose invalid ones are reported.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use domain::limits::EventLimits;
 use domain::{EventId, LogEvent, LogEventDraft, Timestamp, TraceId, ValidationError};
@@ -53,8 +54,16 @@ pub struct IngestUseCase {
     queue: Arc<dyn QueueProducer>,
     signal: Arc<dyn DrainSignal>,
     coalescer: Option<Arc<PushCoalescer>>,
+    /// Longest wait for the queue to take a request's events.
+    queue_deadline: Duration,
     limits: EventLimits,
 }
+
+/// Most pushes waiting for the joint push in flight; one more is refused as `Unavailable`.
+const MAX_WAITING_PUSHES: usize = 4096;
+
+/// The longest wait for the queue unless [`IngestUseCase::with_queue_deadline`] says otherwise.
+const DEFAULT_QUEUE_DEADLINE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for IngestUseCase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +77,7 @@ impl IngestUseCase {
             queue,
             signal,
             coalescer: None,
+            queue_deadline: DEFAULT_QUEUE_DEADLINE,
             limits: EventLimits::default(),
         }
     }
@@ -86,15 +96,31 @@ impl IngestUseCase {
         self.coalescer = Some(Arc::new(PushCoalescer::new(
             Arc::clone(&self.queue),
             max_events,
+            MAX_WAITING_PUSHES,
         )));
         self
     }
 
-    /// Queues events, all or none: directly, or through the coalescer.
+    /// Answers `Unavailable` when the queue has not taken a request's events after `deadline`,
+    /// however many requests wait (a joint push in flight does not add its own wait). Events
+    /// whose request gave up before they were sent are not queued; a push already sent may
+    /// still land (as with any timeout, at least once).
+    pub fn with_queue_deadline(mut self, deadline: Duration) -> Self {
+        self.queue_deadline = deadline;
+        self
+    }
+
+    /// Queues events, all or none: directly, or through the coalescer; at most the deadline.
     async fn push(&self, events: Vec<LogEvent>) -> Result<(), QueueError> {
         match &self.coalescer {
-            Some(coalescer) => coalescer.push(events).await,
-            None => self.queue.push(&events).await,
+            Some(coalescer) => coalescer.push(events, self.queue_deadline).await,
+            None => tokio::time::timeout(self.queue_deadline, self.queue.push(&events))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(QueueError::Unavailable(
+                        format!("the queue did not answer within {:?}", self.queue_deadline).into(),
+                    ))
+                }),
         }
     }
 

@@ -2,6 +2,10 @@
 //! free loopback ports against the test Redis (`TEST_REDIS_URL`) and ClickHouse
 //! (`TEST_CLICKHOUSE_URL`), each stack with its own queue key and database, so tests run in
 //! parallel. Build the binaries first (`cargo build --bins`); the test command does.
+//!
+//! Ports are picked free and released before a service binds them, so another process may take
+//! one in between: a service that exits before it logs that it listens is started again on fresh
+//! ports (the log line, not the port answering, says that the service is ours).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)] // test code fails loudly
 
 use std::collections::HashMap;
@@ -98,6 +102,15 @@ pub enum Service {
 }
 
 impl Service {
+    /// What the service logs (stdout) once its ports are bound.
+    fn listening_line(self) -> &'static str {
+        match self {
+            Service::Worker => "worker running",
+            Service::Ingestion => "ingestion service listening",
+            Service::Query => "query service listening",
+        }
+    }
+
     fn binary(self) -> &'static str {
         match self {
             Service::Worker => "worker",
@@ -303,10 +316,10 @@ impl Stack {
                 .build()
                 .unwrap(),
         };
-        stack.spawn(Service::Worker);
+        for service in [Service::Worker, Service::Ingestion, Service::Query] {
+            stack.start_on_free_ports(service, &options).await;
+        }
         stack.wait_for_worker().await;
-        stack.spawn(Service::Ingestion);
-        stack.spawn(Service::Query);
         stack
             .wait_for_http(&format!("{}/health", stack.ingestion_url))
             .await;
@@ -316,9 +329,73 @@ impl Stack {
         stack
     }
 
-    /// Starts (or restarts) one service.
+    /// Starts `service` and waits until it logs that it listens; when it exits before that (its
+    /// port was taken since it was picked), starts it again on fresh ports.
+    async fn start_on_free_ports(&mut self, service: Service, options: &StackOptions) {
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                self.pick_new_ports(service, options);
+            }
+            let (mut child, listening) = self.launch(service, &[]);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if listening.try_recv().is_ok() {
+                    self.children.insert(service, child);
+                    return;
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    eprintln!("{service:?} exited at start ({status}); trying fresh ports");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{service:?} did not start listening"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        panic!("{service:?} did not start in {ATTEMPTS} attempts");
+    }
+
+    fn pick_new_ports(&mut self, service: Service, options: &StackOptions) {
+        let variables = self.env.get_mut(&service).unwrap();
+        match service {
+            Service::Worker => {
+                self.worker_port = free_port();
+                let metrics_port = free_port();
+                self.worker_metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+                variables.push((
+                    "WORKER_GRPC_LISTEN".to_owned(),
+                    format!("127.0.0.1:{}", self.worker_port),
+                ));
+                variables.push((
+                    "WORKER_METRICS_ADDR".to_owned(),
+                    format!("127.0.0.1:{metrics_port}"),
+                ));
+                if options.worker_grpc_url.is_none() {
+                    let url = format!("http://127.0.0.1:{}", self.worker_port);
+                    if let Some(ingestion) = self.env.get_mut(&Service::Ingestion) {
+                        ingestion.push(("WORKER_GRPC_URL".to_owned(), url));
+                    }
+                }
+            }
+            Service::Ingestion => {
+                let port = free_port();
+                self.ingestion_url = format!("http://127.0.0.1:{port}");
+                variables.push(("INGESTION_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+            }
+            Service::Query => {
+                let port = free_port();
+                self.query_url = format!("http://127.0.0.1:{port}");
+                variables.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+            }
+        }
+    }
+
+    /// Starts (or restarts) one service on its ports, without waiting for it.
     pub fn spawn(&mut self, service: Service) {
-        let child = self.start_process(service, &[]);
+        let (child, _) = self.launch(service, &[]);
         self.children.insert(service, child);
     }
 
@@ -326,20 +403,39 @@ impl Stack {
     /// with its own `WORKER_ID`, `WORKER_GRPC_LISTEN` and `WORKER_METRICS_ADDR`); the caller owns
     /// it.
     pub fn spawn_extra(&self, service: Service, overrides: &[(&str, String)]) -> Child {
-        self.start_process(service, overrides)
+        self.launch(service, overrides).0
     }
 
-    fn start_process(&self, service: Service, overrides: &[(&str, String)]) -> Child {
-        Command::new(binary(service.binary()))
+    /// Starts a process of `service`; the receiver gets a message once it logs that it listens.
+    /// Its log (stdout) is read to the end by a thread of its own and otherwise discarded.
+    fn launch(
+        &self,
+        service: Service,
+        overrides: &[(&str, String)],
+    ) -> (Child, std::sync::mpsc::Receiver<()>) {
+        let mut child = Command::new(binary(service.binary()))
             .envs(self.env[&service].iter().map(|(k, v)| (k, v)))
             .envs(overrides.iter().map(|(k, v)| (*k, v)))
             .env_remove("RUST_BACKTRACE")
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap()
+            .unwrap();
+        let (listening, receiver) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let line_wanted = service.listening_line();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if line.contains(line_wanted) {
+                    let _ = listening.send(());
+                }
+            }
+        });
+        (child, receiver)
     }
 
     /// SIGKILL: no chance to clean up.

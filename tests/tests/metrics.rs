@@ -436,6 +436,26 @@ async fn metrics_of_the_three_services_count_what_was_ingested_stored_and_querie
         worker.get("logpipeline_queue_dead_letter_events", &[]) == Some(1.0)
     })
     .await;
+    // Dead letters deleted past DEAD_LETTER_MAX_EVENTS are counted in Redis, by whichever
+    // worker trimmed the list; the counter reports that total.
+    assert_eq!(
+        worker.types["logpipeline_queue_dead_letters_dropped_total"],
+        "counter"
+    );
+    assert_eq!(
+        worker.get("logpipeline_queue_dead_letters_dropped_total", &[]),
+        Some(0.0)
+    );
+    let _: i64 = redis::cmd("INCRBY")
+        .arg(format!("{}:dead:dropped", stack.queue_key))
+        .arg(3)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    scrape_until(&stack, Service::Worker, Duration::from_secs(30), |worker| {
+        worker.get("logpipeline_queue_dead_letters_dropped_total", &[]) == Some(3.0)
+    })
+    .await;
 
     // The query service times its reads by route: exactly the reads made from here on.
     let route_count = |query: &Exposition, route| {

@@ -3,8 +3,10 @@
 //!
 //! `request_drain` only bumps a counter and notifies the task, so it never waits on the network.
 //! The task sends at most one RPC at a time; all requests that arrive while one is in flight are
-//! coalesced into exactly one follow-up RPC. A failed RPC is not retried: the signal is a hint and
-//! the worker's poll picks the events up anyway.
+//! coalesced into exactly one follow-up RPC. A failed RPC is sent again after a pause (100 ms,
+//! doubling up to 2 s) until the worker answers, together with any request made meanwhile: events
+//! queued while the worker could not be reached (not yet listening, restarting, its address not yet
+//! resolvable) are drained as soon as it can be, instead of waiting for its next poll.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +29,11 @@ use crate::{GrpcClientConfig, GrpcError};
 /// After a logged failure, further failures are only counted until this much time has passed, so
 /// a dead worker under heavy ingestion costs one log line per interval.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The pause before the first retry of a failed signal; each further failure doubles it.
+const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between retries while the worker cannot be reached.
+const RETRY_MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// `DrainSignal` over gRPC. Stops its background task when the shutdown token given to
 /// [`GrpcDrainSignal::new`] is cancelled or when it is dropped.
@@ -136,7 +143,8 @@ fn endpoint(config: &GrpcClientConfig) -> Result<Endpoint, GrpcError> {
         .timeout(config.timeout()))
 }
 
-/// The background task: one RPC at a time, each covering every request made before it started.
+/// The background task: one RPC at a time, each covering every request made before it started;
+/// a failed one is retried after a growing pause, covering the requests made meanwhile too.
 async fn send_signals(
     mut client: WorkerClient<InterceptedService<Channel, AttachToken>>,
     pending: Arc<PendingSignals>,
@@ -144,13 +152,25 @@ async fn send_signals(
     url: String,
 ) {
     let mut failures = FailureLog::new(FAILURE_LOG_INTERVAL);
+    // Requests of a failed RPC, to be sent again.
+    let mut undelivered = 0_u64;
+    let mut retry_pause = RETRY_FIRST_PAUSE;
     loop {
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            () = pending.wake.notified() => {}
+        if undelivered == 0 {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = pending.wake.notified() => {}
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(retry_pause) => {}
+            }
+            retry_pause = (retry_pause * 2).min(RETRY_MAX_PAUSE);
         }
-        let coalesced_requests = pending.requests.swap(0, Ordering::AcqRel);
+        let coalesced_requests = pending.requests.swap(0, Ordering::AcqRel) + undelivered;
         if coalesced_requests == 0 {
             // Already covered by the RPC that took the count just before this wake was stored.
             continue;
@@ -163,11 +183,14 @@ async fn send_signals(
         match outcome {
             Ok(_) => {
                 debug!(worker = %url, coalesced_requests, "drain signal sent");
+                undelivered = 0;
+                retry_pause = RETRY_FIRST_PAUSE;
                 if let Some(failed_rpcs) = failures.succeeded() {
                     info!(worker = %url, failed_rpcs, "drain signals reach the worker again");
                 }
             }
             Err(status) => {
+                undelivered = coalesced_requests;
                 pending.failed_rpcs.fetch_add(1, Ordering::Relaxed);
                 if let Some(suppressed) = failures.failed(Instant::now()) {
                     warn!(
@@ -175,7 +198,7 @@ async fn send_signals(
                         code = ?status.code(),
                         error = %status,
                         suppressed,
-                        "drain signal failed; the worker drains at its next poll"
+                        "drain signal failed; sending it again until the worker answers"
                     );
                 }
             }

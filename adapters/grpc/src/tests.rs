@@ -299,6 +299,31 @@ async fn without_a_worker_requests_return_at_once_and_signals_get_through_once_i
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_that_failed_is_sent_again_and_reaches_a_worker_that_starts_later() {
+    let addr = bind_loopback().await.local_addr().unwrap(); // closed again at once
+    let signal = GrpcDrainSignal::new(&format!("http://{addr}"), CancellationToken::new()).unwrap();
+    let pending = signal.pending();
+
+    signal.request_drain().unwrap();
+    eventually(
+        "the RPC to the closed port failed",
+        Duration::from_secs(10),
+        || pending.failed_rpcs.load(Ordering::Relaxed) >= 1,
+    )
+    .await;
+    let trigger = DrainTrigger::new();
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let _server = start_worker(listener, trigger.clone(), WorkerHealth::new()).await;
+
+    // No further request: the one that failed must arrive by itself.
+    let delivered = timeout(Duration::from_secs(10), trigger.woken()).await;
+    assert!(
+        delivered.is_ok(),
+        "the failed signal never reached the worker started later"
+    );
+}
+
 #[tokio::test]
 async fn the_health_service_reports_serving_for_the_server_and_the_worker_service() {
     let server = start_worker(

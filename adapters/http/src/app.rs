@@ -13,7 +13,9 @@ use crate::common::access::AccessPolicy;
 use crate::common::body_limit::BodyLimit;
 use crate::common::config::{IngestHttpConfig, QueryHttpConfig};
 use crate::common::health::HealthApi;
+use crate::common::in_flight::{InFlightLimit, InFlightPermits};
 use crate::common::keys::{ApiKeys, Scope};
+use crate::common::metrics::IngestSource;
 use crate::common::openapi::{AllowOn405, ServedDocument};
 use crate::common::timeout::RequestTimeout;
 use crate::common::trace::Traced;
@@ -53,15 +55,26 @@ pub fn ingestion_app(
     // Only receiving the body: a handler cut off after pushing to Redis would answer 503 for
     // events that are queued.
     let deadline = Duration::from_millis(config.request_timeout_ms);
+    // One cap for every ingest protocol; a request past it costs no body read.
+    let in_flight = InFlightPermits::new(config.max_in_flight);
     let routes = Route::new()
         // OTLP enforces the body limit itself and answers a timeout in its own format.
         .at(
             OTLP_LOGS_PATH,
-            RequestTimeout::body_only(Arc::clone(&api), deadline).answering(otlp::unavailable),
+            InFlightLimit::new(
+                RequestTimeout::body_only(Arc::clone(&api), deadline).answering(otlp::unavailable),
+                in_flight.clone(),
+                IngestSource::Otlp,
+            )
+            .answering(otlp::unavailable),
         )
         .nest(
             "/",
-            RequestTimeout::body_only(BodyLimit::new(api, config.max_body_bytes), deadline),
+            InFlightLimit::new(
+                RequestTimeout::body_only(BodyLimit::new(api, config.max_body_bytes), deadline),
+                in_flight,
+                IngestSource::Ingest,
+            ),
         )
         .nest("/docs", document.swagger_ui())
         .at("/openapi.json", document.spec_endpoint());

@@ -14,6 +14,9 @@ pub struct RedisConfig {
     pub queue_key: String,
     /// Most events the queue may hold; pushes beyond it fail with `QueueError::Full`. 0: no limit.
     pub max_queue_events: u64,
+    /// Most entries the dead-letter list keeps; past it the oldest are deleted, logged and
+    /// counted. 0: no limit. Not counted against `max_queue_events`.
+    pub max_dead_letters: u64,
     /// Longest wait for one Redis reply, in milliseconds; past it the call fails as unavailable.
     pub response_timeout_ms: u64,
     /// Longest wait to (re)connect, in milliseconds.
@@ -29,6 +32,7 @@ impl Default for RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
             queue_key: "logs_queue".into(),
             max_queue_events: 1_000_000,
+            max_dead_letters: 100_000,
             response_timeout_ms: 2_000,
             connect_timeout_ms: 1_000,
             lease_ms: 30_000,

@@ -9,8 +9,10 @@
 //! ran out. Items that cannot be decoded, and events the store refused, go to the dead-letter list
 //! `logs_queue:dead` with the reason and the time. A queue over its capacity refuses pushes.
 
+mod breaker;
 mod codec;
 mod config;
+mod errors;
 mod queue;
 mod scripts;
 

@@ -12,12 +12,17 @@ use application::ports::{Backlog, QueueConsumer, QueueError, QueueProducer, Rece
 use async_trait::async_trait;
 use domain::{LogEvent, Timestamp};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, RedisError, Script};
+use redis::{AsyncCommands, RedisError};
 use tracing::{info, warn};
 
+use crate::breaker::Breaker;
 use crate::codec::{decode, encode, received_at};
 use crate::config::RedisConfig;
+use crate::errors::classify;
 use crate::scripts;
+
+/// How often an open circuit probes Redis (see `breaker`).
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a measured queue depth is trusted when deciding that the queue is full.
 const DEPTH_RECHECK_AFTER: Duration = Duration::from_millis(250);
@@ -31,6 +36,9 @@ pub enum RedisQueueError {
         #[source]
         source: RedisError,
     },
+    /// A recent call found Redis unavailable; calls fail at once until a probe gets an answer.
+    #[error("redis unavailable (circuit open until a probe answers)")]
+    CircuitOpen,
 }
 
 /// How many items each list of a queue holds, for monitoring.
@@ -42,6 +50,9 @@ pub struct QueueSizes {
     pub processing: u64,
     /// In the dead-letter list.
     pub dead_letters: u64,
+    /// Dead letters removed because the list was over its cap, ever (a counter kept in Redis,
+    /// shared by every consumer).
+    pub dead_letters_dropped: u64,
 }
 
 /// One entry of the dead-letter list.
@@ -68,6 +79,8 @@ struct Keys {
     batches: String,
     lease: String,
     dead: String,
+    /// How many dead letters were removed past the cap (a counter).
+    dead_dropped: String,
     /// Prefix of this process's batch lists; unique per process start, so a restarted consumer
     /// never reuses the name of a batch its predecessor left behind.
     batch_prefix: String,
@@ -86,6 +99,7 @@ impl Keys {
             batches: format!("{queue}:batches:{consumer}"),
             lease: format!("{queue}:lease:{consumer}"),
             dead: format!("{queue}:dead"),
+            dead_dropped: format!("{queue}:dead:dropped"),
             batch_prefix: format!("{queue}:processing:{consumer}:{started_ms:013}"),
         }
     }
@@ -110,9 +124,12 @@ pub struct RedisLogQueue {
     connection: ConnectionManager,
     keys: Keys,
     capacity: u64,
+    dead_letter_cap: u64,
     lease: Duration,
     next_batch: Arc<AtomicU64>,
     depth: Arc<DepthEstimate>,
+    /// Fails pushes and health checks at once while Redis is known to be unavailable.
+    breaker: Breaker,
 }
 
 /// The last known queue depth, so that a full queue is noticed without a round trip per push.
@@ -162,9 +179,11 @@ impl RedisLogQueue {
             connection,
             keys,
             capacity: config.max_queue_events,
+            dead_letter_cap: config.max_dead_letters,
             lease: Duration::from_millis(config.lease_ms.max(1)),
             next_batch: Arc::new(AtomicU64::new(0)),
             depth: Arc::new(DepthEstimate::default()),
+            breaker: Breaker::new(PROBE_INTERVAL),
         })
     }
 
@@ -200,24 +219,27 @@ impl RedisLogQueue {
     /// in one round trip.
     pub async fn sizes(&self) -> Result<QueueSizes, QueueError> {
         let mut connection = self.connection.clone();
-        let (queued, processing, dead_letters): (u64, u64, u64) = Script::new(scripts::SIZES)
-            .key(&self.keys.queue)
-            .key(&self.keys.batches)
-            .key(&self.keys.dead)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(classify)?;
+        let (queued, processing, dead_letters, dead_letters_dropped): (u64, u64, u64, u64) =
+            scripts::SIZES
+                .key(&self.keys.queue)
+                .key(&self.keys.batches)
+                .key(&self.keys.dead)
+                .key(&self.keys.dead_dropped)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(classify)?;
         Ok(QueueSizes {
             queued,
             processing,
             dead_letters,
+            dead_letters_dropped,
         })
     }
 
     /// Puts up to `limit` of the oldest dead letters back on the queue; answers how many.
     pub async fn requeue_dead_letters(&self, limit: u64) -> Result<u64, QueueError> {
         let mut connection = self.connection.clone();
-        Script::new(scripts::REQUEUE_DEAD)
+        scripts::REQUEUE_DEAD
             .key(&self.keys.dead)
             .key(&self.keys.queue)
             .arg(limit)
@@ -226,7 +248,13 @@ impl RedisLogQueue {
             .map_err(classify)
     }
 
-    async fn append_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<(), QueueError> {
+    /// Adds dead letters, removing `from_batch` items from a batch list in the same step. Past
+    /// the cap the oldest dead letters go: logged, and counted in Redis for the metrics.
+    async fn append_dead_letters(
+        &self,
+        letters: &[DeadLetter],
+        from_batch: Option<(&str, Vec<String>)>,
+    ) -> Result<(), QueueError> {
         if letters.is_empty() {
             return Ok(());
         }
@@ -235,11 +263,33 @@ impl RedisLogQueue {
             .map(serde_json::to_string)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| QueueError::Failed(Box::new(error)))?;
+        let mut invocation = scripts::APPEND_DEAD.prepare_invoke();
+        invocation
+            .key(&self.keys.dead)
+            .key(&self.keys.dead_dropped)
+            .arg(self.dead_letter_cap);
+        match from_batch {
+            Some((batch, items)) => {
+                invocation.key(batch).arg(items.len()).arg(items);
+            }
+            None => {
+                invocation.arg(0);
+            }
+        }
+        invocation.arg(documents);
         let mut connection = self.connection.clone();
-        let _: i64 = connection
-            .lpush(&self.keys.dead, documents)
+        let dropped: u64 = invocation
+            .invoke_async(&mut connection)
             .await
             .map_err(classify)?;
+        if dropped > 0 {
+            warn!(
+                dropped,
+                cap = self.dead_letter_cap,
+                dead_letter = %self.keys.dead,
+                "dead-letter list over its cap: the oldest dead letters were deleted"
+            );
+        }
         Ok(())
     }
 
@@ -303,7 +353,7 @@ impl RedisLogQueue {
 
     async fn reclaim(&self, consumer: &str, force: bool) -> Result<i64, QueueError> {
         let mut connection = self.connection.clone();
-        Script::new(scripts::RECLAIM)
+        scripts::RECLAIM
             .key(self.keys.lease_of(consumer))
             .key(self.keys.batches_of(consumer))
             .key(&self.keys.queue)
@@ -314,24 +364,30 @@ impl RedisLogQueue {
             .await
             .map_err(classify)
     }
-}
 
-/// Connection trouble and timeouts may pass; anything Redis itself refused will not.
-fn classify(error: RedisError) -> QueueError {
-    if error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_refusal()
-        || error.is_connection_dropped()
-    {
-        QueueError::Unavailable(Box::new(error))
-    } else {
-        QueueError::Failed(Box::new(error))
+    /// Runs a producer call unless the circuit is open; a call that finds Redis unavailable
+    /// opens it (and starts the probe).
+    async fn through_breaker<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, QueueError>>,
+    ) -> Result<T, QueueError> {
+        if !self.breaker.admits() {
+            return Err(QueueError::Unavailable(Box::new(
+                RedisQueueError::CircuitOpen,
+            )));
+        }
+        let result = call.await;
+        if let Err(QueueError::Unavailable(_)) = &result {
+            let connection = self.connection.clone();
+            self.breaker.failed(move || {
+                let mut connection = connection.clone();
+                async move { redis::cmd("PING").exec_async(&mut connection).await.is_ok() }
+            });
+        }
+        result
     }
-}
 
-#[async_trait]
-impl QueueProducer for RedisLogQueue {
-    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
+    async fn push_now(&self, events: &[LogEvent]) -> Result<(), QueueError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -344,7 +400,7 @@ impl QueueProducer for RedisLogQueue {
         let mut connection = self.connection.clone();
         // One script: capacity check and multi-value LPUSH in one atomic round trip, so
         // concurrent pushes cannot overshoot the capacity. It answers the new depth.
-        let answer: i64 = Script::new(scripts::PUSH)
+        let answer: i64 = scripts::PUSH
             .key(&self.keys.queue)
             .arg(self.capacity)
             .arg(documents)
@@ -362,9 +418,16 @@ impl QueueProducer for RedisLogQueue {
         self.record_depth(answer.unsigned_abs());
         Ok(())
     }
+}
+
+#[async_trait]
+impl QueueProducer for RedisLogQueue {
+    async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
+        self.through_breaker(self.push_now(events)).await
+    }
 
     async fn health(&self) -> Result<(), QueueError> {
-        self.ping().await
+        self.through_breaker(self.ping()).await
     }
 }
 
@@ -374,7 +437,7 @@ impl QueueConsumer for RedisLogQueue {
         let number = self.next_batch.fetch_add(1, Ordering::Relaxed) + 1;
         let batch = self.keys.batch(number);
         let mut connection = self.connection.clone();
-        let mut raw: Vec<String> = Script::new(scripts::RESERVE)
+        let mut raw: Vec<String> = scripts::RESERVE
             .key(&self.keys.queue)
             .key(&batch)
             .key(&self.keys.batches)
@@ -398,21 +461,13 @@ impl QueueConsumer for RedisLogQueue {
             }
         }
         if !undecodable.is_empty() {
-            let mut transaction = redis::pipe();
-            transaction.atomic();
-            for (item, error) in undecodable {
-                let letter = serde_json::to_string(&self.letter(item.clone(), &error))
-                    .map_err(|error| QueueError::Failed(Box::new(error)))?;
-                transaction
-                    .lrem(&batch, 1, item)
-                    .ignore()
-                    .lpush(&self.keys.dead, letter)
-                    .ignore();
-            }
-            transaction
-                .exec_async(&mut connection)
-                .await
-                .map_err(classify)?;
+            let letters: Vec<DeadLetter> = undecodable
+                .iter()
+                .map(|(item, error)| self.letter(item.clone(), error))
+                .collect();
+            let items = undecodable.into_iter().map(|(item, _)| item).collect();
+            self.append_dead_letters(&letters, Some((&batch, items)))
+                .await?;
         }
         Ok(Reservation {
             events,
@@ -442,7 +497,7 @@ impl QueueConsumer for RedisLogQueue {
             return Ok(());
         }
         let mut connection = self.connection.clone();
-        let _: i64 = Script::new(scripts::RELEASE)
+        let _: i64 = scripts::RELEASE
             .key(self.keys.batch(receipt.token()))
             .key(&self.keys.queue)
             .key(&self.keys.batches)
@@ -518,7 +573,7 @@ impl QueueConsumer for RedisLogQueue {
             .map(|event| encode(event).map(|payload| self.letter(payload, reason)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| QueueError::Failed(Box::new(error)))?;
-        self.append_dead_letters(letters).await
+        self.append_dead_letters(&letters, None).await
     }
 
     async fn health(&self) -> Result<(), QueueError> {

@@ -395,9 +395,110 @@ async fn sizes_count_the_queue_this_consumers_batches_and_the_dead_letters() {
             queued: 4,
             processing: 5,
             dead_letters: 1,
+            dead_letters_dropped: 0,
         }
     );
     assert_eq!(other.sizes().await.unwrap().processing, 1);
     queue.acknowledge(first.receipt).await.unwrap();
     assert_eq!(queue.sizes().await.unwrap().processing, 2);
+}
+
+#[tokio::test]
+async fn past_its_cap_the_dead_letter_list_loses_its_oldest_entries_and_counts_them() {
+    let key = unique_key();
+    let queue = RedisLogQueue::new(
+        &RedisConfig {
+            max_dead_letters: 3,
+            max_queue_events: 5,
+            ..config(&key)
+        },
+        "worker-a",
+    )
+    .unwrap();
+    let poison = events(5, "poison");
+    queue.push(&poison).await.unwrap();
+    let batch = queue.reserve(5).await.unwrap();
+    queue
+        .dead_letter(&batch.events[..2], "refused")
+        .await
+        .unwrap();
+    queue
+        .dead_letter(&batch.events[2..], "refused")
+        .await
+        .unwrap();
+    queue.acknowledge(batch.receipt).await.unwrap();
+
+    let letters = queue.list_dead_letters(10).await.unwrap();
+    let kept: Vec<String> = letters
+        .iter()
+        .map(|letter| letter.payload.clone())
+        .collect();
+    assert_eq!(kept.len(), 3, "the cap holds");
+    for (letter, event) in kept.iter().zip(poison.iter().rev()) {
+        assert!(
+            letter.contains(&event.id().to_string()),
+            "the newest are kept, newest first"
+        );
+    }
+    let sizes = queue.sizes().await.unwrap();
+    assert_eq!((sizes.dead_letters, sizes.dead_letters_dropped), (3, 2));
+    // A new handle: this one remembers the depth of its last push for a moment.
+    let producer = RedisLogQueue::new(
+        &RedisConfig {
+            max_queue_events: 5,
+            ..config(&key)
+        },
+        "ingestion",
+    )
+    .unwrap();
+    producer
+        .push(&events(5, "more"))
+        .await
+        .expect("dead letters do not count against the queue's capacity");
+}
+
+#[tokio::test]
+async fn undecodable_items_past_the_cap_are_counted_too() {
+    let key = unique_key();
+    let queue = RedisLogQueue::new(
+        &RedisConfig {
+            max_dead_letters: 1,
+            ..config(&key)
+        },
+        "worker-a",
+    )
+    .unwrap();
+    let mut redis = raw_connection().await;
+    let _: () = redis
+        .lpush(&key, &["{not json 1", "{not json 2", "{not json 3"])
+        .await
+        .unwrap();
+
+    let batch = queue.reserve(10).await.unwrap();
+    assert!(batch.events.is_empty());
+    queue.acknowledge(batch.receipt).await.unwrap();
+
+    let letters = queue.list_dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].payload, "{not json 3", "the newest is kept");
+    assert_eq!(queue.sizes().await.unwrap().dead_letters_dropped, 2);
+    let leftovers: Vec<String> = redis.keys(format!("{key}:processing:*")).await.unwrap();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn scripts_flushed_from_redis_are_loaded_again_on_their_next_call() {
+    let queue = fresh_queue();
+    queue.push(&events(2, "before")).await.unwrap();
+    let mut redis = raw_connection().await;
+    // What a restarted Redis looks like to a client: no script is known.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    queue.push(&events(2, "after")).await.unwrap();
+    let batch = queue.reserve(10).await.unwrap();
+    assert_eq!(batch.events.len(), 4);
 }

@@ -63,6 +63,9 @@ async fn main() -> ExitCode {
     // batch's worth of events).
     let ingest = IngestUseCase::new(queue, signal)
         .with_push_coalescing(settings.ingest_max_batch_events)
+        // The documented bound holds for every request, also one waiting behind a joint push
+        // to a stalled Redis.
+        .with_queue_deadline(Duration::from_millis(settings.redis_response_timeout_ms))
         .with_event_limits(event_limits);
     let otlp_grpc = match otlp_grpc_addr {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {

@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     pub(crate) ingest_max_metadata_value_bytes: usize,
     pub(crate) ingest_max_future_skew_seconds: u64,
     pub(crate) http_request_timeout_ms: u64,
+    /// Most ingest requests handled at once; more get 503 (0: no limit).
+    pub(crate) ingest_max_in_flight: usize,
     pub(crate) shutdown_grace_ms: u64,
     /// API keys (comma-separated; a key or `sha256:<hex digest>`) and the key file.
     #[serde(deserialize_with = "service_runtime::secret_text")]
@@ -75,6 +77,7 @@ impl Default for Settings {
             ingest_max_metadata_value_bytes: METADATA_VALUE_MAX_BYTES,
             ingest_max_future_skew_seconds: MAX_FUTURE_SKEW_NANOS / 1_000_000_000,
             http_request_timeout_ms: IngestHttpConfig::default().request_timeout_ms,
+            ingest_max_in_flight: IngestHttpConfig::default().max_in_flight,
             shutdown_grace_ms: 10_000,
             ingest_api_keys: String::new(),
             query_api_keys: String::new(),
@@ -102,6 +105,7 @@ impl Settings {
             max_body_bytes: self.ingest_max_body_bytes,
             max_batch_events: self.ingest_max_batch_events,
             request_timeout_ms: self.http_request_timeout_ms,
+            max_in_flight: self.ingest_max_in_flight,
         }
     }
 

@@ -26,6 +26,7 @@ const EVENTS_DEAD_LETTERED: &str = "logpipeline_worker_events_dead_lettered_tota
 const QUEUE_DEPTH: &str = "logpipeline_queue_depth_events";
 const QUEUE_PROCESSING: &str = "logpipeline_queue_processing_events";
 const QUEUE_DEAD_LETTERS: &str = "logpipeline_queue_dead_letter_events";
+const QUEUE_DEAD_LETTERS_DROPPED: &str = "logpipeline_queue_dead_letters_dropped_total";
 const QUEUE_OLDEST_AGE: &str = "logpipeline_queue_oldest_event_age_seconds";
 const DEPENDENCY_UP: &str = "logpipeline_worker_dependency_up";
 const RETENTION_RUNS: &str = "logpipeline_retention_runs_total";
@@ -64,6 +65,10 @@ pub(crate) fn describe() {
     describe_gauge!(
         QUEUE_DEAD_LETTERS,
         "Entries in the dead-letter list (whole queue)"
+    );
+    describe_counter!(
+        QUEUE_DEAD_LETTERS_DROPPED,
+        "Dead letters deleted because the list was over DEAD_LETTER_MAX_EVENTS (whole queue, kept in Redis)"
     );
     describe_gauge!(
         QUEUE_OLDEST_AGE,
@@ -212,6 +217,9 @@ pub(crate) async fn sample_queue(
                 gauge!(QUEUE_DEPTH).set(sizes.queued as f64);
                 gauge!(QUEUE_PROCESSING).set(sizes.processing as f64);
                 gauge!(QUEUE_DEAD_LETTERS).set(sizes.dead_letters as f64);
+                // Counted in Redis by whichever worker trimmed the list: every worker reports
+                // the same total.
+                counter!(QUEUE_DEAD_LETTERS_DROPPED).absolute(sizes.dead_letters_dropped);
             }
             Err(error) => warn!(error = %error, "queue sizes not read for the metrics"),
         }

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) worker_lease_ms: u64,
     pub(crate) redis_url: String,
     pub(crate) redis_queue_key: String,
+    /// Most entries of the dead-letter list; past it the oldest are deleted (0: no limit).
+    pub(crate) dead_letter_max_events: u64,
     pub(crate) clickhouse_url: String,
     pub(crate) clickhouse_database: String,
     pub(crate) clickhouse_user: String,
@@ -60,6 +62,7 @@ impl Default for Settings {
             worker_lease_ms: redis.lease_ms,
             redis_url: redis.url,
             redis_queue_key: redis.queue_key,
+            dead_letter_max_events: redis.max_dead_letters,
             clickhouse_url: clickhouse.url,
             clickhouse_database: clickhouse.database,
             clickhouse_user: clickhouse.user,
@@ -78,6 +81,7 @@ impl Settings {
             url: self.redis_url.clone(),
             queue_key: self.redis_queue_key.clone(),
             lease_ms: self.worker_lease_ms,
+            max_dead_letters: self.dead_letter_max_events,
             ..RedisConfig::default()
         }
     }

@@ -18,6 +18,9 @@ pub struct IngestHttpConfig {
     /// Longest a request may take, reading its body included, in milliseconds; past it the
     /// answer is 503 `request_timeout` (0: no limit).
     pub request_timeout_ms: u64,
+    /// Most ingest requests handled at once; more get 503 `too_many_requests_in_flight` before
+    /// their body is read (0: no limit). Bounds memory while Redis is slow.
+    pub max_in_flight: usize,
 }
 
 impl Default for IngestHttpConfig {
@@ -26,6 +29,7 @@ impl Default for IngestHttpConfig {
             max_body_bytes: 1024 * 1024,
             max_batch_events: 10_000,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            max_in_flight: 512,
         }
     }
 }

@@ -66,6 +66,8 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// The request took longer than `HTTP_REQUEST_TIMEOUT_MS`.
     RequestTimeout,
+    /// More than `INGEST_MAX_IN_FLIGHT` ingest requests are being handled; the body was not read.
+    TooManyRequestsInFlight,
     /// A read ran longer than its ClickHouse time limit.
     QueryTimeout,
 }
@@ -89,7 +91,7 @@ const fn row(text: &'static str, http_status: u16, grpc: GrpcCode, retry_after: 
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::InvalidField,
         Self::InvalidParameter,
         Self::MalformedJson,
@@ -107,6 +109,7 @@ impl ErrorCode {
         Self::QueueUnavailable,
         Self::StoreUnavailable,
         Self::RequestTimeout,
+        Self::TooManyRequestsInFlight,
         Self::QueryTimeout,
     ];
 
@@ -134,6 +137,9 @@ impl ErrorCode {
             Self::QueueUnavailable => row("queue_unavailable", 503, Unavailable, true),
             Self::StoreUnavailable => row("store_unavailable", 503, Unavailable, true),
             Self::RequestTimeout => row("request_timeout", 503, Unavailable, true),
+            Self::TooManyRequestsInFlight => {
+                row("too_many_requests_in_flight", 503, Unavailable, true)
+            }
             Self::QueryTimeout => row("query_timeout", 504, DeadlineExceeded, false),
         }
     }
@@ -179,7 +185,7 @@ mod tests {
     use super::*;
 
     /// The whole table, written out once more: a change to a row must be made twice, on purpose.
-    const EXPECTED: [(ErrorCode, &str, u16, i32, bool); 18] = [
+    const EXPECTED: [(ErrorCode, &str, u16, i32, bool); 19] = [
         (ErrorCode::InvalidField, "invalid_field", 400, 3, false),
         (
             ErrorCode::InvalidParameter,
@@ -233,6 +239,13 @@ mod tests {
             true,
         ),
         (ErrorCode::RequestTimeout, "request_timeout", 503, 14, true),
+        (
+            ErrorCode::TooManyRequestsInFlight,
+            "too_many_requests_in_flight",
+            503,
+            14,
+            true,
+        ),
         (ErrorCode::QueryTimeout, "query_timeout", 504, 4, false),
     ];
 
