@@ -19,12 +19,13 @@ use crate::common::timeout::RequestTimeout;
 use crate::common::trace::Traced;
 use crate::explorer;
 use crate::ingest::IngestApi;
+use crate::loki_push::{self, LOKI_PUSH_PATH, LokiPushApi};
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
 
-/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
-/// `/docs`, `/openapi.json`. `POST /ingest` and `POST /v1/logs` need a key of scope `ingest`
-/// when `keys` has any.
+/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push`
+/// (Loki), `/health`, `/ready`, `/docs`, `/openapi.json`. The three ingest operations need a key
+/// of scope `ingest` when `keys` has any.
 pub fn ingestion_app(
     ingest: IngestUseCase,
     config: IngestHttpConfig,
@@ -38,9 +39,10 @@ pub fn ingestion_app(
                 limits: config,
             },
             OtlpApi {
-                ingest,
+                ingest: ingest.clone(),
                 limits: config,
             },
+            LokiPushApi::new(ingest, config),
         ),
         "Log ingestion API",
         env!("CARGO_PKG_VERSION"),
@@ -52,10 +54,15 @@ pub fn ingestion_app(
     // events that are queued.
     let deadline = Duration::from_millis(config.request_timeout_ms);
     let routes = Route::new()
-        // OTLP enforces the body limit itself and answers a timeout in its own format.
+        // OTLP and Loki enforce the body limit themselves and answer a timeout in their own
+        // format.
         .at(
             OTLP_LOGS_PATH,
             RequestTimeout::body_only(Arc::clone(&api), deadline).answering(otlp::unavailable),
+        )
+        .at(
+            LOKI_PUSH_PATH,
+            RequestTimeout::body_only(Arc::clone(&api), deadline).answering(loki_push::unavailable),
         )
         .nest(
             "/",

@@ -4,6 +4,7 @@
 //!
 //! - [`ingest`]: `POST /ingest`, our own JSON/NDJSON events;
 //! - [`otlp`]: `POST /v1/logs`, OTLP/HTTP logs (protobuf and JSON);
+//! - [`loki_push`]: `POST /loki/api/v1/push`, Loki's push API (protobuf + snappy and JSON);
 //! - [`query`]: `GET /logs` and the other reads, the live tail and the export;
 //! - [`explorer`]: the log explorer page at `/` of the query service, which reads through [`query`];
 //! - [`common`]: API keys, the error table, limits, health, metrics, request tracing, timeouts.
@@ -15,6 +16,7 @@ mod app;
 pub mod common;
 mod explorer;
 mod ingest;
+mod loki_push;
 mod otlp;
 mod query;
 

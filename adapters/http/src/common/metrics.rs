@@ -179,6 +179,8 @@ pub enum IngestSource {
     Otlp,
     /// OTLP/gRPC `LogsService/Export` (its own port, `OTLP_GRPC_ADDR`)
     OtlpGrpc,
+    /// `POST /loki/api/v1/push`
+    Loki,
 }
 
 impl IngestSource {
@@ -187,6 +189,7 @@ impl IngestSource {
             Self::Ingest => "ingest",
             Self::Otlp => "otlp",
             Self::OtlpGrpc => "otlp_grpc",
+            Self::Loki => "loki",
         }
     }
 }
