@@ -41,6 +41,7 @@ case "${1:-}" in
 "")
     ensure_otlp_python
     ensure_browser_test
+    ensure_loki_clients
     cargo test --workspace
     # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
     # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
@@ -54,6 +55,7 @@ faults) run_fault_suite ;;
 *)
     ensure_otlp_python
     ensure_browser_test
+    ensure_loki_clients
     cargo test "$@"
     ;;
 esac

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::baseline::{count_rows, wait_for_rows};
 use crate::events::{batch_json, batch_ndjson, event_json};
 use crate::http::{Payload, Target};
+use crate::loki;
 use crate::stats::Latencies;
 use crate::{LoadError, Options};
 
@@ -22,6 +23,72 @@ struct ConnectionResult {
     errors: u64,
     /// 429 answers (queue full), each followed by a pause and a retry.
     throttled: u64,
+}
+
+/// The body of a batch request, and so its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFormat {
+    /// `POST /ingest`, a JSON array
+    Json,
+    /// `POST /ingest`, NDJSON
+    Ndjson,
+    /// `POST /loki/api/v1/push`, Loki's JSON
+    LokiJson,
+    /// `POST /loki/api/v1/push`, Loki's snappy-compressed protobuf
+    LokiProtobuf,
+}
+
+impl BodyFormat {
+    fn parse(text: &str) -> Result<Self, LoadError> {
+        match text {
+            "json" => Ok(Self::Json),
+            "ndjson" => Ok(Self::Ndjson),
+            "loki-json" => Ok(Self::LokiJson),
+            "loki-protobuf" => Ok(Self::LokiProtobuf),
+            other => Err(LoadError::Usage(format!(
+                "--format {other}: json, ndjson, loki-json or loki-protobuf"
+            ))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Ndjson => "ndjson",
+            Self::LokiJson => "loki-json",
+            Self::LokiProtobuf => "loki-protobuf",
+        }
+    }
+
+    fn is_loki(self) -> bool {
+        matches!(self, Self::LokiJson | Self::LokiProtobuf)
+    }
+
+    fn path(self) -> &'static str {
+        if self.is_loki() {
+            "/loki/api/v1/push"
+        } else {
+            "/ingest"
+        }
+    }
+
+    fn payload(self, first: u64, count: u64) -> Result<Payload, LoadError> {
+        let (content_type, body) = match self {
+            Self::Json => ("application/json", batch_json(first, count)),
+            Self::Ndjson => ("application/x-ndjson", batch_ndjson(first, count)),
+            Self::LokiJson => ("application/json", loki::push_json(first, count)),
+            Self::LokiProtobuf => (
+                "application/x-protobuf",
+                loki::push_protobuf(first, count)
+                    .map_err(|error| LoadError::Failed(format!("snappy: {error}")))?,
+            ),
+        };
+        Ok(Payload {
+            content_type,
+            header: None,
+            body,
+        })
+    }
 }
 
 /// Pause before resending a batch refused with 429.
@@ -123,15 +190,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
     let connections: u64 = options.number("connections", Some(4))?;
     let events: u64 = options.number("events", Some(2_000_000))?;
     let batch: u64 = options.number("batch", Some(1000))?;
-    let ndjson = match options.text("format", Some("json"))?.as_str() {
-        "json" => false,
-        "ndjson" => true,
-        other => {
-            return Err(LoadError::Usage(format!(
-                "--format {other}: json or ndjson"
-            )));
-        }
-    };
+    let format = BodyFormat::parse(&options.text("format", Some("json"))?)?;
     let store = match (
         options.text("clickhouse", Some("")),
         options.text("database", Some("")),
@@ -162,28 +221,21 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
                 }
                 let first = request * batch;
                 let count = batch.min(events - first);
-                let payload = Payload {
-                    content_type: if ndjson {
-                        "application/x-ndjson"
-                    } else {
-                        "application/json"
-                    },
-                    header: None,
-                    body: if ndjson {
-                        batch_ndjson(first, count)
-                    } else {
-                        batch_json(first, count)
-                    },
-                };
+                let payload = format.payload(first, count)?;
                 let sent = Instant::now();
-                let (mut status, mut body) = connection.post("/ingest", &payload).await?;
+                let (mut status, mut body) = connection.post(format.path(), &payload).await?;
                 result.latencies.record(sent.elapsed());
                 // Backpressure: a full queue answers 429; wait as a well-behaved client would,
                 // then send the same batch again.
                 while status == 429 {
                     result.throttled += 1;
                     tokio::time::sleep(THROTTLE_PAUSE).await;
-                    (status, body) = connection.post("/ingest", &payload).await?;
+                    (status, body) = connection.post(format.path(), &payload).await?;
+                }
+                if format.is_loki() && status == 204 {
+                    // Loki answers 204 with no body only when every entry was queued.
+                    result.accepted += count;
+                    continue;
                 }
                 if status != 202 {
                     return Err(LoadError::Status {
@@ -223,7 +275,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
         "scenario": "batch",
         "connections": connections,
         "batch": batch,
-        "format": if ndjson { "ndjson" } else { "json" },
+        "format": format.name(),
         "events": events,
         "accepted": total.accepted,
         "rejected": total.refused,

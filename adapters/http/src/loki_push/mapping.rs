@@ -2,10 +2,11 @@
 //!
 //! - `service`: the stream label `service_name`, else `service`, else `job`, else
 //!   [`UNKNOWN_SERVICE`]; the label used is not repeated in `metadata`.
-//! - `level`: the first of `level`, `detected_level`, `severity` found in the entry's structured
-//!   metadata, else among the stream labels, read with [`level_of`]; the entry used is not
-//!   repeated in `metadata`. A name we do not know (Loki's own `unknown`, `verbose`, ...) gives
-//!   INFO and stays in `metadata` as sent, so nothing is lost; no level at all gives INFO.
+//! - `level`: the first of `level`, `detected_level`, `severity` with a known value (read with
+//!   [`level_of`]) in the entry's structured metadata, else among the stream labels. Level
+//!   entries saying the same are not repeated in `metadata`; ones saying something else stay. A
+//!   name we do not know (Loki's own `unknown`, `verbose`, ...) gives INFO and stays in
+//!   `metadata` as sent, so nothing is lost; no level at all gives INFO.
 //! - `metadata`: the other stream labels and the structured metadata. A structured metadata
 //!   entry named like a stream label with another value is kept as `structured_metadata.<name>`.
 //! - `message`: the line; `timestamp`: the entry's nanoseconds (none: the receive time).
@@ -89,9 +90,16 @@ fn map_entry(
     for (name, value) in entry.structured_metadata {
         structured.insert(name, value);
     }
-    let level = take_level(&mut structured)
-        .or_else(|| take_level(&mut labels))
+    let level = level_in(&structured)
+        .or_else(|| level_in(&labels))
         .unwrap_or(Level::Info);
+    // Every level entry that says the same is in `level` now; one that says something else
+    // (or something we do not know) stays, so nothing is lost.
+    for pairs in [&mut structured, &mut labels] {
+        pairs.retain(|name, value| {
+            !(LEVEL_NAMES.contains(&name.as_str()) && level_of(value) == Some(level))
+        });
+    }
 
     let mut metadata = labels;
     for (name, value) in structured {
@@ -115,14 +123,11 @@ fn map_entry(
     })
 }
 
-/// The level of the first of [`LEVEL_NAMES`] in `pairs` that holds a known one, taken out of
-/// `pairs`; unknown names stay where they are.
-fn take_level(pairs: &mut BTreeMap<String, String>) -> Option<Level> {
-    LEVEL_NAMES.into_iter().find_map(|name| {
-        let level = level_of(pairs.get(name)?)?;
-        pairs.remove(name);
-        Some(level)
-    })
+/// The level of the first of [`LEVEL_NAMES`] in `pairs` that holds a known one.
+fn level_in(pairs: &BTreeMap<String, String>) -> Option<Level> {
+    LEVEL_NAMES
+        .into_iter()
+        .find_map(|name| level_of(pairs.get(name)?))
 }
 
 /// Loki's level names (its `detected_level` values), syslog's and the usual abbreviations,
@@ -207,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn structured_metadata_level_wins_over_the_stream_label_and_neither_stays_in_metadata() {
+    fn structured_metadata_level_wins_over_the_stream_label_which_stays_when_it_differs() {
         let draft = map_entry(
             &pairs(&[("job", "a"), ("level", "info")]),
             entry(&[("detected_level", "ERR"), ("user", "7")]),
@@ -216,10 +221,13 @@ mod tests {
         assert_eq!(draft.level, "ERROR");
         assert_eq!(draft.metadata, pairs(&[("level", "info"), ("user", "7")]));
 
-        let draft =
-            map_entry(&pairs(&[("job", "a"), ("severity", "warning")]), entry(&[])).unwrap();
+        let draft = map_entry(
+            &pairs(&[("job", "a"), ("severity", "warning"), ("level", "WARN")]),
+            entry(&[("detected_level", "wrn")]),
+        )
+        .unwrap();
         assert_eq!(draft.level, "WARN");
-        assert!(draft.metadata.is_empty());
+        assert!(draft.metadata.is_empty(), "{:?}", draft.metadata);
     }
 
     #[test]

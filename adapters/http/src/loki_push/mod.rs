@@ -19,6 +19,8 @@ mod response;
 mod wire;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 use application::{IngestError, IngestUseCase};
