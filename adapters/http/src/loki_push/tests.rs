@@ -420,3 +420,28 @@ async fn the_openapi_document_describes_the_push_with_both_encodings() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_request_timeout_answer_is_loki_shaped_503_with_retry_after() {
+    let response = super::unavailable(Some(PROTOBUF), "the body took too long".into());
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header("retry-after").as_deref(),
+        Some(RETRY_AFTER_SECONDS.to_string().as_str())
+    );
+    assert!(
+        header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    let text = response.into_body().into_string().await.unwrap();
+    assert_eq!(text, "the body took too long");
+}
