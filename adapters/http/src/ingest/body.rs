@@ -360,8 +360,8 @@ mod tests {
         let body =
             br#"{"service":"api","level":"INFO","message":"m","host":"a","metadata":{"host":"b"}}"#;
         let error = decode_event(body).unwrap_err();
-        assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        assert_eq!(error.code, "invalid_field");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.code, ErrorCode::InvalidField);
         assert_eq!(error.field.as_deref(), Some("host"));
         assert!(error.reason.contains("metadata.host"), "{}", error.reason);
     }

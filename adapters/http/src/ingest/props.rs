@@ -651,8 +651,8 @@ proptest! {
             Err(error) => error,
             Ok(payload) => panic!("a clashing field was accepted: {payload:?}"),
         };
-        prop_assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        prop_assert_eq!(error.code, "invalid_field");
+        prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        prop_assert_eq!(error.code, ErrorCode::InvalidField);
         prop_assert_eq!(error.field.as_deref(), Some(name.as_str()));
         prop_assert!(error.reason.contains(&format!("metadata.{name}")), "{}", error.reason);
     }

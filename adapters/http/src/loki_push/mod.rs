@@ -33,7 +33,7 @@ use tracing::info;
 
 use crate::common::access::Authorized;
 use crate::common::config::IngestHttpConfig;
-use crate::common::error::Failure;
+use crate::common::error::{ErrorCode, Failure};
 use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
@@ -211,7 +211,8 @@ impl LokiPushApi {
                 Err(reason) => refused.push((position, reason)),
             }
         }
-        count_rejected(IngestSource::Loki, "invalid_entry", refused.len());
+        // An entry whose timestamp or stream labels cannot be read: a field of it is invalid.
+        count_rejected(IngestSource::Loki, ErrorCode::InvalidField, refused.len());
         let submitted = drafts.len();
         let outcome = self
             .ingest
@@ -223,7 +224,11 @@ impl LokiPushApi {
                 PushFailure::from(failure)
             })?;
         count_accepted(IngestSource::Loki, outcome.accepted.len());
-        count_rejected(IngestSource::Loki, "invalid_field", outcome.rejected.len());
+        count_rejected(
+            IngestSource::Loki,
+            ErrorCode::InvalidField,
+            outcome.rejected.len(),
+        );
         for rejection in outcome.rejected {
             if let Some(position) = positions.get(rejection.index) {
                 refused.push((position.clone(), rejection.error.to_string()));

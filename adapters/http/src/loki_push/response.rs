@@ -6,7 +6,7 @@ use poem_openapi::ApiResponse;
 use poem_openapi::payload::PlainText;
 
 use crate::common::access::{DeniedAnswer, denied_answer};
-use crate::common::error::{Failure, RETRY_AFTER_SECONDS, request_error};
+use crate::common::error::{ErrorCode, Failure, RETRY_AFTER_SECONDS, request_error};
 use crate::common::metrics::{IngestSource, count_rejected_request};
 
 /// Why a push was refused, as a whole or in part ([`PushFailure::EntriesRejected`]).
@@ -37,11 +37,11 @@ impl PushFailure {
     }
 
     /// The metrics reason of a failure that refused the request before its entries were read.
-    pub(super) fn request_reason(&self) -> Option<&'static str> {
+    pub(super) fn request_reason(&self) -> Option<ErrorCode> {
         match self {
-            Self::BadRequest(_) => Some("malformed_body"),
-            Self::TooLarge(_) => Some("payload_too_large"),
-            Self::UnsupportedMediaType(_) => Some("unsupported_media_type"),
+            Self::BadRequest(_) => Some(ErrorCode::MalformedBody),
+            Self::TooLarge(_) => Some(ErrorCode::PayloadTooLarge),
+            Self::UnsupportedMediaType(_) => Some(ErrorCode::UnsupportedMediaType),
             _ => None,
         }
     }
@@ -132,16 +132,16 @@ pub(crate) fn unavailable(_content_type: Option<&str>, reason: String) -> poem::
 fn push_request_error(error: poem::Error) -> PushResponse {
     match denied_answer(&error) {
         Some(DeniedAnswer::Unauthorized(body, challenge)) => {
-            count_rejected_request(IngestSource::Loki, &body.code);
+            count_rejected_request(IngestSource::Loki, body.code);
             PushResponse::Unauthorized(PlainText(body.reason), challenge)
         }
         Some(DeniedAnswer::Forbidden(body)) => {
-            count_rejected_request(IngestSource::Loki, &body.code);
+            count_rejected_request(IngestSource::Loki, body.code);
             PushResponse::Forbidden(PlainText(body.reason))
         }
         None => {
             let (status, body) = request_error(&error);
-            count_rejected_request(IngestSource::Loki, &body.code);
+            count_rejected_request(IngestSource::Loki, body.code);
             match status {
                 413 => PushResponse::PayloadTooLarge(PlainText(body.reason)),
                 415 => PushResponse::UnsupportedMediaType(PlainText(body.reason)),
