@@ -67,6 +67,32 @@ ensure_otlp_python() {
     export OTLP_TEST_PYTHON="$venv/bin/python"
 }
 
+# ensure_loki_clients: the Loki push clients of tests/tests/loki_push.rs, which nobody on the team
+# wrote: npm winston + winston-loki (+ snappy, for protobuf), pinned by tests/loki/package.json
+# and package-lock.json and installed with `npm ci` into tests/loki/node_modules (git-ignored,
+# reinstalled when the lock file changes); PyPI python-logging-loki pinned by
+# tests/loki/requirements.txt in .test-servers/loki-venv. Installs nodejs and npm with apt-get
+# when missing. Exports LOKI_TEST_NODE_DIR (the folder with node_modules) and LOKI_TEST_PYTHON.
+ensure_loki_clients() {
+    local dir="$REPO_ROOT/tests/loki"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 || die "node and npm are missing and there is no apt-get"
+        log "installing nodejs and npm with apt-get (the Loki push test runs winston-loki)"
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            nodejs npm >&2
+    fi
+    if [[ ! -d "$dir/node_modules" ]] || ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.copy.json"; then
+        log "installing winston-loki into $dir/node_modules (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.copy.json"
+    fi
+    export LOKI_TEST_NODE_DIR="$dir"
+    local venv="$REPO_ROOT/.test-servers/loki-venv"
+    ensure_pinned_venv "$venv" "$dir/requirements.txt" "python-logging-loki"
+    export LOKI_TEST_PYTHON="$venv/bin/python"
+}
+
 # ensure_schemathesis: a virtualenv with the pinned infra/schemathesis/requirements.txt (the
 # OpenAPI fuzzer) in .test-servers/schemathesis-venv, kept and rebuilt like the OTLP one;
 # exports its command as SCHEMATHESIS. For infra/schemathesis.sh.

@@ -61,6 +61,7 @@ case "${1:-}" in
     ensure_browser_test
     ensure_elasticsearch_python
     ensure_syslog_clients
+    ensure_loki_clients
     cargo test --workspace
     # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
     # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
@@ -78,6 +79,7 @@ cluster) run_cluster_test ;;
     ensure_browser_test
     ensure_elasticsearch_python
     ensure_syslog_clients
+    ensure_loki_clients
     cargo test "$@"
     ;;
 esac

@@ -22,13 +22,13 @@ use crate::common::trace::Traced;
 use crate::elasticsearch;
 use crate::explorer;
 use crate::ingest::IngestApi;
+use crate::loki_push::{self, LOKI_PUSH_PATH, LokiPushApi};
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
 
-/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `POST /_bulk`
-/// (Elasticsearch), `/health`, `/ready`,
-/// `/docs`, `/openapi.json`. `POST /ingest` and `POST /v1/logs` need a key of scope `ingest`
-/// when `keys` has any.
+/// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push`
+/// (Loki), `POST /_bulk` (Elasticsearch), `/health`, `/ready`, `/docs`, `/openapi.json`. The
+/// ingest operations need a key of scope `ingest` when `keys` has any.
 pub fn ingestion_app(
     ingest: IngestUseCase,
     config: IngestHttpConfig,
@@ -45,6 +45,7 @@ pub fn ingestion_app(
                 ingest: ingest.clone(),
                 limits: config,
             },
+            LokiPushApi::new(ingest.clone(), config),
         ),
         "Log ingestion API",
         env!("CARGO_PKG_VERSION"),
@@ -58,7 +59,8 @@ pub fn ingestion_app(
     // One cap for every ingest protocol; a request past it costs no body read.
     let in_flight = InFlightPermits::new(config.max_in_flight);
     let routes = Route::new()
-        // OTLP enforces the body limit itself and answers a timeout in its own format.
+        // OTLP and Loki enforce the body limit themselves and answer a timeout in their own
+        // format.
         .at(
             OTLP_LOGS_PATH,
             InFlightLimit::new(
@@ -67,6 +69,16 @@ pub fn ingestion_app(
                 IngestSource::Otlp,
             )
             .answering(otlp::unavailable),
+        )
+        .at(
+            LOKI_PUSH_PATH,
+            InFlightLimit::new(
+                RequestTimeout::body_only(Arc::clone(&api), deadline)
+                    .answering(loki_push::unavailable),
+                in_flight.clone(),
+                IngestSource::Loki,
+            )
+            .answering(loki_push::unavailable),
         )
         .nest(
             "/",

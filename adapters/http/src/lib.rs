@@ -5,6 +5,7 @@
 //! - [`ingest`]: `POST /ingest`, our own JSON/NDJSON events;
 //! - [`otlp`]: `POST /v1/logs`, OTLP/HTTP logs (protobuf and JSON);
 //! - [`elasticsearch`]: `POST /_bulk`, Elasticsearch's bulk API;
+//! - [`loki_push`]: `POST /loki/api/v1/push`, Loki's push API (protobuf + snappy and JSON);
 //! - [`query`]: `GET /logs` and the other reads, the live tail and the export;
 //! - [`explorer`]: the log explorer page at `/` of the query service, which reads through [`query`];
 //! - [`common`]: API keys, the error table, limits, health, metrics, request tracing, timeouts.
@@ -17,6 +18,7 @@ pub mod common;
 mod elasticsearch;
 mod explorer;
 mod ingest;
+mod loki_push;
 mod otlp;
 mod query;
 

@@ -72,7 +72,7 @@ where
         let method = request.method().clone();
         if let Err(denial) = self
             .keys
-            .authorize(Scope::Ingest, presented_key(request.headers()))
+            .authorize(Scope::Ingest, presented_key(request.headers()).as_deref())
         {
             // Never the key itself: only why it was refused.
             info!(denial = ?denial, "otlp/grpc call refused");

@@ -65,6 +65,25 @@ fn fields(sequence: u64) -> Fields {
     }
 }
 
+/// Event number `sequence` as a Loki client sends it: its service and level (stream labels), its
+/// line, and its structured metadata `host` and `request_id`.
+pub fn loki_entry(
+    sequence: u64,
+) -> (
+    &'static str,
+    &'static str,
+    String,
+    [(&'static str, String); 2],
+) {
+    let f = fields(sequence);
+    (
+        f.service,
+        LEVELS[f.level],
+        f.message,
+        [("host", f.host), ("request_id", f.request_id)],
+    )
+}
+
 /// One ingestion event as JSON (no timestamp: the receive time is used).
 pub fn event_json(sequence: u64, out: &mut String) {
     let f = fields(sequence);

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::baseline::{count_rows, wait_for_rows};
 use crate::events::{batch_json, batch_ndjson, bulk_ndjson, event_json};
 use crate::http::{Payload, Target};
+use crate::loki;
 use crate::stats::Latencies;
 use crate::{LoadError, Options};
 
@@ -154,7 +155,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
                 }
                 let first = request * batch;
                 let count = batch.min(events - first);
-                let payload = format.payload(first, count);
+                let payload = format.payload(first, count)?;
                 let sent = Instant::now();
                 let (mut status, mut body) = connection.post(format.path(), &payload).await?;
                 result.latencies.record(sent.elapsed());
@@ -164,6 +165,11 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
                     result.throttled += 1;
                     tokio::time::sleep(THROTTLE_PAUSE).await;
                     (status, body) = connection.post(format.path(), &payload).await?;
+                }
+                if format.is_loki() && status == 204 {
+                    // Loki answers 204 with no body only when every entry was queued.
+                    result.accepted += count;
+                    continue;
                 }
                 if status != format.success() {
                     return Err(LoadError::Status {
@@ -226,6 +232,10 @@ enum BatchFormat {
     Ndjson,
     /// `POST /_bulk`, Elasticsearch's bulk NDJSON (`create` actions).
     Bulk,
+    /// `POST /loki/api/v1/push`, Loki's JSON.
+    LokiJson,
+    /// `POST /loki/api/v1/push`, Loki's snappy-compressed protobuf.
+    LokiProtobuf,
 }
 
 impl BatchFormat {
@@ -234,8 +244,10 @@ impl BatchFormat {
             "json" => Ok(Self::Json),
             "ndjson" => Ok(Self::Ndjson),
             "bulk" => Ok(Self::Bulk),
+            "loki-json" => Ok(Self::LokiJson),
+            "loki-protobuf" => Ok(Self::LokiProtobuf),
             other => Err(LoadError::Usage(format!(
-                "--format {other}: json, ndjson or bulk"
+                "--format {other}: json, ndjson, bulk, loki-json or loki-protobuf"
             ))),
         }
     }
@@ -245,13 +257,20 @@ impl BatchFormat {
             Self::Json => "json",
             Self::Ndjson => "ndjson",
             Self::Bulk => "bulk",
+            Self::LokiJson => "loki-json",
+            Self::LokiProtobuf => "loki-protobuf",
         }
+    }
+
+    fn is_loki(self) -> bool {
+        matches!(self, Self::LokiJson | Self::LokiProtobuf)
     }
 
     fn path(self) -> &'static str {
         match self {
             Self::Json | Self::Ndjson => "/ingest",
             Self::Bulk => "/_bulk",
+            Self::LokiJson | Self::LokiProtobuf => "/loki/api/v1/push",
         }
     }
 
@@ -259,26 +278,33 @@ impl BatchFormat {
         match self {
             Self::Json | Self::Ndjson => 202,
             Self::Bulk => 200,
+            Self::LokiJson | Self::LokiProtobuf => 204,
         }
     }
 
-    fn payload(self, first: u64, count: u64) -> Payload {
+    fn payload(self, first: u64, count: u64) -> Result<Payload, LoadError> {
         let (content_type, body) = match self {
             Self::Json => ("application/json", batch_json(first, count)),
             Self::Ndjson => ("application/x-ndjson", batch_ndjson(first, count)),
             Self::Bulk => ("application/x-ndjson", bulk_ndjson(first, count)),
+            Self::LokiJson => ("application/json", loki::push_json(first, count)),
+            Self::LokiProtobuf => (
+                "application/x-protobuf",
+                loki::push_protobuf(first, count)
+                    .map_err(|error| LoadError::Failed(format!("snappy: {error}")))?,
+            ),
         };
-        Payload {
+        Ok(Payload {
             content_type,
             header: None,
             body,
-        }
+        })
     }
 
-    /// Accepted and refused events of an answer.
+    /// Accepted and refused events of an answer (Loki's 204 has none: every entry was queued).
     fn counts(self, answer: &Value) -> (u64, u64) {
         match self {
-            Self::Json | Self::Ndjson => (
+            Self::Json | Self::Ndjson | Self::LokiJson | Self::LokiProtobuf => (
                 answer["accepted"].as_u64().unwrap_or(0),
                 answer["rejected"].as_u64().unwrap_or(0),
             ),

@@ -4,7 +4,7 @@
 //! ```text
 //! loadgen single     --url http://127.0.0.1:8080 --connections 64 --seconds 10 [--warmup-seconds 2]
 //! loadgen batch      --url http://127.0.0.1:8080 --connections 4 --events 2000000 --batch 1000
-//!                    [--format json|ndjson|bulk] [--clickhouse URL --database DB]
+//!                    [--format json|ndjson|bulk|loki-json|loki-protobuf] [--clickhouse URL --database DB]
 //! loadgen syslog-tcp --addr 127.0.0.1:6514 --lines 1000000 [--clickhouse URL --database DB]
 //! loadgen raw-insert --clickhouse URL --database DB --rows 2000000 --batch 10000 [--format json|rowbinary]
 //! loadgen freshness  --url INGEST_URL --query-url QUERY_URL --samples 200 --rate 20
@@ -17,6 +17,7 @@ mod baseline;
 mod events;
 mod http;
 mod ingest;
+mod loki;
 mod probe;
 mod stats;
 mod syslog;

@@ -2,9 +2,10 @@
 //! the answers to refused requests (401 with `WWW-Authenticate`, 403). The decisions themselves
 //! are in [`crate::common::keys`].
 //!
-//! A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`; when both headers are
-//! there, the bearer token counts. The OpenAPI documents declare both ways as security schemes
-//! on every protected operation, so Swagger UI's "Authorize" button can send a key.
+//! A key is sent as `Authorization: Bearer <key>`, as the password of `Authorization: Basic`
+//! (any user name), or as `X-API-Key: <key>`; when `Authorization` and `X-API-Key` are both
+//! there, `Authorization` counts. The OpenAPI documents declare the three ways as security
+//! schemes on every protected operation, so Swagger UI's "Authorize" button can send a key.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub(crate) const API_KEY_HEADER: &str = "X-API-Key";
 /// The names of the security schemes in the OpenAPI documents.
 const BEARER_SCHEME: &str = "bearer";
 const API_KEY_SCHEME: &str = "api_key";
+const BASIC_SCHEME: &str = "basic";
 
 /// The keys a service knows and the scope it requires; the app installs it as request data for
 /// [`Authorized`] to read.
@@ -66,6 +68,22 @@ impl<'a> ApiExtractor<'a> for Authorized {
             },
         );
         registry.create_security_scheme(
+            BASIC_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "An API key as the password of HTTP Basic auth (any user name), as log \
+                     shippers send credentials.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("basic"),
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+        registry.create_security_scheme(
             API_KEY_SCHEME,
             MetaSecurityScheme {
                 ty: "apiKey",
@@ -81,7 +99,7 @@ impl<'a> ApiExtractor<'a> for Authorized {
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER_SCHEME, API_KEY_SCHEME]
+        vec![BEARER_SCHEME, BASIC_SCHEME, API_KEY_SCHEME]
     }
 
     async fn from_request(
@@ -110,7 +128,8 @@ pub(crate) fn authorize(request: &Request, protocol_key: Option<&str>) -> Result
             content_type(),
         ));
     };
-    let key = protocol_key.or_else(|| presented_key(request.headers()));
+    let presented = presented_key(request.headers());
+    let key = protocol_key.or(presented.as_deref());
     policy.keys.authorize(policy.scope, key).map_err(|denial| {
         // Never the key itself: only why it was refused.
         info!(scope = %policy.scope, denial = ?denial, "request refused");
@@ -118,19 +137,43 @@ pub(crate) fn authorize(request: &Request, protocol_key: Option<&str>) -> Result
     })
 }
 
-/// The key a request presents: the bearer token of `Authorization`, else `X-API-Key`. A header
-/// that is not text presents a key that matches nothing. The same headers carry the key in gRPC
-/// metadata (OTLP/gRPC).
-pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+/// The key a request presents: from `Authorization`, the bearer token or the password of Basic
+/// credentials (any user name: shippers such as Promtail, Fluent Bit and the Loki libraries
+/// only know Basic auth), else `X-API-Key`. A header that is not text, or Basic credentials that
+/// are not base64 of `user:password`, present a key that matches nothing. The same headers carry
+/// the key in gRPC metadata (OTLP/gRPC).
+pub fn presented_key(headers: &HeaderMap) -> Option<String> {
     fn text(value: &HeaderValue) -> &str {
         value.to_str().unwrap_or_default().trim()
     }
-    let bearer = headers.get(AUTHORIZATION).and_then(|value| {
-        let value = text(value);
-        let (scheme, token) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let from_authorization = headers.get(AUTHORIZATION).and_then(|value| {
+        let (scheme, credentials) = text(value).split_once(' ')?;
+        let credentials = credentials.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            Some(credentials.to_owned())
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            Some(basic_password(credentials).unwrap_or_default())
+        } else {
+            None
+        }
     });
-    bearer.or_else(|| headers.get(API_KEY_HEADER).map(text))
+    from_authorization.or_else(|| {
+        headers
+            .get(API_KEY_HEADER)
+            .map(|value| text(value).to_owned())
+    })
+}
+
+/// The password of Basic credentials (RFC 7617: base64 of `user-id:password`, the user id
+/// without a colon).
+fn basic_password(credentials: &str) -> Option<String> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (_user, password) = decoded.split_once(':')?;
+    Some(password.to_owned())
 }
 
 /// A refused request, carried inside a `poem::Error` from [`Authorized`] to the operation's
@@ -173,7 +216,7 @@ impl AccessDenied {
         match self.denial {
             Denial::Missing => format!(
                 "this endpoint needs an API key of scope `{scope}`: send `Authorization: Bearer \
-                 <key>` or `{API_KEY_HEADER}: <key>`"
+                 <key>`, `{API_KEY_HEADER}: <key>` or the key as the password of Basic auth"
             ),
             Denial::Unknown => {
                 format!("the API key is not valid; send a configured key of scope `{scope}`")

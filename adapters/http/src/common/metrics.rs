@@ -181,6 +181,8 @@ pub enum IngestSource {
     OtlpGrpc,
     /// `POST /_bulk` (Elasticsearch)
     Elasticsearch,
+    /// `POST /loki/api/v1/push`
+    Loki,
 }
 
 impl IngestSource {
@@ -190,6 +192,7 @@ impl IngestSource {
             Self::Otlp => "otlp",
             Self::OtlpGrpc => "otlp_grpc",
             Self::Elasticsearch => "elasticsearch",
+            Self::Loki => "loki",
         }
     }
 }

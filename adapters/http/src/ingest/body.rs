@@ -1,6 +1,7 @@
 //! Decoding `POST /ingest` bodies: one JSON object (one event), a JSON array of objects or NDJSON
 //! (a batch), each plain or gzip. Every problem names its field; a batch's problems also name
-//! the event's position, and one bad event does not spoil the others.
+//! the event's position, and one bad event does not spoil the others. Top-level fields that are
+//! not fields of an event are kept as metadata, never dropped (see `decode_object`).
 
 use std::collections::BTreeMap;
 
@@ -252,17 +253,11 @@ fn decode_object(value: Value, not_object: &str) -> Result<LogEventDraft, BodyEr
     let message = text("message")?.unwrap_or_default();
     let trace_id = text("trace_id")?;
     let span_id = text("span_id")?;
-    let metadata = match object.remove("metadata") {
+    let mut metadata: BTreeMap<String, String> = match object.remove("metadata") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(entries)) => entries
             .into_iter()
-            .map(|(key, value)| {
-                let text = match value {
-                    Value::String(text) => text,
-                    other => other.to_string(),
-                };
-                (key, text)
-            })
+            .map(|(key, value)| (key, metadata_text(value)))
             .collect(),
         Some(_) => return Err(BodyError::field("metadata", "must be an object")),
     };
@@ -288,6 +283,19 @@ fn decode_object(value: Value, not_object: &str) -> Result<LogEventDraft, BodyEr
             ));
         }
     };
+    // Whatever is left is a field we have no place for: kept as metadata rather than dropped.
+    for (name, value) in object {
+        if metadata.contains_key(&name) {
+            return Err(BodyError::field(
+                &name,
+                &format!(
+                    "is not a field of an event, so it would be kept as metadata, but \
+                     `metadata.{name}` is given too; send one of them"
+                ),
+            ));
+        }
+        metadata.insert(name, metadata_text(value));
+    }
     Ok(LogEventDraft {
         service,
         level,
@@ -297,6 +305,15 @@ fn decode_object(value: Value, not_object: &str) -> Result<LogEventDraft, BodyEr
         trace_id,
         span_id,
     })
+}
+
+/// A metadata value as stored: a string as it is, anything else (numbers, booleans, null,
+/// objects, arrays) as its compact JSON text.
+fn metadata_text(value: Value) -> String {
+    match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +331,39 @@ mod tests {
             IngestPayload::Single(draft) => Ok(draft),
             IngestPayload::Batch(_) => panic!("expected one event, got a batch"),
         }
+    }
+
+    #[test]
+    fn unknown_top_level_fields_are_kept_as_metadata_strings_as_is_the_rest_as_json_text() {
+        let body = br#"{"service":"api","level":"INFO","message":"m","metadata":{"a":"1"},
+            "host":"web-1","attempt":3,"ratio":0.5,"ok":true,"gone":null,
+            "user":{"id":7,"tags":["x"]},"list":[1,"two"]}"#;
+        let draft = decode_event(body).unwrap();
+        let expected: BTreeMap<String, String> = [
+            ("a", "1"),
+            ("host", "web-1"),
+            ("attempt", "3"),
+            ("ratio", "0.5"),
+            ("ok", "true"),
+            ("gone", "null"),
+            ("user", r#"{"id":7,"tags":["x"]}"#),
+            ("list", r#"[1,"two"]"#),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+        assert_eq!(draft.metadata, expected);
+    }
+
+    #[test]
+    fn an_unknown_field_also_given_in_metadata_is_refused_naming_the_field() {
+        let body =
+            br#"{"service":"api","level":"INFO","message":"m","host":"a","metadata":{"host":"b"}}"#;
+        let error = decode_event(body).unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.code, ErrorCode::InvalidField);
+        assert_eq!(error.field.as_deref(), Some("host"));
+        assert!(error.reason.contains("metadata.host"), "{}", error.reason);
     }
 
     #[test]

@@ -191,6 +191,8 @@ fn valid_event() -> impl Strategy<Value = ValidEvent> {
         option::of(timestamp()),
         option::of(hex_id(32)),
         option::of(hex_id(16)),
+        // Top-level fields that are not fields of an event: kept as metadata.
+        btree_map("x_[a-z_]{1,8}", metadata_value(), 0..3),
     )
         .prop_map(
             |(
@@ -201,8 +203,19 @@ fn valid_event() -> impl Strategy<Value = ValidEvent> {
                 timestamp,
                 trace,
                 span,
+                extra_fields,
             )| {
                 let mut object = serde_json::Map::new();
+                let mut stored_metadata: BTreeMap<String, String> = metadata
+                    .iter()
+                    .map(|(key, value)| (key.clone(), metadata_text(value)))
+                    .collect();
+                for (name, value) in extra_fields {
+                    if !metadata.contains_key(&name) {
+                        stored_metadata.insert(name.clone(), metadata_text(&value));
+                        object.insert(name, value);
+                    }
+                }
                 object.insert("service".into(), service_text.into());
                 object.insert("level".into(), level_text.into());
                 object.insert("message".into(), message.clone().into());
@@ -223,10 +236,7 @@ fn valid_event() -> impl Strategy<Value = ValidEvent> {
                     service,
                     level,
                     message,
-                    metadata: metadata
-                        .iter()
-                        .map(|(key, value)| (key.clone(), metadata_text(value)))
-                        .collect(),
+                    metadata: stored_metadata,
                     timestamp_nanos: timestamp.map(|(_, nanos)| nanos),
                     trace_id: trace.map(|(_, lower)| lower),
                     span_id: span.map(|(_, lower)| lower),
@@ -617,6 +627,34 @@ proptest! {
                 .unwrap_or_else(|error| panic!("a valid event was refused: {error:?}"));
             event.assert_matches(&validated, &request_trace.to_string());
         }
+    }
+
+    #[test]
+    fn an_unknown_field_also_given_in_metadata_is_refused_naming_it(
+        event in valid_event(),
+        name in "y_[a-z]{1,8}",
+        top in metadata_value(),
+        inner in metadata_value(),
+    ) {
+        let mut json = event.json.clone();
+        let object = json.as_object_mut().expect("an event is an object");
+        object.insert(name.clone(), top);
+        let metadata = object.entry("metadata").or_insert_with(|| json!({}));
+        metadata.as_object_mut().expect("metadata is an object").insert(name.clone(), inner);
+        let body = json.to_string();
+        let error = match decode_payload(
+            BodyFormat::Json,
+            BodyEncoding::Identity,
+            body.as_bytes(),
+            &limits(1 << 20, 8),
+        ) {
+            Err(error) => error,
+            Ok(payload) => panic!("a clashing field was accepted: {payload:?}"),
+        };
+        prop_assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        prop_assert_eq!(error.code, ErrorCode::InvalidField);
+        prop_assert_eq!(error.field.as_deref(), Some(name.as_str()));
+        prop_assert!(error.reason.contains(&format!("metadata.{name}")), "{}", error.reason);
     }
 
     #[test]
