@@ -10,7 +10,7 @@
 use application::ports::{ArrivalWindow, HistogramRequest};
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, SortOrder};
+use domain::{Filter, GroupBy, SampleRows, SortOrder};
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
@@ -265,6 +265,52 @@ pub(crate) fn count_by(filter: &Filter, group_by: GroupBy) -> Statement {
     statement
 }
 
+/// The group key of a sampled count that holds how many events were read: every other key
+/// carries [`SAMPLED_KEY_PREFIX`], so no key or value (not even an empty one) can be it.
+pub(crate) const EVENTS_READ_KEY: &str = "";
+/// What the statements of sampled counts put before every key they count.
+pub(crate) const SAMPLED_KEY_PREFIX: &str = "v";
+
+/// Events per metadata key among the first `sample` matching events: the subquery's `LIMIT`
+/// bounds what is read (the arrays are outside the sort key, so nothing else would), and one
+/// extra group under [`EVENTS_READ_KEY`] counts the events read, in the same pass. Largest
+/// first, ties by key; that extra group always sorts first (no group is larger, and it is the
+/// smallest key), hence one group more than the filter's limit.
+pub(crate) fn metadata_keys(filter: &Filter, sample: SampleRows) -> Statement {
+    let mut statement = Statement::new(format!(
+        "SELECT arrayJoin(arrayPushFront(arrayMap(key -> concat('{SAMPLED_KEY_PREFIX}', key), \
+         metadata_keys), '{EVENTS_READ_KEY}')) AS group_key, count() AS hits \
+         FROM (SELECT metadata_keys FROM {LOGS_TABLE}"
+    ));
+    statement
+        .where_all(filter_conditions(filter))
+        .push(" LIMIT ?)")
+        .number_value(sample.get())
+        .push(" GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT ?")
+        .number_value(u64::from(filter.limit().get()) + 1);
+    statement
+}
+
+/// Events per value of the metadata `key` among the first `sample` matching events that have
+/// it, with the events read under [`EVENTS_READ_KEY`], as [`metadata_keys`] does.
+pub(crate) fn metadata_values(filter: &Filter, key: &str, sample: SampleRows) -> Statement {
+    let mut conditions = filter_conditions(filter);
+    conditions.add_prewhere("has(metadata_keys, ?)", [Value::Text(key.to_owned())]);
+    let mut statement = Statement::new(format!(
+        "SELECT arrayJoin(['{EVENTS_READ_KEY}', concat('{SAMPLED_KEY_PREFIX}', \
+         metadata_values[indexOf(metadata_keys, ?)])]) AS group_key, count() AS hits \
+         FROM (SELECT metadata_keys, metadata_values FROM {LOGS_TABLE}"
+    ));
+    statement
+        .text_value(key)
+        .where_all(conditions)
+        .push(" LIMIT ?)")
+        .number_value(sample.get())
+        .push(" GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT ?")
+        .number_value(u64::from(filter.limit().get()) + 1);
+    statement
+}
+
 /// One bucket (of one level, when split) of a histogram.
 #[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
 pub(crate) struct BucketRow {
@@ -498,6 +544,30 @@ mod tests {
     }
 
     #[test]
+    fn metadata_counts_read_a_bounded_sample_and_count_it_under_the_empty_key() {
+        let filter = filter(FilterDraft {
+            services: vec!["auth".into()],
+            limit: Some("10".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            bound(&metadata_keys(&filter, SampleRows::new(1000))),
+            "SELECT arrayJoin(arrayPushFront(arrayMap(key -> concat('v', key), metadata_keys), \
+             '')) AS group_key, count() AS hits FROM (SELECT metadata_keys FROM logs \
+             WHERE service IN ('auth') LIMIT 1000) GROUP BY group_key \
+             ORDER BY hits DESC, group_key ASC LIMIT 11"
+        );
+        assert_eq!(
+            bound(&metadata_values(&filter, "user'id", SampleRows::new(1000))),
+            "SELECT arrayJoin(['', concat('v', metadata_values[indexOf(metadata_keys, \
+             'user\\'id')])]) AS group_key, count() AS hits FROM (SELECT metadata_keys, \
+             metadata_values FROM logs PREWHERE has(metadata_keys, 'user\\'id') \
+             WHERE service IN ('auth') LIMIT 1000) GROUP BY group_key \
+             ORDER BY hits DESC, group_key ASC LIMIT 11"
+        );
+    }
+
+    #[test]
     fn arrivals_follow_receive_time_then_id_after_the_position() {
         let id = EventId::generate();
         let window = ArrivalWindow {
@@ -566,6 +636,12 @@ mod statements_for_other_versions {
             ..FilterDraft::default()
         })
         .unwrap();
+        let billing_trace = Filter::from_draft(FilterDraft {
+            services: vec!["billing".into()],
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            ..FilterDraft::default()
+        })
+        .unwrap();
         let keys = [PageKey {
             timestamp: 1_777_941_000_000_000_000,
             id: "019df0a1-0000-7000-8000-000000000001".into(),
@@ -607,6 +683,24 @@ mod statements_for_other_versions {
                 }),
             ),
             ("export", export(&every_condition)),
+            (
+                "metadata_keys",
+                metadata_keys(&every_condition, SampleRows::new(1000)),
+            ),
+            // Two crafted events match, both with only `user_id=42`: reading one of them answers
+            // the same on every version, whichever it is.
+            (
+                "metadata_keys_sampled",
+                metadata_keys(&billing_trace, SampleRows::new(1)),
+            ),
+            (
+                "metadata_values",
+                metadata_values(&every_condition, "user_id", SampleRows::new(1000)),
+            ),
+            (
+                "metadata_values_sampled",
+                metadata_values(&billing_trace, "user_id", SampleRows::new(1)),
+            ),
             ("arrivals", arrivals(&window)),
         ];
         let client = Client::default().with_validation(false);

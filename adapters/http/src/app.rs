@@ -21,6 +21,7 @@ use crate::explorer;
 use crate::ingest::IngestApi;
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
+use crate::query::fields::FieldsApi;
 
 /// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `/health`, `/ready`,
 /// `/docs`, `/openapi.json`. `POST /ingest` and `POST /v1/logs` need a key of scope `ingest`
@@ -68,7 +69,8 @@ pub fn ingestion_app(
     Traced::new(routes).map_to_response()
 }
 
-/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
+/// The query service: `GET /logs` and the other reads, field discovery (`/logs/fields`),
+/// `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
 /// explorer page at `/` (which needs no key). The reads need a key of scope `query` when `keys`
 /// has any. HTTP settings are the defaults.
 pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
@@ -82,7 +84,13 @@ pub fn query_app_with(
     config: QueryHttpConfig,
 ) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
-        (HealthApi(Arc::new(query.clone())), QueryApi { query }),
+        (
+            HealthApi(Arc::new(query.clone())),
+            QueryApi {
+                query: query.clone(),
+            },
+            FieldsApi { query },
+        ),
         "Log query API",
         env!("CARGO_PKG_VERSION"),
     )

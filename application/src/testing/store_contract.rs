@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use domain::{
     Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent,
-    LogEventParts, Message, Metadata, ServiceName, SortOrder, Timestamp, TraceId,
+    LogEventParts, Message, Metadata, SampleRows, ServiceName, SortOrder, Timestamp, TraceId,
 };
 
 use super::sample_event;
 use crate::ports::{
-    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter,
+    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter, SampledCounts,
 };
 
 const TRACE_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -567,6 +567,125 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
     );
 }
 
+/// Metadata keys, and the values of one key, are counted per matching event (largest first,
+/// ties by key, at most `limit`); a sample smaller than the matches reads exactly that many
+/// events and counts no more than it read.
+pub async fn metadata_keys_and_values_are_counted_over_a_bounded_sample(
+    store: &dyn LogStoreUnderTest,
+) {
+    let events = vec![
+        custom_event(
+            "auth",
+            Level::Info,
+            "m",
+            at(0),
+            &[("user", "42"), ("host", "a")],
+            TRACE_A,
+        ),
+        custom_event("auth", Level::Info, "m", at(1), &[("user", "42")], TRACE_A),
+        custom_event(
+            "auth",
+            Level::Error,
+            "m",
+            at(2),
+            &[("user", "7"), ("region", "")],
+            TRACE_A,
+        ),
+        custom_event(
+            "billing",
+            Level::Info,
+            "m",
+            at(3),
+            &[("host", "b")],
+            TRACE_B,
+        ),
+        custom_event("billing", Level::Info, "m", at(4), &[], TRACE_B),
+    ];
+    store.insert(&events).await.expect("insert");
+    let count = |key: &str, count: u64| GroupCount {
+        key: key.to_owned(),
+        count,
+    };
+    let everything = SampleRows::new(1000);
+
+    let keys = store
+        .metadata_keys(&Filter::default(), everything)
+        .await
+        .expect("keys");
+    assert_eq!(
+        keys,
+        SampledCounts {
+            groups: vec![count("user", 3), count("host", 2), count("region", 1)],
+            events_read: 5,
+        }
+    );
+    let auth_top_one = filter(FilterDraft {
+        services: vec!["auth".into()],
+        limit: Some("1".into()),
+        ..FilterDraft::default()
+    });
+    assert_eq!(
+        store
+            .metadata_keys(&auth_top_one, everything)
+            .await
+            .expect("keys"),
+        SampledCounts {
+            groups: vec![count("user", 3)],
+            events_read: 3,
+        }
+    );
+    assert_eq!(
+        store
+            .metadata_values(&Filter::default(), "user", everything)
+            .await
+            .expect("values"),
+        SampledCounts {
+            groups: vec![count("42", 2), count("7", 1)],
+            events_read: 3,
+        }
+    );
+    // An empty value is a value; an absent key is none.
+    assert_eq!(
+        store
+            .metadata_values(&Filter::default(), "region", everything)
+            .await
+            .expect("values"),
+        SampledCounts {
+            groups: vec![count("", 1)],
+            events_read: 1,
+        }
+    );
+    assert_eq!(
+        store
+            .metadata_values(&Filter::default(), "absent", everything)
+            .await
+            .expect("values"),
+        SampledCounts::default()
+    );
+
+    let two = SampleRows::new(2);
+    let sampled_keys = store
+        .metadata_keys(&Filter::default(), two)
+        .await
+        .expect("keys");
+    assert_eq!(sampled_keys.events_read, 2);
+    assert!(sampled_keys.groups.iter().all(|group| group.count <= 2));
+    assert!(!sampled_keys.groups.is_empty());
+    let sampled_values = store
+        .metadata_values(&Filter::default(), "user", two)
+        .await
+        .expect("values");
+    assert_eq!(sampled_values.events_read, 2);
+    assert_eq!(
+        sampled_values
+            .groups
+            .iter()
+            .map(|group| group.count)
+            .sum::<u64>(),
+        2
+    );
+}
+
 /// Counts per time bucket start on whole intervals, list only buckets with events, by start
 /// and then level (least severe first), and stop at `max_rows`.
 pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStoreUnderTest) {
@@ -763,6 +882,7 @@ macro_rules! store_contract_tests {
             cursors_page_through_equal_timestamps_without_gaps_or_repeats,
             pages_of_recent_logs_are_complete_in_both_orders,
             counts_per_group_are_largest_first,
+            metadata_keys_and_values_are_counted_over_a_bounded_sample,
             histograms_count_per_bucket_and_level,
             exports_read_every_match_in_order,
             arrivals_are_read_in_receive_order
