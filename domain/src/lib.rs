@@ -5,6 +5,7 @@
 //! The limits a client can hit are collected in [`limits`].
 
 mod aggregate;
+mod condition;
 mod cursor;
 mod error;
 mod event;
@@ -18,6 +19,7 @@ mod text;
 mod timestamp;
 
 pub use aggregate::{GroupBy, HistogramInterval, HistogramSplit};
+pub use condition::{Anchoring, FieldCondition, FieldOp, LineCondition, Pattern, parse_number};
 pub use cursor::Cursor;
 pub use error::{ValidationError, ValidationReason};
 pub use event::{LogEvent, LogEventDraft, LogEventParts, Metadata};

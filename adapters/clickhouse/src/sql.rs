@@ -10,7 +10,9 @@
 use application::ports::{ArrivalWindow, HistogramRequest};
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, SampleRows, SortOrder};
+use domain::{
+    FieldCondition, FieldName, FieldOp, Filter, GroupBy, LineCondition, SampleRows, SortOrder,
+};
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
@@ -165,7 +167,65 @@ fn filter_conditions(filter: &Filter) -> Conditions {
             );
         }
     }
+    for condition in filter.field_conditions() {
+        let (sql, values) = field_condition(condition);
+        conditions.add(sql, values);
+    }
+    for condition in filter.line_conditions() {
+        let (sql, value) = match condition {
+            LineCondition::Contains(text) => ("position(message, ?) > 0", text.clone()),
+            LineCondition::NotContains(text) => ("position(message, ?) = 0", text.clone()),
+            LineCondition::Matches(pattern) => ("match(message, ?)", pattern.for_search()),
+            LineCondition::NotMatches(pattern) => ("NOT match(message, ?)", pattern.for_search()),
+        };
+        conditions.add(sql, [Value::Text(value)]);
+    }
     conditions
+}
+
+/// What a number looks like to a numeric field comparison, as `domain::parse_number` reads it.
+const NUMBER_PATTERN: &str = r"^-?[0-9]+(\.[0-9]+)?$";
+
+/// The SQL of a field comparison and its values. A metadata key an event lacks reads as `''`
+/// (`indexOf` gives 0, and element 0 of an array is the type's default), as the domain wants.
+fn field_condition(condition: &FieldCondition) -> (String, Vec<Value>) {
+    let (expression, mut key_values) = match condition.field() {
+        FieldName::Service => ("service", vec![]),
+        FieldName::Level => ("toString(level)", vec![]),
+        FieldName::Metadata(key) => (
+            "metadata_values[indexOf(metadata_keys, ?)]",
+            vec![Value::Text(key.clone())],
+        ),
+    };
+    let operand = Value::Text(match condition.pattern() {
+        Some(pattern) => pattern.for_search(),
+        None => condition.value().to_owned(),
+    });
+    let comparison = |op: &str| format!("{expression} {op} ?");
+    let numeric = |op: &str| {
+        format!("match({expression}, ?) AND toFloat64OrZero({expression}) {op} toFloat64(?)")
+    };
+    let sql = match condition.op() {
+        FieldOp::Equal => comparison("="),
+        FieldOp::NotEqual => comparison("!="),
+        FieldOp::Matches => format!("match({expression}, ?)"),
+        FieldOp::NotMatches => format!("NOT match({expression}, ?)"),
+        FieldOp::Greater => numeric(">"),
+        FieldOp::GreaterOrEqual => numeric(">="),
+        FieldOp::Less => numeric("<"),
+        FieldOp::LessOrEqual => numeric("<="),
+    };
+    let values = if condition.number().is_some() {
+        let mut values = key_values.clone();
+        values.push(Value::Text(NUMBER_PATTERN.to_owned()));
+        values.extend(key_values);
+        values.push(operand);
+        values
+    } else {
+        key_values.push(operand);
+        key_values
+    };
+    (sql, values)
 }
 
 /// The filter's conditions plus its cursor position: `(timestamp, id)` strictly after the
@@ -636,6 +696,30 @@ mod statements_for_other_versions {
             ..FilterDraft::default()
         })
         .unwrap();
+        let field = |name: &str, op: domain::FieldOp, value: &str| {
+            domain::FieldCondition::new(FieldName::parse(name).unwrap(), op, value).unwrap()
+        };
+        let pattern = |source: &str| {
+            domain::Pattern::new(source, domain::Anchoring::AnyPart, "line").unwrap()
+        };
+        let logql_conditions = Filter::from_draft(FilterDraft {
+            field_conditions: vec![
+                field("service", FieldOp::Matches, "(?i)AUTH|bill.*"),
+                field("level", FieldOp::NotEqual, "TRACE"),
+                field("metadata.region", FieldOp::NotMatches, "eu"),
+                field("metadata.absent", FieldOp::Equal, ""),
+                field("metadata.user_id", FieldOp::Greater, "40"),
+                field("metadata.user_id", FieldOp::LessOrEqual, "60.5"),
+            ],
+            line_conditions: vec![
+                LineCondition::Contains("connection".into()),
+                LineCondition::NotContains("#1".into()),
+                LineCondition::Matches(pattern("(?i)^db .* #\\d+5$")),
+                LineCondition::NotMatches(pattern("hard|ОШИБКА")),
+            ],
+            ..FilterDraft::default()
+        })
+        .unwrap();
         let billing_trace = Filter::from_draft(FilterDraft {
             services: vec!["billing".into()],
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
@@ -658,6 +742,11 @@ mod statements_for_other_versions {
         let statements = [
             ("page_keys", page_keys(&every_condition)),
             ("page_keys_oldest_first", page_keys(&oldest_first)),
+            ("page_keys_logql_conditions", page_keys(&logql_conditions)),
+            (
+                "count_by_logql_conditions",
+                count_by(&logql_conditions, GroupBy::Service),
+            ),
             ("rows_by_keys", rows_by_keys(&keys, SortOrder::Descending)),
             ("count_by_level", count_by(&every_condition, GroupBy::Level)),
             (

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent,
-    LogEventParts, Message, Metadata, SampleRows, ServiceName, SortOrder, Timestamp, TraceId,
+    Anchoring, Cursor, EventId, FieldCondition, FieldName, FieldOp, Filter, FilterDraft, GroupBy,
+    HistogramInterval, Level, LineCondition, LogEvent, LogEventParts, Message, Metadata, Pattern,
+    SampleRows, ServiceName, SortOrder, Timestamp, TraceId,
 };
 
 use super::sample_event;
@@ -378,6 +379,137 @@ pub async fn the_store_selects_what_filter_matches_accepts(store: &dyn LogStoreU
         let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
         let found = everything(store, &conditions).await;
         assert_eq!(ids(&found), expected, "{draft:?}");
+    }
+}
+
+/// Field comparisons (equality, regular expressions matching the whole value, numbers, a
+/// missing metadata key as an empty value) and message tests (case-sensitive text, regular
+/// expressions matching any part) select exactly what `Filter::matches` accepts.
+#[allow(clippy::expect_used)]
+pub async fn field_and_line_conditions_select_what_filter_matches_accepts(
+    store: &dyn LogStoreUnderTest,
+) {
+    let services = ["auth", "auth-api", "billing"];
+    let messages = [
+        "timeout after 30s",
+        "Connection refused",
+        "GET /api/users 200",
+        "ünïcödé ОШИБКА",
+        "",
+    ];
+    let corpus: Vec<LogEvent> = (0..30_u64)
+        .map(|i| {
+            let index = usize::try_from(i).unwrap_or_default();
+            let took = format!("{}.5", i * 3);
+            let code = if i % 4 == 0 {
+                "5xx".to_owned()
+            } else {
+                (200 + i).to_string()
+            };
+            let metadata: Vec<(&str, &str)> = match i % 3 {
+                0 => vec![],
+                1 => vec![("took", took.as_str()), ("code", code.as_str())],
+                _ => vec![("took", ""), ("user", "Ada")],
+            };
+            custom_event(
+                services[index % 3],
+                Level::ALL[index % 6],
+                &format!("{} #{i}", messages[index % 5]),
+                at(i),
+                &metadata,
+                TRACE_A,
+            )
+        })
+        .collect();
+    store.insert(&corpus).await.expect("insert");
+    let field = |name: &str, op: FieldOp, value: &str| {
+        FieldCondition::new(FieldName::parse(name).expect("field"), op, value).expect("condition")
+    };
+    let pattern = |source: &str| Pattern::new(source, Anchoring::AnyPart, "line").expect("pattern");
+
+    let cases: Vec<(Vec<FieldCondition>, Vec<LineCondition>)> = vec![
+        (vec![field("service", FieldOp::Equal, "auth")], vec![]),
+        (vec![field("service", FieldOp::NotEqual, "auth")], vec![]),
+        (vec![field("service", FieldOp::Matches, "auth")], vec![]),
+        (
+            vec![field("service", FieldOp::Matches, "auth.*|bill")],
+            vec![],
+        ),
+        (
+            vec![field("service", FieldOp::NotMatches, "auth-.*")],
+            vec![],
+        ),
+        (
+            vec![field("level", FieldOp::Matches, "(?i)error|warn")],
+            vec![],
+        ),
+        (vec![field("level", FieldOp::NotEqual, "INFO")], vec![]),
+        (vec![field("metadata.user", FieldOp::Equal, "")], vec![]),
+        (vec![field("metadata.took", FieldOp::NotEqual, "")], vec![]),
+        (
+            vec![field("metadata.user", FieldOp::Matches, "a.a")],
+            vec![],
+        ),
+        (
+            vec![field("metadata.user", FieldOp::Matches, "(?i)a.a")],
+            vec![],
+        ),
+        (vec![field("metadata.took", FieldOp::Greater, "30")], vec![]),
+        (
+            vec![field("metadata.took", FieldOp::LessOrEqual, "19.5")],
+            vec![],
+        ),
+        (
+            vec![field("metadata.code", FieldOp::GreaterOrEqual, "0")],
+            vec![],
+        ),
+        (vec![field("metadata.code", FieldOp::Less, "210")], vec![]),
+        (vec![], vec![LineCondition::Contains("Connection".into())]),
+        (vec![], vec![LineCondition::Contains("connection".into())]),
+        (vec![], vec![LineCondition::NotContains("#1".into())]),
+        (vec![], vec![LineCondition::Contains(String::new())]),
+        (
+            vec![],
+            vec![LineCondition::Matches(pattern("(?i)connection|TIMEOUT"))],
+        ),
+        (
+            vec![],
+            vec![LineCondition::Matches(pattern("^GET /api/\\w+ 2\\d\\d"))],
+        ),
+        (vec![], vec![LineCondition::NotMatches(pattern("#[12]"))]),
+        (vec![], vec![LineCondition::Matches(pattern("ОШИБКА"))]),
+        (
+            vec![
+                field("service", FieldOp::Matches, "auth.*"),
+                field("metadata.took", FieldOp::Greater, "10"),
+            ],
+            vec![
+                LineCondition::NotContains("refused".into()),
+                LineCondition::Matches(pattern("\\d+")),
+            ],
+        ),
+    ];
+    for (field_conditions, line_conditions) in cases {
+        let conditions = filter(FilterDraft {
+            field_conditions,
+            line_conditions,
+            ..FilterDraft::default()
+        });
+        let mut expected: Vec<&LogEvent> = corpus
+            .iter()
+            .filter(|event| conditions.matches(event))
+            .collect();
+        expected.sort_by_key(|event| (event.timestamp(), event.id()));
+        expected.reverse();
+        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        let found = everything(store, &conditions).await;
+        assert_eq!(
+            ids(&found),
+            expected,
+            "{:?} {:?}",
+            conditions.field_conditions(),
+            conditions.line_conditions()
+        );
     }
 }
 
@@ -879,6 +1011,7 @@ macro_rules! store_contract_tests {
             metadata_and_trace_conditions_match_exactly,
             min_level_selects_that_level_and_above,
             the_store_selects_what_filter_matches_accepts,
+            field_and_line_conditions_select_what_filter_matches_accepts,
             cursors_page_through_equal_timestamps_without_gaps_or_repeats,
             pages_of_recent_logs_are_complete_in_both_orders,
             counts_per_group_are_largest_first,
