@@ -12,8 +12,9 @@
 # on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
 # runs `cargo test --workspace`. Servers are stopped whatever the outcome. The OTLP test's Python
 # OpenTelemetry client is installed into .test-servers/venv, schemathesis into
-# .test-servers/schemathesis-venv (both kept between runs); the log explorer's browser test
-# gets Debian's chromium and the pinned playwright-core (tests/browser, npm ci).
+# .test-servers/schemathesis-venv, Grafana's LogQL grammar (npm) into .test-servers/logql-grammar
+# (all kept between runs); the log explorer's browser test gets Debian's chromium and the pinned
+# playwright-core (tests/browser, npm ci).
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -41,6 +42,7 @@ case "${1:-}" in
 "")
     ensure_otlp_python
     ensure_browser_test
+    ensure_logql_grammar
     cargo test --workspace
     # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
     # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
@@ -54,6 +56,7 @@ faults) run_fault_suite ;;
 *)
     ensure_otlp_python
     ensure_browser_test
+    ensure_logql_grammar
     cargo test "$@"
     ;;
 esac
