@@ -140,6 +140,10 @@ for rows in "${ROW_COUNTS[@]}"; do
         "page 1 (limit 100)|/logs?limit=100"
         "page 1000 by cursor|/logs?limit=100&cursor=$cursor_1000"
         "page 1000 by offset|/logs?limit=100&offset=99900"
+        "fields over 24 h (services, levels, metadata keys)|/logs/fields?$day"
+        "field values: service, over 24 h|/logs/fields/service/values?$day"
+        "field values: metadata.region (3 values), over 24 h|/logs/fields/metadata.region/values?$day"
+        "field values: metadata.user_id (100,000 values), top 100|/logs/fields/metadata.user_id/values?$day"
     )
     for case in "${cases[@]}"; do
         name="${case%%|*}"

@@ -176,6 +176,29 @@ ensure_syslog_clients() {
     export SYSLOG_LOGGER
 }
 
+# ensure_logql_grammar: Grafana's LogQL grammar (npm @grafana/lezer-logql, pinned in
+# tests/logql/package-lock.json) with its check script in .test-servers/logql-grammar, installed
+# with `npm ci` when missing or when the lock file changed (node and npm from apt when missing);
+# exports the folder as LOGQL_GRAMMAR_DIR for adapters/logql/tests/corpus.rs.
+ensure_logql_grammar() {
+    local dir="$REPO_ROOT/.test-servers/logql-grammar" source="$REPO_ROOT/tests/logql"
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        log "installing nodejs and npm"
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            nodejs npm >&2
+    fi
+    if [[ ! -d "$dir/node_modules" ]] || ! cmp -s "$source/package-lock.json" "$dir/package-lock.json"; then
+        log "installing @grafana/lezer-logql into $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$source/package.json" "$source/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+    fi
+    cp "$source/check.mjs" "$dir/"
+    export LOGQL_GRAMMAR_DIR="$dir"
+}
+
 # ensure_pinned_venv VENV REQUIREMENTS WHAT: a virtualenv in VENV with the packages of
 # REQUIREMENTS, (re)built from PyPI when missing or when that file changed since.
 ensure_pinned_venv() {

@@ -14,9 +14,11 @@
 # on free loopback ports (data in .test-servers/, removed afterwards), builds the binaries and
 # runs `cargo test --workspace`. Servers are stopped whatever the outcome. The OTLP test's Python
 # OpenTelemetry client is installed into .test-servers/venv, the Elasticsearch test's Python client
-# into .test-servers/es-venv, schemathesis into .test-servers/schemathesis-venv (all kept between
-# runs); the log explorer's browser test gets Debian's chromium and the pinned playwright-core
-# (tests/browser, npm ci); rsyslog, rsyslog-elasticsearch and logger come with apt when missing.
+# into .test-servers/es-venv, schemathesis into .test-servers/schemathesis-venv, Grafana's LogQL
+# grammar (npm) into .test-servers/logql-grammar (all kept between runs); the log explorer's
+# browser test gets Debian's chromium and the pinned playwright-core (tests/browser, npm ci);
+# rsyslog, rsyslog-elasticsearch and logger come with apt when missing; the Loki clients (npm
+# winston-loki, PyPI python-logging-loki) are pinned in tests/loki.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -62,6 +64,7 @@ case "${1:-}" in
     ensure_elasticsearch_python
     ensure_syslog_clients
     ensure_loki_clients
+    ensure_logql_grammar
     cargo test --workspace
     # Current ClickHouse (chDB, in process) answers every read statement of the adapter like
     # 18.16 does: runs the ignored statement writer of adapters/clickhouse/src/sql.rs.
@@ -80,6 +83,7 @@ cluster) run_cluster_test ;;
     ensure_elasticsearch_python
     ensure_syslog_clients
     ensure_loki_clients
+    ensure_logql_grammar
     cargo test "$@"
     ;;
 esac

@@ -19,6 +19,9 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use drain::{DrainError, DrainOutcome, DrainSettings, DrainTrigger, DrainUseCase};
 pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
-pub use query::{Histogram, HistogramBucket, LogPage, QueryError, QuerySettings, QueryUseCase};
+pub use query::{
+    FieldSummary, FieldValues, Histogram, HistogramBucket, LogPage, QueryError, QuerySettings,
+    QueryUseCase, SampleInfo,
+};
 pub use retention::RetentionUseCase;
 pub use tail::{TailItem, TailSettings, TailSubscription};

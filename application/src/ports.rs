@@ -6,7 +6,7 @@
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
-use domain::{EventId, Filter, GroupBy, HistogramInterval, Level, LogEvent, Timestamp};
+use domain::{EventId, Filter, GroupBy, HistogramInterval, Level, LogEvent, SampleRows, Timestamp};
 
 /// The cause of an adapter error, kept for logs.
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -203,6 +203,26 @@ pub trait LogReader: Send + Sync {
     /// `TimedOut`, `Failed`.
     async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError>;
 
+    /// Counts, among the first `sample` events the filter matches (in whatever order the store
+    /// reads them; every match when fewer match), how many have each metadata key: the largest
+    /// count first, equal counts by key, at most the filter's limit keys. The filter's page is
+    /// ignored. Errors: `Unavailable`, `TimedOut`, `Failed`.
+    async fn metadata_keys(
+        &self,
+        filter: &Filter,
+        sample: SampleRows,
+    ) -> Result<SampledCounts, StoreError>;
+
+    /// Counts, among the first `sample` events the filter matches that have the metadata
+    /// `key`, how many have each value of it: ordered and limited like
+    /// [`LogReader::metadata_keys`]. Errors: `Unavailable`, `TimedOut`, `Failed`.
+    async fn metadata_values(
+        &self,
+        filter: &Filter,
+        key: &str,
+        sample: SampleRows,
+    ) -> Result<SampledCounts, StoreError>;
+
     /// Opens a cursor over every event the filter matches, in its order, however many: the
     /// filter's limit, offset and cursor are ignored. Implementations hold only a bounded part
     /// of the answer in memory at a time. Copies of an event stored twice come one after the
@@ -233,6 +253,15 @@ pub struct GroupCount {
     /// The level's name or the service.
     pub key: String,
     pub count: u64,
+}
+
+/// Counts per group over a bounded sample of the matching events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampledCounts {
+    /// The groups, largest count first, equal counts by key.
+    pub groups: Vec<GroupCount>,
+    /// How many events were read: the sample's size when it was full, else every match.
+    pub events_read: u64,
 }
 
 /// The number of events in one bucket of [`LogReader::histogram`], of one level when split.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::limits::{HISTOGRAM_MAX_BUCKETS, MAX_PAGE_LIMIT};
 use domain::{
-    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, HistogramSplit, Level,
-    LogEvent, Timestamp, ValidationError, ValidationReason,
+    Cursor, EventId, FieldName, Filter, FilterDraft, GroupBy, HistogramInterval, HistogramSplit,
+    Level, LogEvent, SampleRows, Timestamp, ValidationError, ValidationReason,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +42,48 @@ pub struct HistogramBucket {
     pub levels: Vec<(Level, u64)>,
 }
 
+/// The fields seen in a time range, each with how many matching logs have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSummary {
+    /// Services, most logs first, exact counts.
+    pub services: Vec<GroupCount>,
+    /// Levels, most logs first, exact counts.
+    pub levels: Vec<GroupCount>,
+    /// Metadata keys, most logs first, counted over [`FieldSummary::sample`].
+    pub metadata_keys: Vec<GroupCount>,
+    /// How the metadata keys were counted.
+    pub sample: SampleInfo,
+}
+
+/// The most frequent values of one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldValues {
+    pub field: FieldName,
+    /// Values, most logs first, equal counts by value.
+    pub values: Vec<GroupCount>,
+    /// For a metadata key, how its values were counted; `None` for `service` and `level`,
+    /// whose counts are exact.
+    pub sample: Option<SampleInfo>,
+}
+
+/// How many logs a sampled count read, and whether that was all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleInfo {
+    /// Logs read.
+    pub events_read: u64,
+    /// Whether more logs matched than were read (the counts are then a sample's).
+    pub partial: bool,
+}
+
+impl SampleInfo {
+    fn of(events_read: u64, sample: SampleRows) -> Self {
+        Self {
+            events_read,
+            partial: events_read >= sample.get(),
+        }
+    }
+}
+
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -64,6 +106,8 @@ pub struct QuerySettings {
     pub max_page_limit: u32,
     /// How the live tail polls.
     pub tail: TailSettings,
+    /// How many logs one metadata field discovery reads at most.
+    pub field_sample: SampleRows,
 }
 
 impl Default for QuerySettings {
@@ -72,6 +116,7 @@ impl Default for QuerySettings {
             max_range: Some(Duration::from_secs(30 * 24 * 3600)),
             max_page_limit: MAX_PAGE_LIMIT,
             tail: TailSettings::default(),
+            field_sample: SampleRows::DEFAULT,
         }
     }
 }
@@ -187,6 +232,52 @@ impl QueryUseCase {
         let counts = self.store.histogram(&request).await?;
         let buckets = fill_buckets(interval, first, last, &counts)?;
         Ok(Histogram { interval, buckets })
+    }
+
+    /// The services, levels and metadata keys of the matching logs, each with its count, at
+    /// most the filter's limit of each. Services and levels are counted exactly (they lead the
+    /// store's sort key); metadata keys over at most [`QuerySettings::field_sample`] logs.
+    pub async fn fields(&self, draft: FilterDraft) -> Result<FieldSummary, QueryError> {
+        let filter = self.validated(draft)?;
+        let sample = self.settings.field_sample;
+        let services = self.store.count_by(&filter, GroupBy::Service).await?;
+        let levels = self.store.count_by(&filter, GroupBy::Level).await?;
+        let keys = self.store.metadata_keys(&filter, sample).await?;
+        Ok(FieldSummary {
+            services,
+            levels,
+            metadata_keys: keys.groups,
+            sample: SampleInfo::of(keys.events_read, sample),
+        })
+    }
+
+    /// The most frequent values of `field` (`service`, `level` or `metadata.<key>`) among
+    /// the matching logs, at most the filter's limit; a metadata key's values are counted over
+    /// at most [`QuerySettings::field_sample`] logs that have it.
+    pub async fn field_values(
+        &self,
+        draft: FilterDraft,
+        field: &str,
+    ) -> Result<FieldValues, QueryError> {
+        let field = FieldName::parse(field)?;
+        let filter = self.validated(draft)?;
+        let (values, sample) = match &field {
+            FieldName::Service => (self.store.count_by(&filter, GroupBy::Service).await?, None),
+            FieldName::Level => (self.store.count_by(&filter, GroupBy::Level).await?, None),
+            FieldName::Metadata(key) => {
+                let sample = self.settings.field_sample;
+                let counts = self.store.metadata_values(&filter, key, sample).await?;
+                (
+                    counts.groups,
+                    Some(SampleInfo::of(counts.events_read, sample)),
+                )
+            }
+        };
+        Ok(FieldValues {
+            field,
+            values,
+            sample,
+        })
     }
 
     /// Opens a cursor over every matching log, in the filter's order (limit and offset do not
@@ -623,6 +714,135 @@ mod tests {
         assert_eq!((groups[0].key.as_str(), groups[0].count), ("auth", 3));
     }
 
+    fn group(key: &str, count: u64) -> GroupCount {
+        GroupCount {
+            key: key.to_owned(),
+            count,
+        }
+    }
+
+    #[tokio::test]
+    async fn fields_count_services_and_levels_exactly_and_metadata_keys_over_the_sample() {
+        let mut store = MockLogReader::new();
+        let bounded = |filter: &Filter| filter.from().is_some() && filter.limit().get() == 5;
+        store
+            .expect_count_by()
+            .withf(move |filter, group_by| bounded(filter) && *group_by == GroupBy::Service)
+            .times(1)
+            .return_once(|_, _| Ok(vec![group("auth", 3)]));
+        store
+            .expect_count_by()
+            .withf(move |filter, group_by| bounded(filter) && *group_by == GroupBy::Level)
+            .times(1)
+            .return_once(|_, _| Ok(vec![group("ERROR", 3)]));
+        store
+            .expect_metadata_keys()
+            .withf(move |filter, sample| bounded(filter) && sample.get() == 2)
+            .times(1)
+            .return_once(|_, _| {
+                Ok(crate::ports::SampledCounts {
+                    groups: vec![group("user", 2)],
+                    events_read: 2,
+                })
+            });
+        let use_case = QueryUseCase::with_settings(
+            Arc::new(store),
+            QuerySettings {
+                field_sample: SampleRows::new(2),
+                ..QuerySettings::default()
+            },
+            CancellationToken::new(),
+        );
+
+        let fields = use_case
+            .fields(FilterDraft {
+                limit: Some("5".into()),
+                ..FilterDraft::default()
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(
+            fields,
+            FieldSummary {
+                services: vec![group("auth", 3)],
+                levels: vec![group("ERROR", 3)],
+                metadata_keys: vec![group("user", 2)],
+                sample: SampleInfo {
+                    events_read: 2,
+                    partial: true,
+                },
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn field_values_of_a_metadata_key_are_sampled_and_of_service_exact() {
+        let mut store = MockLogReader::new();
+        store
+            .expect_metadata_values()
+            .withf(|_, key, sample| key == "user id" && sample.get() == 1_000_000)
+            .times(1)
+            .return_once(|_, _, _| {
+                Ok(crate::ports::SampledCounts {
+                    groups: vec![group("42", 7)],
+                    events_read: 9,
+                })
+            });
+        store
+            .expect_count_by()
+            .withf(|_, group_by| *group_by == GroupBy::Service)
+            .times(1)
+            .return_once(|_, _| Ok(vec![group("auth", 3)]));
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let user = use_case
+            .field_values(FilterDraft::default(), "metadata.user id")
+            .await
+            .unwrap();
+        assert_eq!(user.values, vec![group("42", 7)]);
+        assert_eq!(
+            user.sample,
+            Some(SampleInfo {
+                events_read: 9,
+                partial: false,
+            })
+        );
+        let services = use_case
+            .field_values(FilterDraft::default(), "service")
+            .await
+            .unwrap();
+        assert_eq!(services.values, vec![group("auth", 3)]);
+        assert_eq!(services.sample, None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_field_or_a_range_too_wide_is_refused_before_the_store() {
+        let mut store = MockLogReader::new();
+        store.expect_count_by().times(0);
+        store.expect_metadata_values().times(0);
+        store.expect_metadata_keys().times(0);
+        let use_case = QueryUseCase::new(Arc::new(store));
+
+        let QueryError::Invalid(error) = use_case
+            .field_values(FilterDraft::default(), "user_id")
+            .await
+            .unwrap_err()
+        else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(error.field(), "field");
+        let too_wide = FilterDraft {
+            from: Some("2020-01-01T00:00:00Z".into()),
+            to: Some("2026-01-01T00:00:00Z".into()),
+            ..FilterDraft::default()
+        };
+        let QueryError::Invalid(error) = use_case.fields(too_wide).await.unwrap_err() else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(error.field(), "to");
+    }
+
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text, "t").unwrap()
     }
@@ -819,6 +1039,21 @@ mod tests {
         ) -> Result<Vec<BucketCount>, StoreError> {
             self.inner.histogram(request).await
         }
+        async fn metadata_keys(
+            &self,
+            filter: &Filter,
+            sample: SampleRows,
+        ) -> Result<crate::ports::SampledCounts, StoreError> {
+            self.inner.metadata_keys(filter, sample).await
+        }
+        async fn metadata_values(
+            &self,
+            filter: &Filter,
+            key: &str,
+            sample: SampleRows,
+        ) -> Result<crate::ports::SampledCounts, StoreError> {
+            self.inner.metadata_values(filter, key, sample).await
+        }
         async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {
             self.inner.export(filter).await
         }
@@ -842,6 +1077,7 @@ mod tests {
                     heartbeat_interval: Duration::from_secs(3600),
                     ..TailSettings::default()
                 },
+                field_sample: SampleRows::DEFAULT,
             },
             shutdown,
         )
@@ -938,6 +1174,7 @@ mod tests {
                     heartbeat_interval: Duration::from_millis(300),
                     ..TailSettings::default()
                 },
+                field_sample: SampleRows::DEFAULT,
             },
             CancellationToken::new(),
         );

@@ -8,8 +8,8 @@ use crate::limits::{
     MAX_PAGE_LIMIT, MAX_PAGE_LIMIT_CEILING, Span,
 };
 use crate::{
-    Cursor, Level, LogEvent, ServiceName, TextSearch, Timestamp, TraceId, ValidationError,
-    ValidationReason,
+    Cursor, FieldCondition, Level, LineCondition, LogEvent, ServiceName, TextSearch, Timestamp,
+    TraceId, ValidationError, ValidationReason,
 };
 
 /// Number of logs on one page: 1 to the largest page (1000 by default, configurable up to
@@ -101,6 +101,11 @@ pub struct FilterDraft {
     pub order: Option<String>,
     /// A `next_cursor` from an earlier answer: the page after it.
     pub cursor: Option<String>,
+    /// Field comparisons (already validated, e.g. parsed from LogQL), at most
+    /// [`FILTER_MAX_METADATA_CONDITIONS`].
+    pub field_conditions: Vec<FieldCondition>,
+    /// Tests on the message (already validated), at most [`FILTER_MAX_METADATA_CONDITIONS`].
+    pub line_conditions: Vec<LineCondition>,
 }
 
 /// A validated query: all conditions combine with AND; lists match any of their items.
@@ -121,6 +126,8 @@ pub struct Filter {
     offset: u64,
     order: SortOrder,
     cursor: Option<Cursor>,
+    field_conditions: Vec<FieldCondition>,
+    line_conditions: Vec<LineCondition>,
 }
 
 impl Filter {
@@ -177,6 +184,19 @@ impl Filter {
             None => None,
         };
         let metadata = validate_metadata_conditions(draft.metadata)?;
+        for (count, field) in [
+            (draft.field_conditions.len(), "field conditions"),
+            (draft.line_conditions.len(), "line filters"),
+        ] {
+            if count > FILTER_MAX_METADATA_CONDITIONS {
+                return Err(ValidationError::new(
+                    field,
+                    ValidationReason::TooMany {
+                        max: FILTER_MAX_METADATA_CONDITIONS,
+                    },
+                ));
+            }
+        }
         let trace_id = non_blank(draft.trace_id.as_deref())
             .map(TraceId::parse)
             .transpose()?;
@@ -238,6 +258,8 @@ impl Filter {
             offset,
             order,
             cursor,
+            field_conditions: draft.field_conditions,
+            line_conditions: draft.line_conditions,
         })
     }
 
@@ -329,6 +351,14 @@ impl Filter {
                 .text
                 .as_ref()
                 .is_none_or(|text| text.matches(event.message().as_str()))
+            && self
+                .field_conditions
+                .iter()
+                .all(|condition| condition.matches(event))
+            && self
+                .line_conditions
+                .iter()
+                .all(|condition| condition.matches(event))
     }
 
     /// Services to match; empty means all.
@@ -409,6 +439,16 @@ impl Filter {
     /// Where the page starts: just after this position.
     pub fn cursor(&self) -> Option<Cursor> {
         self.cursor
+    }
+
+    /// Field comparisons every matching event meets.
+    pub fn field_conditions(&self) -> &[FieldCondition] {
+        &self.field_conditions
+    }
+
+    /// Tests on the message every matching event meets.
+    pub fn line_conditions(&self) -> &[LineCondition] {
+        &self.line_conditions
     }
 }
 

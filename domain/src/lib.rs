@@ -5,9 +5,11 @@
 //! The limits a client can hit are collected in [`limits`].
 
 mod aggregate;
+mod condition;
 mod cursor;
 mod error;
 mod event;
+mod field;
 mod filter;
 mod ids;
 mod level;
@@ -17,9 +19,11 @@ mod text;
 mod timestamp;
 
 pub use aggregate::{GroupBy, HistogramInterval, HistogramSplit};
+pub use condition::{Anchoring, FieldCondition, FieldOp, LineCondition, Pattern, parse_number};
 pub use cursor::Cursor;
 pub use error::{ValidationError, ValidationReason};
 pub use event::{LogEvent, LogEventDraft, LogEventParts, Metadata};
+pub use field::{FieldName, METADATA_FIELD_PREFIX, SampleRows};
 pub use filter::{Filter, FilterDraft, Limit, SortOrder};
 pub use ids::{EventId, SpanId, TraceId};
 pub use level::Level;

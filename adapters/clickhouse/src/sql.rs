@@ -12,7 +12,10 @@ use std::collections::BTreeSet;
 use application::ports::{ArrivalWindow, HistogramRequest};
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, LogEvent, SortOrder};
+use domain::{
+    FieldCondition, FieldName, FieldOp, Filter, GroupBy, LineCondition, LogEvent, SampleRows,
+    SortOrder,
+};
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
@@ -167,7 +170,65 @@ fn filter_conditions(filter: &Filter) -> Conditions {
             );
         }
     }
+    for condition in filter.field_conditions() {
+        let (sql, values) = field_condition(condition);
+        conditions.add(sql, values);
+    }
+    for condition in filter.line_conditions() {
+        let (sql, value) = match condition {
+            LineCondition::Contains(text) => ("position(message, ?) > 0", text.clone()),
+            LineCondition::NotContains(text) => ("position(message, ?) = 0", text.clone()),
+            LineCondition::Matches(pattern) => ("match(message, ?)", pattern.for_search()),
+            LineCondition::NotMatches(pattern) => ("NOT match(message, ?)", pattern.for_search()),
+        };
+        conditions.add(sql, [Value::Text(value)]);
+    }
     conditions
+}
+
+/// What a number looks like to a numeric field comparison, as `domain::parse_number` reads it.
+const NUMBER_PATTERN: &str = r"^-?[0-9]+(\.[0-9]+)?$";
+
+/// The SQL of a field comparison and its values. A metadata key an event lacks reads as `''`
+/// (`indexOf` gives 0, and element 0 of an array is the type's default), as the domain wants.
+fn field_condition(condition: &FieldCondition) -> (String, Vec<Value>) {
+    let (expression, mut key_values) = match condition.field() {
+        FieldName::Service => ("service", vec![]),
+        FieldName::Level => ("toString(level)", vec![]),
+        FieldName::Metadata(key) => (
+            "metadata_values[indexOf(metadata_keys, ?)]",
+            vec![Value::Text(key.clone())],
+        ),
+    };
+    let operand = Value::Text(match condition.pattern() {
+        Some(pattern) => pattern.for_search(),
+        None => condition.value().to_owned(),
+    });
+    let comparison = |op: &str| format!("{expression} {op} ?");
+    let numeric = |op: &str| {
+        format!("match({expression}, ?) AND toFloat64OrZero({expression}) {op} toFloat64(?)")
+    };
+    let sql = match condition.op() {
+        FieldOp::Equal => comparison("="),
+        FieldOp::NotEqual => comparison("!="),
+        FieldOp::Matches => format!("match({expression}, ?)"),
+        FieldOp::NotMatches => format!("NOT match({expression}, ?)"),
+        FieldOp::Greater => numeric(">"),
+        FieldOp::GreaterOrEqual => numeric(">="),
+        FieldOp::Less => numeric("<"),
+        FieldOp::LessOrEqual => numeric("<="),
+    };
+    let values = if condition.number().is_some() {
+        let mut values = key_values.clone();
+        values.push(Value::Text(NUMBER_PATTERN.to_owned()));
+        values.extend(key_values);
+        values.push(operand);
+        values
+    } else {
+        key_values.push(operand);
+        key_values
+    };
+    (sql, values)
 }
 
 /// The filter's conditions plus its cursor position: `(timestamp, id)` strictly after the
@@ -310,6 +371,52 @@ pub(crate) fn count_by(filter: &Filter, group_by: GroupBy) -> Statement {
         .where_all(filter_conditions(filter))
         .push(" GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT ?")
         .number_value(u64::from(filter.limit().get()));
+    statement
+}
+
+/// The group key of a sampled count that holds how many events were read: every other key
+/// carries [`SAMPLED_KEY_PREFIX`], so no key or value (not even an empty one) can be it.
+pub(crate) const EVENTS_READ_KEY: &str = "";
+/// What the statements of sampled counts put before every key they count.
+pub(crate) const SAMPLED_KEY_PREFIX: &str = "v";
+
+/// Events per metadata key among the first `sample` matching events: the subquery's `LIMIT`
+/// bounds what is read (the arrays are outside the sort key, so nothing else would), and one
+/// extra group under [`EVENTS_READ_KEY`] counts the events read, in the same pass. Largest
+/// first, ties by key; that extra group always sorts first (no group is larger, and it is the
+/// smallest key), hence one group more than the filter's limit.
+pub(crate) fn metadata_keys(filter: &Filter, sample: SampleRows) -> Statement {
+    let mut statement = Statement::new(format!(
+        "SELECT arrayJoin(arrayPushFront(arrayMap(key -> concat('{SAMPLED_KEY_PREFIX}', key), \
+         metadata_keys), '{EVENTS_READ_KEY}')) AS group_key, count() AS hits \
+         FROM (SELECT metadata_keys FROM {LOGS_TABLE}"
+    ));
+    statement
+        .where_all(filter_conditions(filter))
+        .push(" LIMIT ?)")
+        .number_value(sample.get())
+        .push(" GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT ?")
+        .number_value(u64::from(filter.limit().get()) + 1);
+    statement
+}
+
+/// Events per value of the metadata `key` among the first `sample` matching events that have
+/// it, with the events read under [`EVENTS_READ_KEY`], as [`metadata_keys`] does.
+pub(crate) fn metadata_values(filter: &Filter, key: &str, sample: SampleRows) -> Statement {
+    let mut conditions = filter_conditions(filter);
+    conditions.add_prewhere("has(metadata_keys, ?)", [Value::Text(key.to_owned())]);
+    let mut statement = Statement::new(format!(
+        "SELECT arrayJoin(['{EVENTS_READ_KEY}', concat('{SAMPLED_KEY_PREFIX}', \
+         metadata_values[indexOf(metadata_keys, ?)])]) AS group_key, count() AS hits \
+         FROM (SELECT metadata_keys, metadata_values FROM {LOGS_TABLE}"
+    ));
+    statement
+        .text_value(key)
+        .where_all(conditions)
+        .push(" LIMIT ?)")
+        .number_value(sample.get())
+        .push(" GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT ?")
+        .number_value(u64::from(filter.limit().get()) + 1);
     statement
 }
 
@@ -546,6 +653,30 @@ mod tests {
     }
 
     #[test]
+    fn metadata_counts_read_a_bounded_sample_and_count_it_under_the_empty_key() {
+        let filter = filter(FilterDraft {
+            services: vec!["auth".into()],
+            limit: Some("10".into()),
+            ..FilterDraft::default()
+        });
+        assert_eq!(
+            bound(&metadata_keys(&filter, SampleRows::new(1000))),
+            "SELECT arrayJoin(arrayPushFront(arrayMap(key -> concat('v', key), metadata_keys), \
+             '')) AS group_key, count() AS hits FROM (SELECT metadata_keys FROM logs \
+             WHERE service IN ('auth') LIMIT 1000) GROUP BY group_key \
+             ORDER BY hits DESC, group_key ASC LIMIT 11"
+        );
+        assert_eq!(
+            bound(&metadata_values(&filter, "user'id", SampleRows::new(1000))),
+            "SELECT arrayJoin(['', concat('v', metadata_values[indexOf(metadata_keys, \
+             'user\\'id')])]) AS group_key, count() AS hits FROM (SELECT metadata_keys, \
+             metadata_values FROM logs PREWHERE has(metadata_keys, 'user\\'id') \
+             WHERE service IN ('auth') LIMIT 1000) GROUP BY group_key \
+             ORDER BY hits DESC, group_key ASC LIMIT 11"
+        );
+    }
+
+    #[test]
     fn arrivals_follow_receive_time_then_id_after_the_position() {
         let id = EventId::generate();
         let window = ArrivalWindow {
@@ -644,6 +775,36 @@ mod statements_for_other_versions {
             ..FilterDraft::default()
         })
         .unwrap();
+        let field = |name: &str, op: domain::FieldOp, value: &str| {
+            domain::FieldCondition::new(FieldName::parse(name).unwrap(), op, value).unwrap()
+        };
+        let pattern = |source: &str| {
+            domain::Pattern::new(source, domain::Anchoring::AnyPart, "line").unwrap()
+        };
+        let logql_conditions = Filter::from_draft(FilterDraft {
+            field_conditions: vec![
+                field("service", FieldOp::Matches, "(?i)AUTH|bill.*"),
+                field("level", FieldOp::NotEqual, "TRACE"),
+                field("metadata.region", FieldOp::NotMatches, "eu"),
+                field("metadata.absent", FieldOp::Equal, ""),
+                field("metadata.user_id", FieldOp::Greater, "40"),
+                field("metadata.user_id", FieldOp::LessOrEqual, "60.5"),
+            ],
+            line_conditions: vec![
+                LineCondition::Contains("connection".into()),
+                LineCondition::NotContains("#1".into()),
+                LineCondition::Matches(pattern("(?i)^db .* #\\d+5$")),
+                LineCondition::NotMatches(pattern("hard|ОШИБКА")),
+            ],
+            ..FilterDraft::default()
+        })
+        .unwrap();
+        let billing_trace = Filter::from_draft(FilterDraft {
+            services: vec!["billing".into()],
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            ..FilterDraft::default()
+        })
+        .unwrap();
         let keys = [PageKey {
             timestamp: 1_777_941_000_000_000_000,
             id: "019df0a1-0000-7000-8000-000000000001".into(),
@@ -660,6 +821,11 @@ mod statements_for_other_versions {
         let statements = [
             ("page_keys", page_keys(&every_condition)),
             ("page_keys_oldest_first", page_keys(&oldest_first)),
+            ("page_keys_logql_conditions", page_keys(&logql_conditions)),
+            (
+                "count_by_logql_conditions",
+                count_by(&logql_conditions, GroupBy::Service),
+            ),
             ("rows_by_keys", rows_by_keys(&keys, SortOrder::Descending)),
             ("count_by_level", count_by(&every_condition, GroupBy::Level)),
             (
@@ -685,6 +851,24 @@ mod statements_for_other_versions {
                 }),
             ),
             ("export", export(&every_condition)),
+            (
+                "metadata_keys",
+                metadata_keys(&every_condition, SampleRows::new(1000)),
+            ),
+            // Two crafted events match, both with only `user_id=42`: reading one of them answers
+            // the same on every version, whichever it is.
+            (
+                "metadata_keys_sampled",
+                metadata_keys(&billing_trace, SampleRows::new(1)),
+            ),
+            (
+                "metadata_values",
+                metadata_values(&every_condition, "user_id", SampleRows::new(1000)),
+            ),
+            (
+                "metadata_values_sampled",
+                metadata_values(&billing_trace, "user_id", SampleRows::new(1)),
+            ),
             ("arrivals", arrivals(&window)),
             (
                 "stored_ids",

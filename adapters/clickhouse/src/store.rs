@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use application::ports::{
     ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
-    StoreError,
+    SampledCounts, StoreError,
 };
 use async_trait::async_trait;
 use clickhouse::Client;
 use clickhouse::query::Query;
-use domain::{Filter, GroupBy, LogEvent, SortOrder, Timestamp};
+use domain::{Filter, GroupBy, LogEvent, SampleRows, SortOrder, Timestamp};
 use tracing::debug;
 
 use crate::config::ClickHouseConfig;
@@ -181,6 +181,36 @@ impl ClickHouseLogStore {
             // The server buffers the whole answer before sending it, so an error in the middle
             // of a result arrives as an error status, not as text after the rows.
             .with_setting("wait_end_of_query", "1")
+    }
+
+    /// The groups of a sampled count ([`sql::metadata_keys`], [`sql::metadata_values`]): the
+    /// events read come as one group under [`sql::EVENTS_READ_KEY`], every other key with
+    /// [`sql::SAMPLED_KEY_PREFIX`] before it.
+    async fn sampled_counts(
+        &self,
+        statement: &Statement,
+        limit: usize,
+    ) -> Result<SampledCounts, StoreError> {
+        let rows = within(
+            self.query_timeout,
+            Operation::Query,
+            self.read(statement).fetch_all::<GroupRow>(),
+        )
+        .await
+        .inspect_err(|error| debug!(error = ?error, "clickhouse field count failed"))?;
+        let mut counts = SampledCounts::default();
+        for row in rows {
+            if row.group_key == sql::EVENTS_READ_KEY {
+                counts.events_read = row.hits;
+            } else if let Some(key) = row.group_key.strip_prefix(sql::SAMPLED_KEY_PREFIX) {
+                counts.groups.push(GroupCount {
+                    key: key.to_owned(),
+                    count: row.hits,
+                });
+            }
+        }
+        counts.groups.truncate(limit);
+        Ok(counts)
     }
 
     /// Both steps of a page read: the keys of the page, then its rows. The keys are looked for
@@ -376,6 +406,31 @@ impl LogReader for ClickHouseLogStore {
                 })
             })
             .collect()
+    }
+
+    async fn metadata_keys(
+        &self,
+        filter: &Filter,
+        sample: SampleRows,
+    ) -> Result<SampledCounts, StoreError> {
+        self.sampled_counts(
+            &sql::metadata_keys(filter, sample),
+            filter.limit().get() as usize,
+        )
+        .await
+    }
+
+    async fn metadata_values(
+        &self,
+        filter: &Filter,
+        key: &str,
+        sample: SampleRows,
+    ) -> Result<SampledCounts, StoreError> {
+        self.sampled_counts(
+            &sql::metadata_values(filter, key, sample),
+            filter.limit().get() as usize,
+        )
+        .await
     }
 
     async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {

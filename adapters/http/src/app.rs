@@ -25,6 +25,7 @@ use crate::ingest::IngestApi;
 use crate::loki_push::{self, LOKI_PUSH_PATH, LokiPushApi};
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
+use crate::query::fields::FieldsApi;
 
 /// The ingestion service: `POST /ingest`, `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push`
 /// (Loki), `POST /_bulk` (Elasticsearch), `/health`, `/ready`, `/docs`, `/openapi.json`. The
@@ -96,7 +97,8 @@ pub fn ingestion_app(
     Traced::new(routes).map_to_response()
 }
 
-/// The query service: `GET /logs`, `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
+/// The query service: `GET /logs` and the other reads, field discovery (`/logs/fields`),
+/// `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
 /// explorer page at `/` (which needs no key). The reads need a key of scope `query` when `keys`
 /// has any. HTTP settings are the defaults.
 pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
@@ -110,7 +112,13 @@ pub fn query_app_with(
     config: QueryHttpConfig,
 ) -> impl Endpoint + 'static {
     let api = OpenApiService::new(
-        (HealthApi(Arc::new(query.clone())), QueryApi { query }),
+        (
+            HealthApi(Arc::new(query.clone())),
+            QueryApi {
+                query: query.clone(),
+            },
+            FieldsApi { query },
+        ),
         "Log query API",
         env!("CARGO_PKG_VERSION"),
     )

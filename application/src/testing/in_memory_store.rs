@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use domain::{EventId, Filter, GroupBy, Level, LogEvent, SortOrder, Timestamp};
+use domain::{EventId, Filter, GroupBy, Level, LogEvent, SampleRows, SortOrder, Timestamp};
 
 use crate::ports::{
     ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
-    StoreError,
+    SampledCounts, StoreError,
 };
 
 /// A store in memory ([`LogWriter`] and [`LogReader`]) that filters, orders, pages and counts like the real one.
@@ -35,6 +35,45 @@ impl InMemoryLogStore {
         }
         matching
     }
+
+    /// The first `sample` matching events in insertion order (the order this store reads
+    /// them), each counted under the keys `keys_of` gives it.
+    fn sampled_counts(
+        &self,
+        filter: &Filter,
+        sample: SampleRows,
+        keys_of: impl Fn(&LogEvent) -> Option<Vec<String>>,
+    ) -> SampledCounts {
+        let events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut events_read = 0;
+        let sampled = events
+            .iter()
+            .filter(|event| filter.matches(event))
+            .filter_map(keys_of)
+            .take(usize::try_from(sample.get()).unwrap_or(usize::MAX));
+        for keys in sampled {
+            events_read += 1;
+            for key in keys {
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        SampledCounts {
+            groups: largest_first(counts, filter.limit().get() as usize),
+            events_read,
+        }
+    }
+}
+
+/// Groups ordered by count, largest first, equal counts by key; at most `limit`.
+fn largest_first(counts: HashMap<String, u64>, limit: usize) -> Vec<GroupCount> {
+    let mut groups: Vec<GroupCount> = counts
+        .into_iter()
+        .map(|(key, count)| GroupCount { key, count })
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    groups.truncate(limit);
+    groups
 }
 
 #[async_trait]
@@ -91,13 +130,7 @@ impl LogReader for InMemoryLogStore {
         for event in self.matching(filter) {
             *counts.entry(group_by.key_of(&event)).or_default() += 1;
         }
-        let mut groups: Vec<GroupCount> = counts
-            .into_iter()
-            .map(|(key, count)| GroupCount { key, count })
-            .collect();
-        groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
-        groups.truncate(filter.limit().get() as usize);
-        Ok(groups)
+        Ok(largest_first(counts, filter.limit().get() as usize))
     }
 
     async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError> {
@@ -117,6 +150,36 @@ impl LogReader for InMemoryLogStore {
                 count,
             })
             .collect())
+    }
+
+    async fn metadata_keys(
+        &self,
+        filter: &Filter,
+        sample: SampleRows,
+    ) -> Result<SampledCounts, StoreError> {
+        Ok(self.sampled_counts(filter, sample, |event| {
+            Some(
+                event
+                    .metadata()
+                    .iter()
+                    .map(|(key, _)| key.to_owned())
+                    .collect(),
+            )
+        }))
+    }
+
+    async fn metadata_values(
+        &self,
+        filter: &Filter,
+        key: &str,
+        sample: SampleRows,
+    ) -> Result<SampledCounts, StoreError> {
+        Ok(self.sampled_counts(filter, sample, |event| {
+            event
+                .metadata()
+                .get(key)
+                .map(|value| vec![value.to_owned()])
+        }))
     }
 
     async fn export(&self, filter: &Filter) -> Result<Box<dyn EventCursor>, StoreError> {

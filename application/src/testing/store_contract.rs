@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 
 use domain::{
-    Cursor, EventId, Filter, FilterDraft, GroupBy, HistogramInterval, Level, LogEvent,
-    LogEventParts, Message, Metadata, ServiceName, SortOrder, Timestamp, TraceId,
+    Anchoring, Cursor, EventId, FieldCondition, FieldName, FieldOp, Filter, FilterDraft, GroupBy,
+    HistogramInterval, Level, LineCondition, LogEvent, LogEventParts, Message, Metadata, Pattern,
+    SampleRows, ServiceName, SortOrder, Timestamp, TraceId,
 };
 
 use super::sample_event;
 use crate::ports::{
-    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter,
+    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter, SampledCounts,
 };
 
 const TRACE_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -381,6 +382,137 @@ pub async fn the_store_selects_what_filter_matches_accepts(store: &dyn LogStoreU
     }
 }
 
+/// Field comparisons (equality, regular expressions matching the whole value, numbers, a
+/// missing metadata key as an empty value) and message tests (case-sensitive text, regular
+/// expressions matching any part) select exactly what `Filter::matches` accepts.
+#[allow(clippy::expect_used)]
+pub async fn field_and_line_conditions_select_what_filter_matches_accepts(
+    store: &dyn LogStoreUnderTest,
+) {
+    let services = ["auth", "auth-api", "billing"];
+    let messages = [
+        "timeout after 30s",
+        "Connection refused",
+        "GET /api/users 200",
+        "ünïcödé ОШИБКА",
+        "",
+    ];
+    let corpus: Vec<LogEvent> = (0..30_u64)
+        .map(|i| {
+            let index = usize::try_from(i).unwrap_or_default();
+            let took = format!("{}.5", i * 3);
+            let code = if i % 4 == 0 {
+                "5xx".to_owned()
+            } else {
+                (200 + i).to_string()
+            };
+            let metadata: Vec<(&str, &str)> = match i % 3 {
+                0 => vec![],
+                1 => vec![("took", took.as_str()), ("code", code.as_str())],
+                _ => vec![("took", ""), ("user", "Ada")],
+            };
+            custom_event(
+                services[index % 3],
+                Level::ALL[index % 6],
+                &format!("{} #{i}", messages[index % 5]),
+                at(i),
+                &metadata,
+                TRACE_A,
+            )
+        })
+        .collect();
+    store.insert(&corpus).await.expect("insert");
+    let field = |name: &str, op: FieldOp, value: &str| {
+        FieldCondition::new(FieldName::parse(name).expect("field"), op, value).expect("condition")
+    };
+    let pattern = |source: &str| Pattern::new(source, Anchoring::AnyPart, "line").expect("pattern");
+
+    let cases: Vec<(Vec<FieldCondition>, Vec<LineCondition>)> = vec![
+        (vec![field("service", FieldOp::Equal, "auth")], vec![]),
+        (vec![field("service", FieldOp::NotEqual, "auth")], vec![]),
+        (vec![field("service", FieldOp::Matches, "auth")], vec![]),
+        (
+            vec![field("service", FieldOp::Matches, "auth.*|bill")],
+            vec![],
+        ),
+        (
+            vec![field("service", FieldOp::NotMatches, "auth-.*")],
+            vec![],
+        ),
+        (
+            vec![field("level", FieldOp::Matches, "(?i)error|warn")],
+            vec![],
+        ),
+        (vec![field("level", FieldOp::NotEqual, "INFO")], vec![]),
+        (vec![field("metadata.user", FieldOp::Equal, "")], vec![]),
+        (vec![field("metadata.took", FieldOp::NotEqual, "")], vec![]),
+        (
+            vec![field("metadata.user", FieldOp::Matches, "a.a")],
+            vec![],
+        ),
+        (
+            vec![field("metadata.user", FieldOp::Matches, "(?i)a.a")],
+            vec![],
+        ),
+        (vec![field("metadata.took", FieldOp::Greater, "30")], vec![]),
+        (
+            vec![field("metadata.took", FieldOp::LessOrEqual, "19.5")],
+            vec![],
+        ),
+        (
+            vec![field("metadata.code", FieldOp::GreaterOrEqual, "0")],
+            vec![],
+        ),
+        (vec![field("metadata.code", FieldOp::Less, "210")], vec![]),
+        (vec![], vec![LineCondition::Contains("Connection".into())]),
+        (vec![], vec![LineCondition::Contains("connection".into())]),
+        (vec![], vec![LineCondition::NotContains("#1".into())]),
+        (vec![], vec![LineCondition::Contains(String::new())]),
+        (
+            vec![],
+            vec![LineCondition::Matches(pattern("(?i)connection|TIMEOUT"))],
+        ),
+        (
+            vec![],
+            vec![LineCondition::Matches(pattern("^GET /api/\\w+ 2\\d\\d"))],
+        ),
+        (vec![], vec![LineCondition::NotMatches(pattern("#[12]"))]),
+        (vec![], vec![LineCondition::Matches(pattern("ОШИБКА"))]),
+        (
+            vec![
+                field("service", FieldOp::Matches, "auth.*"),
+                field("metadata.took", FieldOp::Greater, "10"),
+            ],
+            vec![
+                LineCondition::NotContains("refused".into()),
+                LineCondition::Matches(pattern("\\d+")),
+            ],
+        ),
+    ];
+    for (field_conditions, line_conditions) in cases {
+        let conditions = filter(FilterDraft {
+            field_conditions,
+            line_conditions,
+            ..FilterDraft::default()
+        });
+        let mut expected: Vec<&LogEvent> = corpus
+            .iter()
+            .filter(|event| conditions.matches(event))
+            .collect();
+        expected.sort_by_key(|event| (event.timestamp(), event.id()));
+        expected.reverse();
+        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        let found = everything(store, &conditions).await;
+        assert_eq!(
+            ids(&found),
+            expected,
+            "{:?} {:?}",
+            conditions.field_conditions(),
+            conditions.line_conditions()
+        );
+    }
+}
+
 /// Paging with cursors visits every matching event once, in order, even when many share a
 /// timestamp, in both orders; the offset counts from the cursor.
 pub async fn cursors_page_through_equal_timestamps_without_gaps_or_repeats(
@@ -564,6 +696,125 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
             .await
             .expect("count")
             .is_empty()
+    );
+}
+
+/// Metadata keys, and the values of one key, are counted per matching event (largest first,
+/// ties by key, at most `limit`); a sample smaller than the matches reads exactly that many
+/// events and counts no more than it read.
+pub async fn metadata_keys_and_values_are_counted_over_a_bounded_sample(
+    store: &dyn LogStoreUnderTest,
+) {
+    let events = vec![
+        custom_event(
+            "auth",
+            Level::Info,
+            "m",
+            at(0),
+            &[("user", "42"), ("host", "a")],
+            TRACE_A,
+        ),
+        custom_event("auth", Level::Info, "m", at(1), &[("user", "42")], TRACE_A),
+        custom_event(
+            "auth",
+            Level::Error,
+            "m",
+            at(2),
+            &[("user", "7"), ("region", "")],
+            TRACE_A,
+        ),
+        custom_event(
+            "billing",
+            Level::Info,
+            "m",
+            at(3),
+            &[("host", "b")],
+            TRACE_B,
+        ),
+        custom_event("billing", Level::Info, "m", at(4), &[], TRACE_B),
+    ];
+    store.insert(&events).await.expect("insert");
+    let count = |key: &str, count: u64| GroupCount {
+        key: key.to_owned(),
+        count,
+    };
+    let everything = SampleRows::new(1000);
+
+    let keys = store
+        .metadata_keys(&Filter::default(), everything)
+        .await
+        .expect("keys");
+    assert_eq!(
+        keys,
+        SampledCounts {
+            groups: vec![count("user", 3), count("host", 2), count("region", 1)],
+            events_read: 5,
+        }
+    );
+    let auth_top_one = filter(FilterDraft {
+        services: vec!["auth".into()],
+        limit: Some("1".into()),
+        ..FilterDraft::default()
+    });
+    assert_eq!(
+        store
+            .metadata_keys(&auth_top_one, everything)
+            .await
+            .expect("keys"),
+        SampledCounts {
+            groups: vec![count("user", 3)],
+            events_read: 3,
+        }
+    );
+    assert_eq!(
+        store
+            .metadata_values(&Filter::default(), "user", everything)
+            .await
+            .expect("values"),
+        SampledCounts {
+            groups: vec![count("42", 2), count("7", 1)],
+            events_read: 3,
+        }
+    );
+    // An empty value is a value; an absent key is none.
+    assert_eq!(
+        store
+            .metadata_values(&Filter::default(), "region", everything)
+            .await
+            .expect("values"),
+        SampledCounts {
+            groups: vec![count("", 1)],
+            events_read: 1,
+        }
+    );
+    assert_eq!(
+        store
+            .metadata_values(&Filter::default(), "absent", everything)
+            .await
+            .expect("values"),
+        SampledCounts::default()
+    );
+
+    let two = SampleRows::new(2);
+    let sampled_keys = store
+        .metadata_keys(&Filter::default(), two)
+        .await
+        .expect("keys");
+    assert_eq!(sampled_keys.events_read, 2);
+    assert!(sampled_keys.groups.iter().all(|group| group.count <= 2));
+    assert!(!sampled_keys.groups.is_empty());
+    let sampled_values = store
+        .metadata_values(&Filter::default(), "user", two)
+        .await
+        .expect("values");
+    assert_eq!(sampled_values.events_read, 2);
+    assert_eq!(
+        sampled_values
+            .groups
+            .iter()
+            .map(|group| group.count)
+            .sum::<u64>(),
+        2
     );
 }
 
@@ -793,9 +1044,11 @@ macro_rules! store_contract_tests {
             metadata_and_trace_conditions_match_exactly,
             min_level_selects_that_level_and_above,
             the_store_selects_what_filter_matches_accepts,
+            field_and_line_conditions_select_what_filter_matches_accepts,
             cursors_page_through_equal_timestamps_without_gaps_or_repeats,
             pages_of_recent_logs_are_complete_in_both_orders,
             counts_per_group_are_largest_first,
+            metadata_keys_and_values_are_counted_over_a_bounded_sample,
             histograms_count_per_bucket_and_level,
             exports_read_every_match_in_order,
             arrivals_are_read_in_receive_order,

@@ -109,6 +109,7 @@ impl Settings {
                 lookback: Duration::from_millis(self.query_tail_lookback_ms),
                 ..TailSettings::default()
             },
+            ..QuerySettings::default()
         })
     }
 }

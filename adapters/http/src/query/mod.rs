@@ -2,6 +2,7 @@
 //! and `/logs/export` (NDJSON), all with the same filters. Handlers only decode parameters,
 //! call the use case and convert its answer.
 
+pub(crate) mod fields;
 pub(crate) mod model;
 pub(crate) mod stream;
 #[cfg(test)]

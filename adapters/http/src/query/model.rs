@@ -284,6 +284,8 @@ pub(crate) enum LogsResponse {
     #[oai(status = 504)]
     TimedOut(Json<ErrorBody>),
 }
+pub(crate) use query_failures;
+
 query_failures!(LogsResponse, logs_request_error);
 
 #[derive(Debug, ApiResponse)]
