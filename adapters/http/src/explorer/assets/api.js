@@ -190,8 +190,10 @@ function dispatch(block, onLog, onSkipped) {
  * The metadata keys to offer in the picker. Until the service can list its fields, the keys of
  * the logs on the page; this is the one place to switch to a field listing endpoint.
  */
-export function metadataKeys(loadedLogs) {
-  const keys = new Set();
+export function metadataKeys(loadedLogs, discovered = []) {
+  // The keys `GET /logs/fields` found in the range, and those of the rows on the page (a key of
+  // a rare value may be outside the field listing's sample).
+  const keys = new Set(discovered);
   for (const log of loadedLogs) {
     for (const key of Object.keys(log.metadata || {})) keys.add(key);
   }

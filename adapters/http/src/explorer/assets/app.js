@@ -170,6 +170,9 @@ $("results").addEventListener("scroll", () => {
   if (nextCursor && !loadingPage && sentinelVisible()) loadPage(view.signal);
 }, { passive: true });
 
+/** Metadata keys `GET /logs/fields` listed for the current range. */
+let discoveredKeys = [];
+
 async function loadPickers(signal) {
   const options = (select, first, items) => {
     const head = document.createElement("option");
@@ -187,11 +190,20 @@ async function loadPickers(signal) {
   serviceParams.set("group_by", "service");
   const levelParams = apiParams({ ...state, levels: [], minLevel: "" }, range);
   levelParams.set("group_by", "level");
+  // The metadata keys of the range (`GET /logs/fields` takes only the range here).
+  const rangeParams = apiParams(state, range);
+  const fieldParams = new URLSearchParams();
+  for (const name of ["from", "to"]) {
+    if (rangeParams.has(name)) fieldParams.set(name, rangeParams.get(name));
+  }
   try {
-    const [services, levels] = await Promise.all([
+    const [services, levels, fields] = await Promise.all([
       getJson("/logs/stats", serviceParams, signal),
       getJson("/logs/stats", levelParams, signal),
+      getJson("/logs/fields", fieldParams, signal),
     ]);
+    discoveredKeys = fields.metadata_keys.map((key) => key.name);
+    refreshKeys();
     const counts = Object.fromEntries(levels.groups.map((group) => [group.key, group.count]));
     options($("service-picker"), "+ service", services.groups.map((group) => [group.key, `${group.key} (${group.count.toLocaleString()})`]));
     options($("level-picker"), "+ level", LEVELS.map((level) => [level, `${level} (${(counts[level] || 0).toLocaleString()})`]));
@@ -202,7 +214,7 @@ async function loadPickers(signal) {
 
 function refreshKeys() {
   const list = $("metadata-keys");
-  list.replaceChildren(...metadataKeys(table.logs).map((key) => {
+  list.replaceChildren(...metadataKeys(table.logs, discoveredKeys).map((key) => {
     const option = document.createElement("option");
     option.value = key;
     return option;
