@@ -213,6 +213,29 @@ ensure_pinned_venv() {
     fi
 }
 
+# apt_install PACKAGE...: installs Debian packages with apt-get (after an update), keeping the
+# services they would start from starting (they would take the default ports).
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "missing $*: install it by hand (no apt-get here)"
+    log "installing $* with apt-get"
+    local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+    if [[ ! -e "$policy" ]]; then
+        # Exit code 101 = "action forbidden": the packages' services are not started.
+        printf '#!/bin/sh\nexit 101\n' | run_as_root tee "$policy" >/dev/null
+        run_as_root chmod 755 "$policy"
+        own_policy=1
+    fi
+    run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || rc=$?
+    if [[ "$rc" -eq 0 ]]; then
+        run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "$@" >&2 || rc=$?
+    fi
+    if [[ "$own_policy" -eq 1 ]]; then
+        run_as_root rm -f "$policy"
+    fi
+    [[ "$rc" -eq 0 ]] || die "apt-get install $* failed (exit $rc)"
+}
+
 # ensure_packages: installs redis-server, clickhouse-server and clickhouse-client (and curl)
 # with apt-get when one of their binaries is missing. Servers that the packages would start as
 # system services are kept from starting (they would take the default ports).

@@ -216,7 +216,7 @@ case "$cmd" in
 start)
     ensure_packages
     command -v java >/dev/null 2>&1 && [[ -f /usr/share/java/zookeeper.jar ]] ||
-        run_as_root apt-get install -y --no-install-recommends zookeeper >&2
+        apt_install zookeeper
     load_ports
     pick_ports
     start_zookeeper
