@@ -103,7 +103,7 @@ timed() {
 # run_scenario KIND RUN: one run against fresh services; writes RESULTS/KIND-RUN.json with the
 # CPU seconds of the generator and of the services added.
 run_scenario() {
-    local kind="$1" run="$2" name="$1$2" output="$RESULTS/$1-$2.json" generator_cpu
+    local kind="$1" run="$2" name="${1//-/_}$2" output="$RESULTS/$1-$2.json" generator_cpu
     start_services "$name"
     generator_cpu="$(timed "$output.raw" "$BIN/loadgen" batch --url "$INGEST_URL" \
         --format "$([[ "$kind" == ingest ]] && echo json || echo "$kind")" \
