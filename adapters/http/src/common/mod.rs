@@ -18,5 +18,6 @@ pub(crate) mod metrics;
 #[cfg(test)]
 mod metrics_tests;
 pub(crate) mod openapi;
+pub(crate) mod raw_body;
 pub(crate) mod timeout;
 pub(crate) mod trace;

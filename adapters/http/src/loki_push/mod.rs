@@ -24,9 +24,8 @@ mod props;
 mod tests;
 
 use application::{IngestError, IngestUseCase};
-use poem::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use poem::web::Data;
-use poem::{Body, Request, RequestBody};
+use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApi};
 use tracing::info;
@@ -38,6 +37,7 @@ use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
+use crate::common::raw_body::RawBody;
 use crate::common::trace::RequestTraceId;
 use mapping::map_push;
 pub(crate) use response::unavailable;
@@ -52,11 +52,14 @@ const LISTED_REJECTIONS: usize = 10;
 
 /// The raw request: nothing is checked here, the handler answers every problem in Loki's form.
 #[derive(Debug)]
-pub(crate) struct PushRequestBody {
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    declared_length: Option<u64>,
-    body: Body,
+pub(crate) struct PushRequestBody(RawBody);
+
+impl std::ops::Deref for PushRequestBody {
+    type Target = RawBody;
+
+    fn deref(&self) -> &RawBody {
+        &self.0
+    }
 }
 
 impl<'a> ApiExtractor<'a> for PushRequestBody {
@@ -95,20 +98,7 @@ impl<'a> ApiExtractor<'a> for PushRequestBody {
         body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let header = |name| {
-            request
-                .headers()
-                .get(name)
-                .map(|value: &poem::http::HeaderValue| {
-                    value.to_str().unwrap_or("(not text)").to_owned()
-                })
-        };
-        Ok(Self {
-            content_type: request.content_type().map(str::to_owned),
-            content_encoding: header(CONTENT_ENCODING),
-            declared_length: header(CONTENT_LENGTH).and_then(|length| length.parse().ok()),
-            body: body.take()?,
-        })
+        RawBody::take(request, body).map(Self)
     }
 }
 
@@ -129,6 +119,7 @@ impl LokiPushApi {
         request: PushRequestBody,
         trace: RequestTraceId,
     ) -> Result<(), PushFailure> {
+        let PushRequestBody(request) = request;
         let encoding = PushEncoding::from_content_type(request.content_type.as_deref())
             .ok_or_else(|| {
                 PushFailure::UnsupportedMediaType(format!(

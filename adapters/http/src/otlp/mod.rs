@@ -18,9 +18,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use otlp_adapter::{ExportError, export_logs};
-use poem::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use poem::web::Data;
-use poem::{Body, Request, RequestBody};
+use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaRequest, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OpenApi};
 use prost::Message as _;
@@ -32,6 +31,7 @@ use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
+use crate::common::raw_body::RawBody;
 use crate::common::trace::RequestTraceId;
 use crate::ingest::body::BodyEncoding;
 pub(crate) use response::unavailable;
@@ -43,11 +43,14 @@ pub(crate) const OTLP_LOGS_PATH: &str = "/v1/logs";
 /// The raw request of `POST /v1/logs`. Nothing is checked here: the handler, which knows the
 /// limits, reads the body and answers every problem in OTLP's error format.
 #[derive(Debug)]
-pub(crate) struct OtlpRequest {
-    content_type: Option<String>,
-    content_encoding: Option<String>,
-    declared_length: Option<u64>,
-    body: Body,
+pub(crate) struct OtlpRequest(RawBody);
+
+impl std::ops::Deref for OtlpRequest {
+    type Target = RawBody;
+
+    fn deref(&self) -> &RawBody {
+        &self.0
+    }
 }
 
 impl<'a> ApiExtractor<'a> for OtlpRequest {
@@ -66,20 +69,7 @@ impl<'a> ApiExtractor<'a> for OtlpRequest {
         body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let header = |name| {
-            request
-                .headers()
-                .get(name)
-                .map(|value: &poem::http::HeaderValue| {
-                    value.to_str().unwrap_or("(not text)").to_owned()
-                })
-        };
-        Ok(Self {
-            content_type: request.content_type().map(str::to_owned),
-            content_encoding: header(CONTENT_ENCODING),
-            declared_length: header(CONTENT_LENGTH).and_then(|length| length.parse().ok()),
-            body: body.take()?,
-        })
+        RawBody::take(request, body).map(Self)
     }
 }
 
@@ -97,6 +87,7 @@ impl OtlpApi {
         request: OtlpRequest,
         trace: RequestTraceId,
     ) -> Result<ExportLogsServiceResponse, ExportFailure> {
+        let OtlpRequest(request) = request;
         let compression = BodyEncoding::from_header(request.content_encoding.as_deref())
             .ok_or_else(|| {
                 ExportFailure::UnsupportedMediaType(format!(
