@@ -53,6 +53,18 @@ async fn sql(node: &str, database: &str, text: &str) -> String {
     body
 }
 
+/// What `text` answers on `node` once it answers `expected`, or after 30 s of replication lag.
+async fn replicated(node: &str, database: &str, text: &str, expected: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = sql(node, database, text).await;
+        if answer == expected || Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn config(node: &str, database: &str) -> ClickHouseConfig {
     ClickHouseConfig {
         url: node.to_owned(),
@@ -117,10 +129,12 @@ async fn a_cluster_stores_every_event_once_through_a_replica_outage_and_answers_
              schema_migrations\tReplicatedMergeTree\n",
             "{node}"
         );
-        let versions = sql(
+        // The record reaches the other replicas by asynchronous replication.
+        let versions = replicated(
             node,
             &database,
             "SELECT DISTINCT version FROM schema_migrations FORMAT TSV",
+            "1\n",
         )
         .await;
         assert_eq!(versions, "1\n", "{node}: the record is seen on every node");
