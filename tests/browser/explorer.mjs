@@ -252,12 +252,41 @@ async function openMode() {
     const line = detail.locator("tr", { has: page.locator("th", { hasText: new RegExp(`^metadata\\.${key}$`) }) });
     assert.equal(await line.locator("td.field-value").textContent(), value, `metadata.${key}`);
   }
-  used = await logsAfter(page, () => detail.locator("tr", { has: page.locator("th", { hasText: /^level$/ }) }).getByRole("button", { name: "exclude" }).click());
-  const others = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].filter((level) => level !== firstLog.level);
-  expected = await api("/logs", sameRange(used, { service: "checkout", level: others.join(","), min_level: "WARN", "metadata.region": "eu", limit: "100" }));
+  const excludeOn = (field) => detail.locator("tr", { has: page.locator("th", { hasText: new RegExp(`^${field.replace(".", "\\.")}$`) }) }).getByRole("button", { name: "exclude" });
+  used = await logsAfter(page, () => excludeOn("level").click());
+  const current = { service: "checkout", min_level: "WARN", "metadata.region": "eu", limit: "100" };
+  expected = await api("/logs", sameRange(used, { ...current, "exclude.level": firstLog.level }));
   assert.deepEqual(await rowIds(page), expected.logs.map((log) => log.id), "rows after excluding a level");
   assert.ok(!(await page.$$eval("#rows .level", (cells) => cells.map((cell) => cell.textContent))).includes(firstLog.level));
-  check(`a row shows its metadata; "exclude" on level ${firstLog.level} gives what GET /logs gives without it`);
+  check(`a row shows its metadata; "exclude" on level ${firstLog.level} gives what GET /logs?exclude.level= gives`);
+
+  // 8b. "exclude" on a service and on a metadata value: chips, the API's exclusions, removable.
+  used = await logsAfter(page, () => page.goto(`${QUERY}/?range=24h`));
+  const everything = await api("/logs", sameRange(used, { limit: "100" }));
+  await page.locator("#rows tr.log").first().click();
+  const opened = page.locator("#rows tr.detail").first();
+  const newest = everything.logs[0];
+  const excludeIn = (field) => opened.locator("tr", { has: page.locator("th", { hasText: new RegExp(`^${field.replace(".", "\\.")}$`) }) }).getByRole("button", { name: "exclude" });
+  used = await logsAfter(page, () => excludeIn("service").click());
+  await page.locator("#rows tr.log").first().click();
+  const reopened = page.locator("#rows tr.detail").first();
+  const next = (await api("/logs", sameRange(used, { "exclude.service": newest.service, limit: "100" }))).logs[0];
+  const [nextKey, nextValue] = Object.entries(next.metadata)[0];
+  used = await logsAfter(page, () => reopened.locator("tr", { has: page.locator("th", { hasText: new RegExp(`^metadata\\.${nextKey}$`) }) }).getByRole("button", { name: "exclude" }).click());
+  expected = await api("/logs", sameRange(used, { "exclude.service": newest.service, [`exclude.metadata.${nextKey}`]: nextValue, limit: "100" }));
+  assert.ok(expected.logs.length > 0, "the exclusions leave some logs");
+  assert.deepEqual(await rowIds(page), expected.logs.map((log) => log.id), "rows after excluding a service and a metadata value");
+  for (const log of expected.logs) {
+    assert.notEqual(log.service, newest.service);
+    assert.notEqual(log.metadata[nextKey], nextValue);
+  }
+  const exclusionChips = await page.$$eval("#chips .chip span", (spans) => spans.map((span) => span.textContent));
+  assert.deepEqual(exclusionChips.sort(), [`metadata.${nextKey} ≠ ${nextValue}`, `service ≠ ${newest.service}`].sort());
+  assert.match(page.url(), new RegExp(`exclude\\.service=${encodeURIComponent(newest.service)}`));
+  used = await logsAfter(page, () => page.click(`#chips button[aria-label="Remove filter service ≠ ${newest.service}"]`));
+  expected = await api("/logs", sameRange(used, { [`exclude.metadata.${nextKey}`]: nextValue, limit: "100" }));
+  assert.deepEqual(await rowIds(page), expected.logs.map((log) => log.id), "rows after removing the service exclusion");
+  check(`"exclude" on service ${newest.service} and on metadata.${nextKey} = ${nextValue} give what GET /logs?exclude.… gives; the chips remove them`);
 
   // 9. "All logs of this trace".
   await logsAfter(page, () => page.goto(`${QUERY}/?range=24h&service=gateway`));

@@ -9,7 +9,10 @@ pub(crate) mod stream;
 mod tests;
 
 use application::{QueryError, QueryUseCase};
-use domain::{FilterDraft, GroupBy, HistogramInterval, HistogramSplit, Timestamp};
+use domain::{
+    FieldCondition, FieldName, FieldOp, FilterDraft, GroupBy, HistogramInterval, HistogramSplit,
+    Level, Timestamp,
+};
 use poem::web::Query as RawQuery;
 use poem::{FromRequest, Request};
 use poem_openapi::OpenApi;
@@ -40,9 +43,19 @@ fn list(parameter: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `metadata.<key>=<value>` pairs of the query string, decoded. poem-openapi declares only
-/// fixed parameter names, so these are read from the raw query.
-async fn metadata_conditions(request: &Request) -> Result<Vec<(String, String)>, ErrorBody> {
+/// The prefix of negative conditions: `exclude.<field>=<value>`.
+const EXCLUDE_PREFIX: &str = "exclude.";
+
+/// The conditions of the query string that poem-openapi cannot declare (it names parameters
+/// in advance): `metadata.<key>=<value>` pairs and `exclude.<field>=<value>` exclusions.
+struct OpenConditions {
+    metadata: Vec<(String, String)>,
+    exclusions: Vec<FieldCondition>,
+}
+
+/// Reads the [`OpenConditions`] from the raw query. An exclusion names `service`, `level` or
+/// `metadata.<key>`; each occurrence excludes one value (repeat it for several).
+async fn open_conditions(request: &Request) -> Result<OpenConditions, ErrorBody> {
     let RawQuery(pairs) = RawQuery::<Vec<(String, String)>>::from_request_without_body(request)
         .await
         .map_err(|error| {
@@ -52,13 +65,40 @@ async fn metadata_conditions(request: &Request) -> Result<Vec<(String, String)>,
                 format!("the query string cannot be decoded: {error}"),
             )
         })?;
-    Ok(pairs
-        .into_iter()
-        .filter_map(|(name, value)| {
-            name.strip_prefix(METADATA_PREFIX)
-                .map(|key| (key.to_owned(), value))
-        })
-        .collect())
+    let mut conditions = OpenConditions {
+        metadata: Vec::new(),
+        exclusions: Vec::new(),
+    };
+    for (name, value) in pairs {
+        if let Some(key) = name.strip_prefix(METADATA_PREFIX) {
+            conditions.metadata.push((key.to_owned(), value));
+        } else if let Some(field) = name.strip_prefix(EXCLUDE_PREFIX) {
+            conditions.exclusions.push(exclusion(&name, field, &value)?);
+        }
+    }
+    Ok(conditions)
+}
+
+/// `exclude.<field>=<value>` as the condition `field != value`; errors name the parameter.
+fn exclusion(parameter: &str, field: &str, value: &str) -> Result<FieldCondition, ErrorBody> {
+    let invalid = |reason: String| {
+        ErrorBody::new(
+            ErrorCode::InvalidParameter,
+            Some(parameter),
+            format!("{parameter}: {reason}"),
+        )
+    };
+    let field = FieldName::parse(field)
+        .map_err(|_| invalid("exclusions name service, level or metadata.<key>".to_owned()))?;
+    let value = match field {
+        FieldName::Level => Level::parse(value)
+            .map_err(|error| invalid(error.to_string()))?
+            .as_str()
+            .to_owned(),
+        _ => value.to_owned(),
+    };
+    FieldCondition::new(field, FieldOp::NotEqual, &value)
+        .map_err(|error| invalid(error.to_string()))
 }
 
 /// The conditions every endpoint shares, as sent.
@@ -74,12 +114,14 @@ struct Conditions {
 
 impl Conditions {
     async fn into_draft(self, request: &Request) -> Result<FilterDraft, ErrorBody> {
+        let open = open_conditions(request).await?;
         Ok(FilterDraft {
             services: list(self.service),
             levels: list(self.level),
             min_level: self.min_level,
             q: self.q,
-            metadata: metadata_conditions(request).await?,
+            metadata: open.metadata,
+            field_conditions: open.exclusions,
             trace_id: self.trace_id,
             from: self.from,
             to: self.to,
@@ -106,6 +148,12 @@ impl QueryApi {
     /// URL-encoded like any parameter (`metadata.region%20name=eu%2Bwest` for the key
     /// `region name` and the value `eu+west`); an empty value (`metadata.user_id=`) matches
     /// logs whose value is empty.
+    ///
+    /// **Exclusions** are parameters named `exclude.<field>` for `service`, `level` or
+    /// `metadata.<key>`: the log must not have that value, e.g.
+    /// `GET /logs?exclude.service=health-check&exclude.metadata.user_id=42`. Each occurrence
+    /// excludes one value (repeat the parameter for several); a log without the key is kept.
+    /// Every endpoint of this API takes them, like `metadata.<key>`.
     ///
     /// **Paging**: every answer with more matching logs carries `next_cursor`; send it back as
     /// `cursor` with the same filters for the next page. Cursors never skip or repeat a log,

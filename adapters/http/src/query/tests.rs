@@ -6,7 +6,7 @@ use std::sync::Arc;
 use application::ports::{LogReader, LogWriter, MockLogReader, StoreError};
 use application::testing::{InMemoryLogStore, sample_event};
 use application::{QuerySettings, QueryUseCase};
-use domain::{Level, Timestamp};
+use domain::{Level, LogEvent, LogEventDraft, Timestamp, TimestampInput, TraceId};
 use poem::http::{Method, StatusCode};
 use poem::test::TestClient;
 use serde_json::Value;
@@ -81,6 +81,116 @@ async fn metadata_parameters_are_read_from_the_raw_query_string_with_the_declare
 }
 
 #[tokio::test]
+async fn exclusions_become_not_equal_conditions_of_the_filter() {
+    let mut store = MockLogReader::new();
+    store
+        .expect_query()
+        .withf(|filter| {
+            let conditions: Vec<String> = filter
+                .field_conditions()
+                .iter()
+                .map(|condition| {
+                    format!(
+                        "{} {:?} {}",
+                        condition.field(),
+                        condition.op(),
+                        condition.value()
+                    )
+                })
+                .collect();
+            conditions
+                == [
+                    "service NotEqual auth",
+                    "service NotEqual api",
+                    "metadata.user id NotEqual 4,2",
+                    "level NotEqual WARN",
+                ]
+        })
+        .times(1)
+        .returning(|_| Ok(Vec::new()));
+    let app = query_app(unlimited(Arc::new(store)), ApiKeys::none());
+
+    let (status, body) = get_json(
+        app,
+        "/logs?exclude.service=auth&exclude.service=api&exclude.metadata.user%20id=4%2C2\
+         &exclude.level=warning",
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn excluded_values_leave_the_page_and_the_counts_alike() {
+    let store = Arc::new(InMemoryLogStore::default());
+    let event = |service: &str, user: Option<&str>| {
+        let draft = LogEventDraft {
+            service: service.into(),
+            level: "INFO".into(),
+            message: "m".into(),
+            metadata: user
+                .map(|user| ("user".to_owned(), user.to_owned()))
+                .into_iter()
+                .collect(),
+            timestamp: Some(TimestampInput::Integer(i128::from(at(0).unix_nanos()))),
+            trace_id: None,
+            span_id: None,
+        };
+        LogEvent::from_draft(draft, Timestamp::now(), TraceId::generate()).unwrap()
+    };
+    let events = [
+        event("auth", Some("1")),
+        event("auth", Some("2")),
+        event("api", Some("1")),
+        event("db", Some("3")),
+        event("db", None),
+    ];
+    store.insert(&events).await.unwrap();
+    let use_case = unlimited(store);
+
+    let (status, page) = get_json(
+        query_app(use_case.clone(), ApiKeys::none()),
+        "/logs?exclude.service=api&exclude.metadata.user=1&order=asc",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let kept: Vec<(String, String)> = page["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|log| {
+            (
+                log["service"].as_str().unwrap().to_owned(),
+                log["metadata"]["user"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [("auth", "2"), ("db", "3"), ("db", "")];
+    let mut kept_sorted = kept.clone();
+    kept_sorted.sort();
+    let mut expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(service, user)| ((*service).to_owned(), (*user).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(kept_sorted, expected, "a log without the key is kept");
+
+    let (status, stats) = get_json(
+        query_app(use_case, ApiKeys::none()),
+        "/logs/stats?group_by=service&exclude.service=api&exclude.metadata.user=1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let counted: u64 = stats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| group["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 3, "{stats}");
+}
+
+#[tokio::test]
 async fn a_full_page_carries_a_cursor_that_fetches_the_next_page() {
     let store = Arc::new(InMemoryLogStore::default());
     let events: Vec<_> = (0..5)
@@ -138,6 +248,12 @@ async fn bad_parameters_get_400_naming_the_parameter_on_every_endpoint() {
         ("/logs/histogram?interval=1m&by=host", "by"),
         ("/logs/tail?min_level=LOUD", "min_level"),
         ("/logs/export?level=LOUD", "level"),
+        ("/logs?exclude.host=a", "exclude.host"),
+        ("/logs?exclude.level=LOUD", "exclude.level"),
+        (
+            "/logs/stats?group_by=level&exclude.metadata.=x",
+            "exclude.metadata.",
+        ),
     ];
     for (uri, field) in cases {
         let mut store = MockLogReader::new();

@@ -55,18 +55,16 @@ function withFilter(current, field, value) {
   return next;
 }
 
-/**
- * Levels are a closed set, so "not this level" is the list of the others. The API has no
- * negative condition for a service, a metadata value or a trace, so those are not offered.
- */
+/** The fields the query API can exclude a value of (`exclude.<field>`). */
 function canExclude(field) {
-  return field === "level";
+  return field === "service" || field === "level" || field.startsWith("metadata.");
 }
 
+/** The state with "not `field = value`" added as a condition. */
 function withExclusion(current, field, value) {
-  if (field !== "level") return current;
-  const allowed = current.levels.length ? current.levels : LEVELS;
-  return { ...current, levels: allowed.filter((level) => level !== value) };
+  if (!canExclude(field)) return current;
+  const excluded = current.excluded.filter(([f, v]) => f !== field || v !== value).concat([[field, value]]);
+  return { ...current, excluded };
 }
 
 function unique(items) {
@@ -230,6 +228,7 @@ function renderControls() {
   for (const level of state.levels) chip(`level: ${level}`, () => ({ ...state, levels: state.levels.filter((l) => l !== level) }));
   if (state.minLevel) chip(`min level: ${state.minLevel}`, () => ({ ...state, minLevel: "" }));
   for (const [key, value] of state.metadata) chip(`${key} = ${value}`, () => ({ ...state, metadata: state.metadata.filter(([k, v]) => k !== key || v !== value) }));
+  for (const [field, value] of state.excluded) chip(`${field} ≠ ${value}`, () => ({ ...state, excluded: state.excluded.filter(([f, v]) => f !== field || v !== value) }));
   if (state.traceId) chip(`trace: ${state.traceId}`, () => ({ ...state, traceId: "" }));
   if (state.q) chip(`text: ${state.q}`, () => ({ ...state, q: "" }));
   $("chips").replaceChildren(...chips.map(([label, remove]) => {

@@ -1,6 +1,7 @@
 // The view's state and its two spellings: the page's URL (so a link opens the same view) and
 // the query API's parameters. Both use the API's own parameter names: `q`, `service`, `level`,
-// `min_level`, `trace_id`, `metadata.<key>`, `from`, `to`; the page adds `range` for a preset.
+// `min_level`, `trace_id`, `metadata.<key>`, `exclude.<field>`, `from`, `to`; the page adds
+// `range` for a preset.
 
 export const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
@@ -15,6 +16,7 @@ export const PRESETS = [
 export const DEFAULT_PRESET = "24h";
 
 const METADATA = "metadata.";
+const EXCLUDE = "exclude.";
 
 const INTERVALS = [
   { name: "1m", ms: 60e3 },
@@ -37,6 +39,8 @@ export function emptyState() {
     minLevel: "",
     traceId: "",
     metadata: [],
+    // [field, value] pairs the logs must not have: `service`, `level` or `metadata.<key>`.
+    excluded: [],
     range: DEFAULT_PRESET,
     from: "",
     to: "",
@@ -55,6 +59,8 @@ export function stateFromSearch(search) {
   for (const [name, value] of params) {
     if (name.startsWith(METADATA) && name.length > METADATA.length) {
       state.metadata.push([name.slice(METADATA.length), value]);
+    } else if (name.startsWith(EXCLUDE) && name.length > EXCLUDE.length) {
+      state.excluded.push([name.slice(EXCLUDE.length), value]);
     }
   }
   const from = params.get("from");
@@ -79,6 +85,7 @@ export function filterParams(state) {
   if (state.minLevel) params.set("min_level", state.minLevel);
   if (state.traceId) params.set("trace_id", state.traceId);
   for (const [key, value] of state.metadata) params.append(METADATA + key, value);
+  for (const [field, value] of state.excluded) params.append(EXCLUDE + field, value);
   return params;
 }
 
