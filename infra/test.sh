@@ -39,6 +39,10 @@ trap cleanup EXIT
 env_lines="$("$INFRA_DIR/test-servers.sh" start "$servers_dir")"
 eval "$env_lines"
 log "redis at $TEST_REDIS_URL, clickhouse at $TEST_CLICKHOUSE_URL"
+# The services' logs of every end-to-end stack, kept for a look after a failure (a failing
+# fault scenario prints the tail of its worker's log).
+export E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-logs}"
+rm -rf "$E2E_LOG_DIR"
 
 cargo build --workspace --bins
 run_fault_suite() {

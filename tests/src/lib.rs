@@ -426,16 +426,42 @@ impl Stack {
         let (listening, receiver) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         let line_wanted = service.listening_line();
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(service))
+            .ok();
         std::thread::spawn(move || {
-            use std::io::BufRead;
+            use std::io::{BufRead, Write};
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
                 if line.contains(line_wanted) {
                     let _ = listening.send(());
                 }
+                if let Some(file) = log.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
             }
         });
         (child, receiver)
+    }
+
+    /// Where the log (stdout) of this stack's `service` processes is kept: `E2E_LOG_DIR`
+    /// (default: `e2e-logs` in the system's temporary directory), one file per service and stack.
+    pub fn log_path(&self, service: Service) -> std::path::PathBuf {
+        let dir = std::env::var_os("E2E_LOG_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("e2e-logs"));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(format!("{}-{}.log", self.queue_key, service.binary()))
+    }
+
+    /// The last `lines` lines of the log of this stack's `service` processes, to print when a
+    /// test fails.
+    pub fn log_tail(&self, service: Service, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(service)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// SIGKILL: no chance to clean up.

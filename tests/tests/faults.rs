@@ -33,15 +33,30 @@ async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Ins
         started.elapsed().as_secs_f64(),
     );
     assert_eq!(
+        report.accepted() + report.count(429) + report.count(503) + report.transport_errors,
+        report.sent,
+        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?}; \
+         ingestion log:\n{}",
+        report.statuses,
+        stack.log_tail(Service::Ingestion, 40)
+    );
+    let unnamed = report
+        .accepted_ids
+        .iter()
+        .filter(|id| id.is_empty())
+        .count();
+    assert_eq!(unnamed, 0, "{scenario}: every 202 names the event's id");
+    if found != report.accepted() {
+        println!(
+            "worker log ({}), last lines:\n{}",
+            stack.log_path(Service::Worker).display(),
+            stack.log_tail(Service::Worker, 60)
+        );
+    }
+    assert_eq!(
         found,
         report.accepted(),
         "{scenario}: every event answered 202 is stored"
-    );
-    assert_eq!(
-        report.accepted() + report.count(429) + report.count(503) + report.transport_errors,
-        report.sent,
-        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?}",
-        report.statuses
     );
     rows - distinct
 }
@@ -139,7 +154,10 @@ async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load() {
     assert_eq!(
         report.count(503) + report.transport_errors,
         0,
-        "no request failed during the outage"
+        "no request failed during the outage: {:?}, {} transport errors; ingestion log:\n{}",
+        report.statuses,
+        report.transport_errors,
+        stack.log_tail(Service::Ingestion, 40)
     );
     settle(&stack, "2. ClickHouse stopped for 20 s", &report, started).await;
 }
