@@ -9,6 +9,7 @@ mod coalesce;
 mod doubts;
 mod drain;
 mod ingest;
+mod metric;
 pub mod ports;
 mod query;
 mod retention;
@@ -19,6 +20,7 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use drain::{DrainError, DrainOutcome, DrainSettings, DrainTrigger, DrainUseCase};
 pub use ingest::{Accepted, BatchOutcome, IngestError, IngestUseCase, RejectedEvent};
+pub use metric::{MetricAnswer, MetricDraft, MetricPoint, MetricSeries, MetricTimes};
 pub use query::{
     FieldSummary, FieldValues, Histogram, HistogramBucket, LogPage, QueryError, QuerySettings,
     QueryUseCase, SampleInfo,

@@ -3,10 +3,14 @@
 //! Every method documents the errors an implementation must return, so that use cases can react
 //! to them without knowing the technology behind the port.
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
-use domain::{EventId, Filter, GroupBy, HistogramInterval, Level, LogEvent, SampleRows, Timestamp};
+use domain::{
+    EventId, FieldName, Filter, GroupBy, HistogramInterval, Level, LogEvent, MetricSpec,
+    SampleRows, Timestamp,
+};
 
 /// The cause of an adapter error, kept for logs.
 pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -203,6 +207,14 @@ pub trait LogReader: Send + Sync {
     /// `TimedOut`, `Failed`.
     async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError>;
 
+    /// Counts the logs of a metric in one aggregation: the logs the spec's filter matches, per
+    /// series of the request's split and per steps whose windows hold them
+    /// ([`MetricSpec::steps_holding`]): one row per series and (first step, end step) pair, in
+    /// no particular order, at most the request's `max_rows` rows. Errors: `Unavailable`,
+    /// `TimedOut`, `Failed`.
+    async fn metric_windows(&self, request: &MetricRequest)
+    -> Result<Vec<WindowCount>, StoreError>;
+
     /// Counts, among the first `sample` events the filter matches (in whatever order the store
     /// reads them; every match when fewer match), how many have each metadata key: the largest
     /// count first, equal counts by key, at most the filter's limit keys. The filter's page is
@@ -245,6 +257,39 @@ pub struct HistogramRequest {
     pub interval: HistogramInterval,
     pub by_level: bool,
     pub max_rows: u32,
+}
+
+/// What [`LogReader::metric_windows`] counts: the logs of `spec`, per series of `split`, at
+/// most `max_rows` rows.
+#[derive(Debug, Clone)]
+pub struct MetricRequest {
+    pub spec: MetricSpec,
+    pub split: SeriesSplit,
+    pub max_rows: u64,
+}
+
+/// The series the store tells apart in [`LogReader::metric_windows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeriesSplit {
+    /// One series per stream: the labels [`domain::stream_labels`] gives a log.
+    Streams,
+    /// One series per combination of these fields' values: the labels [`domain::labels_of`]
+    /// gives a log.
+    Labels(Vec<FieldName>),
+}
+
+/// The logs of one series whose time puts them in the windows of the same steps: steps
+/// `first_step` to `end_step` (excluded).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WindowCount {
+    /// The series' labels (empty values left out).
+    pub labels: BTreeMap<String, String>,
+    pub first_step: u32,
+    pub end_step: u32,
+    /// How many logs.
+    pub count: u64,
+    /// The bytes of their messages.
+    pub bytes: u64,
 }
 
 /// The number of events in one group of [`LogReader::count_by`].

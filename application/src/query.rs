@@ -124,8 +124,8 @@ impl Default for QuerySettings {
 /// Validates filters and reads logs: pages, counts, histograms, exports, the live tail.
 #[derive(Clone)]
 pub struct QueryUseCase {
-    store: Arc<dyn LogReader>,
-    settings: QuerySettings,
+    pub(crate) store: Arc<dyn LogReader>,
+    pub(crate) settings: QuerySettings,
     tail: Arc<TailHub>,
 }
 
@@ -1038,6 +1038,12 @@ mod tests {
             request: &HistogramRequest,
         ) -> Result<Vec<BucketCount>, StoreError> {
             self.inner.histogram(request).await
+        }
+        async fn metric_windows(
+            &self,
+            request: &crate::ports::MetricRequest,
+        ) -> Result<Vec<crate::ports::WindowCount>, StoreError> {
+            self.inner.metric_windows(request).await
         }
         async fn metadata_keys(
             &self,

@@ -14,6 +14,7 @@ mod filter;
 mod ids;
 mod level;
 pub mod limits;
+mod metric;
 mod search;
 mod text;
 mod timestamp;
@@ -27,6 +28,10 @@ pub use field::{FieldName, METADATA_FIELD_PREFIX, SampleRows};
 pub use filter::{Filter, FilterDraft, Limit, SortOrder};
 pub use ids::{EventId, SpanId, TraceId};
 pub use level::Level;
+pub use metric::{
+    MetricKind, MetricSpec, RangeFunction, SeriesGrouping, StepGrid, label_name, labels_of,
+    stream_labels,
+};
 pub use search::{TextSearch, fold_case};
 pub use text::{Message, ServiceName};
 pub use timestamp::{Timestamp, TimestampInput};

@@ -57,6 +57,11 @@ pub const SEARCH_MAX_CHARS: usize = 1024;
 pub const SEARCH_MAX_TERMS: usize = 16;
 /// Most buckets one histogram may have.
 pub const HISTOGRAM_MAX_BUCKETS: u64 = 10_000;
+/// Most steps of a metric query after its first (Loki's limit of 11,000 points per series,
+/// which Loki checks as `(end - start) / step`).
+pub const METRIC_MAX_POINTS: u32 = 11_000;
+/// Most series one metric query may answer (Loki's default `max_query_series`).
+pub const METRIC_MAX_SERIES: usize = 500;
 
 /// A limit configured outside its allowed range: zero, or above its ceiling. Displayed as the
 /// reason, e.g. `must be between 1 and 1048576 bytes, not 0`; the caller names the setting.

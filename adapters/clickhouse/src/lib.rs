@@ -8,6 +8,7 @@
 mod config;
 mod errors;
 mod export;
+mod metric;
 mod migrations;
 mod retention;
 mod row;

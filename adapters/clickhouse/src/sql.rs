@@ -35,31 +35,31 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
-    fn new(text: impl Into<String>) -> Self {
+    pub(crate) fn new(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
             values: Vec::new(),
         }
     }
 
-    fn push(&mut self, sql: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
         self.text.push_str(sql);
         self
     }
 
-    fn text_value(&mut self, value: &str) -> &mut Self {
+    pub(crate) fn text_value(&mut self, value: &str) -> &mut Self {
         self.values.push(Value::Text(value.to_owned()));
         self
     }
 
-    fn number_value(&mut self, value: u64) -> &mut Self {
+    pub(crate) fn number_value(&mut self, value: u64) -> &mut Self {
         self.values.push(Value::Number(value));
         self
     }
 
     /// Appends ` PREWHERE a AND b ...` and ` WHERE c AND d ...` for `conditions`, each when it
     /// has any.
-    fn where_all(&mut self, conditions: Conditions) -> &mut Self {
+    pub(crate) fn where_all(&mut self, conditions: Conditions) -> &mut Self {
         for (keyword, clause) in [
             (" PREWHERE ", conditions.prewhere),
             (" WHERE ", conditions.rest),
@@ -86,7 +86,7 @@ impl Statement {
 
 /// SQL conditions, each with its values in placeholder order.
 #[derive(Debug, Default)]
-struct Conditions {
+pub(crate) struct Conditions {
     /// Cheap tests that discard most granules before the other columns are read.
     prewhere: Clause,
     rest: Clause,
@@ -116,7 +116,7 @@ impl Conditions {
 /// The conditions of `filter`, without its page. Service and level lists become `IN (?, ?)`:
 /// 18.16 refuses `IN [..]` (what binding a `Vec` gives) and needs `IN` rather than `has(..)`
 /// to use the primary key (service, level, timestamp).
-fn filter_conditions(filter: &Filter) -> Conditions {
+pub(crate) fn filter_conditions(filter: &Filter) -> Conditions {
     let mut conditions = Conditions::default();
     if !filter.services().is_empty() {
         conditions.add(
@@ -731,9 +731,45 @@ mod stored_ids_tests {
 /// and on current ClickHouse and compares the answers.
 #[cfg(test)]
 mod statements_for_other_versions {
-    use domain::{Cursor, EventId, FilterDraft, HistogramInterval, Level, Timestamp};
+    use application::ports::{MetricRequest, SeriesSplit};
+    use domain::{
+        Cursor, EventId, FilterDraft, HistogramInterval, Level, MetricKind, MetricSpec,
+        RangeFunction, SeriesGrouping, StepGrid, Timestamp,
+    };
 
     use super::*;
+    use crate::metric::metric_windows;
+
+    /// Steps every 7 minutes over the first 6 hours of the check's day, windows of 10 minutes
+    /// (no multiple of the step), of the logs `filter` selects.
+    fn metric_request(
+        filter: &Filter,
+        grouping: SeriesGrouping,
+        split: SeriesSplit,
+    ) -> MetricRequest {
+        let day = 1_777_939_200_000_000_000;
+        let minute = 60_000_000_000;
+        let grid = StepGrid::range(
+            Timestamp::from_unix_nanos(day + 10 * minute),
+            Timestamp::from_unix_nanos(day + 360 * minute),
+            7 * minute,
+        )
+        .unwrap();
+        let spec = MetricSpec::new(
+            filter.clone(),
+            RangeFunction::CountOverTime,
+            10 * minute,
+            grid,
+            grouping,
+            MetricKind::Range,
+        )
+        .unwrap();
+        MetricRequest {
+            spec,
+            split,
+            max_rows: 100_000,
+        }
+    }
 
     const FIELDS: &str = "`timestamp`,`observed_timestamp`,`id`,`trace_id`,`span_id`,`service`,\
                           `level`,`message`,`metadata_keys`,`metadata_values`";
@@ -870,6 +906,34 @@ mod statements_for_other_versions {
                 metadata_values(&billing_trace, "user_id", SampleRows::new(1)),
             ),
             ("arrivals", arrivals(&window)),
+            (
+                "metric_windows_streams",
+                metric_windows(&metric_request(
+                    &logql_conditions,
+                    SeriesGrouping::Streams,
+                    SeriesSplit::Streams,
+                )),
+            ),
+            (
+                "metric_windows_by_labels",
+                metric_windows(&metric_request(
+                    &Filter::default(),
+                    SeriesGrouping::Sum(Vec::new()),
+                    SeriesSplit::Labels(vec![
+                        FieldName::Level,
+                        FieldName::Service,
+                        FieldName::Metadata("user_id".into()),
+                    ]),
+                )),
+            ),
+            (
+                "metric_windows_one_series",
+                metric_windows(&metric_request(
+                    &every_condition,
+                    SeriesGrouping::Sum(Vec::new()),
+                    SeriesSplit::Labels(Vec::new()),
+                )),
+            ),
             (
                 "stored_ids",
                 stored_ids(&[

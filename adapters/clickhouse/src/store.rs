@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use application::ports::{
     ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
-    SampledCounts, StoreError,
+    MetricRequest, SampledCounts, StoreError, WindowCount,
 };
 use async_trait::async_trait;
 use clickhouse::Client;
@@ -18,6 +18,7 @@ use tracing::debug;
 use crate::config::ClickHouseConfig;
 use crate::errors::{NoAnswerInTime, Operation, classify};
 use crate::export::ExportCursor;
+use crate::metric::{self, WindowRow};
 use crate::row::{LOGS_TABLE, LogRow, level_from_code};
 use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement, StoredId};
 
@@ -406,6 +407,24 @@ impl LogReader for ClickHouseLogStore {
                 })
             })
             .collect()
+    }
+
+    async fn metric_windows(
+        &self,
+        request: &MetricRequest,
+    ) -> Result<Vec<WindowCount>, StoreError> {
+        let rows = within(
+            self.query_timeout,
+            Operation::Query,
+            self.read(&metric::metric_windows(request))
+                .fetch_all::<WindowRow>(),
+        )
+        .await
+        .inspect_err(|error| debug!(error = ?error, "clickhouse metric failed"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| metric::window_count(row, &request.split))
+            .collect())
     }
 
     async fn metadata_keys(

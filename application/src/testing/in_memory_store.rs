@@ -5,11 +5,14 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use domain::{EventId, Filter, GroupBy, Level, LogEvent, SampleRows, SortOrder, Timestamp};
+use domain::{
+    EventId, Filter, GroupBy, Level, LogEvent, SampleRows, SortOrder, Timestamp, labels_of,
+    stream_labels,
+};
 
 use crate::ports::{
     ArrivalWindow, BucketCount, EventCursor, GroupCount, HistogramRequest, LogReader, LogWriter,
-    SampledCounts, StoreError,
+    MetricRequest, SampledCounts, SeriesSplit, StoreError, WindowCount,
 };
 
 /// A store in memory ([`LogWriter`] and [`LogReader`]) that filters, orders, pages and counts like the real one.
@@ -149,6 +152,39 @@ impl LogReader for InMemoryLogStore {
                 level,
                 count,
             })
+            .collect())
+    }
+
+    async fn metric_windows(
+        &self,
+        request: &MetricRequest,
+    ) -> Result<Vec<WindowCount>, StoreError> {
+        type Cell = (BTreeMap<String, String>, u32, u32);
+        let mut cells: BTreeMap<Cell, (u64, u64)> = BTreeMap::new();
+        for event in self.matching(request.spec.filter()) {
+            let Some((first_step, end_step)) = request.spec.steps_holding(event.timestamp()) else {
+                continue;
+            };
+            let labels = match &request.split {
+                SeriesSplit::Streams => stream_labels(&event),
+                SeriesSplit::Labels(fields) => labels_of(&event, fields),
+            };
+            let cell = cells.entry((labels, first_step, end_step)).or_default();
+            cell.0 += 1;
+            cell.1 += event.message().as_str().len() as u64;
+        }
+        Ok(cells
+            .into_iter()
+            .take(usize::try_from(request.max_rows).unwrap_or(usize::MAX))
+            .map(
+                |((labels, first_step, end_step), (count, bytes))| WindowCount {
+                    labels,
+                    first_step,
+                    end_step,
+                    count,
+                    bytes,
+                },
+            )
             .collect())
     }
 

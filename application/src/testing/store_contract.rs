@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 
 use domain::{
     Anchoring, Cursor, EventId, FieldCondition, FieldName, FieldOp, Filter, FilterDraft, GroupBy,
-    HistogramInterval, Level, LineCondition, LogEvent, LogEventParts, Message, Metadata, Pattern,
-    SampleRows, ServiceName, SortOrder, Timestamp, TraceId,
+    HistogramInterval, Level, LineCondition, LogEvent, LogEventParts, Message, Metadata,
+    MetricKind, MetricSpec, Pattern, RangeFunction, SampleRows, SeriesGrouping, ServiceName,
+    SortOrder, StepGrid, Timestamp, TraceId,
 };
 
 use super::sample_event;
 use crate::ports::{
-    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter, SampledCounts,
+    ArrivalWindow, BucketCount, GroupCount, HistogramRequest, LogReader, LogWriter, MetricRequest,
+    SampledCounts, SeriesSplit, WindowCount,
 };
 
 const TRACE_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -909,6 +911,114 @@ pub async fn histograms_count_per_bucket_and_level(store: &dyn LogStoreUnderTest
     );
 }
 
+/// A metric's logs are counted per series and per steps whose window `(t - range, t]` holds
+/// them: a log at the start of a window is out of it, one at its end in it; bytes are those of
+/// the message in UTF-8.
+pub async fn metric_windows_count_each_log_at_the_steps_holding_it(store: &dyn LogStoreUnderTest) {
+    let nanos_after = |seconds: u64, nanos: u64| at(seconds).saturating_add_nanos(nanos);
+    let event = |service: &str, level, message: &str, time, host: Option<&str>| {
+        let metadata: Vec<(&str, &str)> = host.map(|host| ("host", host)).into_iter().collect();
+        custom_event(service, level, message, time, &metadata, TRACE_A)
+    };
+    // Steps at 100 s, 160 s and 220 s, windows of 90 s: (10, 100], (70, 160], (130, 220].
+    let events = vec![
+        event("auth", Level::Info, "out", at(10), None),
+        event("auth", Level::Info, "in", nanos_after(10, 1), None),
+        event("auth", Level::Error, "héllo", at(100), None),
+        event("auth", Level::Info, "x", at(150), Some("a")),
+        event("auth", Level::Info, "xyz", at(160), Some("a")),
+        event("billing", Level::Info, "yy", at(220), Some("")),
+        event("auth", Level::Info, "late", nanos_after(220, 1), None),
+    ];
+    store.insert(&events).await.expect("insert");
+    #[allow(clippy::expect_used)]
+    let spec = MetricSpec::new(
+        Filter::default(),
+        RangeFunction::CountOverTime,
+        90_000_000_000,
+        StepGrid::range(at(100), at(250), 60_000_000_000).expect("valid steps"),
+        SeriesGrouping::Streams,
+        MetricKind::Range,
+    )
+    .expect("valid metric");
+    let windows = |split: SeriesSplit, max_rows: u64| {
+        let request = MetricRequest {
+            spec: spec.clone(),
+            split,
+            max_rows,
+        };
+        async move {
+            let mut rows = store.metric_windows(&request).await.expect("metric");
+            rows.sort();
+            rows
+        }
+    };
+    let row = |labels: &[(&str, &str)], first_step, end_step, count, bytes| WindowCount {
+        labels: labels
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+        first_step,
+        end_step,
+        count,
+        bytes,
+    };
+    let auth_info = [("level", "INFO"), ("service", "auth")];
+    let mut expected = vec![
+        row(&auth_info, 0, 1, 1, 2),
+        row(&[("level", "ERROR"), ("service", "auth")], 0, 2, 1, 6),
+        row(
+            &[("host", "a"), ("level", "INFO"), ("service", "auth")],
+            1,
+            3,
+            2,
+            4,
+        ),
+        row(&[("level", "INFO"), ("service", "billing")], 2, 3, 1, 2),
+    ];
+    expected.sort();
+    assert_eq!(windows(SeriesSplit::Streams, 100).await, expected);
+
+    let mut by_level = vec![
+        row(&[("level", "INFO")], 0, 1, 1, 2),
+        row(&[("level", "ERROR")], 0, 2, 1, 6),
+        row(&[("level", "INFO")], 1, 3, 2, 4),
+        row(&[("level", "INFO")], 2, 3, 1, 2),
+    ];
+    by_level.sort();
+    assert_eq!(
+        windows(SeriesSplit::Labels(vec![FieldName::Level]), 100).await,
+        by_level
+    );
+    let mut by_host = vec![
+        row(&[], 0, 1, 1, 2),
+        row(&[], 0, 2, 1, 6),
+        row(&[("host", "a")], 1, 3, 2, 4),
+        row(&[], 2, 3, 1, 2),
+    ];
+    by_host.sort();
+    assert_eq!(
+        windows(
+            SeriesSplit::Labels(vec![FieldName::Metadata("host".into())]),
+            100
+        )
+        .await,
+        by_host
+    );
+    let mut everything = vec![
+        row(&[], 0, 1, 1, 2),
+        row(&[], 0, 2, 1, 6),
+        row(&[], 1, 3, 2, 4),
+        row(&[], 2, 3, 1, 2),
+    ];
+    everything.sort();
+    assert_eq!(
+        windows(SeriesSplit::Labels(Vec::new()), 100).await,
+        everything
+    );
+    assert_eq!(windows(SeriesSplit::Streams, 2).await.len(), 2, "max_rows");
+}
+
 /// An export hands out every matching event in the filter's order, ignoring limit and offset.
 pub async fn exports_read_every_match_in_order(store: &dyn LogStoreUnderTest) {
     let mut events: Vec<LogEvent> = (0..1_234_u64)
@@ -1050,6 +1160,7 @@ macro_rules! store_contract_tests {
             counts_per_group_are_largest_first,
             metadata_keys_and_values_are_counted_over_a_bounded_sample,
             histograms_count_per_bucket_and_level,
+            metric_windows_count_each_log_at_the_steps_holding_it,
             exports_read_every_match_in_order,
             arrivals_are_read_in_receive_order,
             a_retry_stores_only_what_is_missing

@@ -6,6 +6,7 @@ mod common;
 mod contract;
 mod duplicates;
 mod hostile;
+mod metric;
 mod migrations;
 mod retention;
 mod store;
