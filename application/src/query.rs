@@ -307,6 +307,13 @@ impl QueryUseCase {
         Ok(self.tail.subscribe(filter).await?)
     }
 
+    /// The largest page (and the most groups or values of a count) a client may ask for.
+    pub fn max_page_limit(&self) -> u32 {
+        self.settings
+            .max_page_limit
+            .clamp(1, domain::limits::MAX_PAGE_LIMIT_CEILING)
+    }
+
     /// Whether logs can be read now (the store answers).
     pub async fn check_ready(&self) -> Result<(), StoreError> {
         self.store.health().await

@@ -23,6 +23,7 @@ use crate::elasticsearch;
 use crate::explorer;
 use crate::ingest::IngestApi;
 use crate::loki_push::{self, LOKI_PUSH_PATH, LokiPushApi};
+use crate::loki_query::{self, LOKI_TAIL_PATH};
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
 use crate::query::fields::FieldsApi;
@@ -98,7 +99,7 @@ pub fn ingestion_app(
 }
 
 /// The query service: `GET /logs` and the other reads, field discovery (`/logs/fields`),
-/// `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
+/// Loki's query API (`/loki/api/v1/...`), `/health`, `/ready`, `/docs`, `/openapi.json`, and the log
 /// explorer page at `/` (which needs no key). The reads need a key of scope `query` when `keys`
 /// has any. HTTP settings are the defaults.
 pub fn query_app(query: QueryUseCase, keys: ApiKeys) -> impl Endpoint + 'static {
@@ -117,7 +118,9 @@ pub fn query_app_with(
             QueryApi {
                 query: query.clone(),
             },
-            FieldsApi { query },
+            FieldsApi {
+                query: query.clone(),
+            },
         ),
         "Log query API",
         env!("CARGO_PKG_VERSION"),
@@ -127,13 +130,14 @@ pub fn query_app_with(
     let routes = Route::new()
         .nest("/", api)
         .nest("/docs", document.swagger_ui())
-        .at("/openapi.json", document.spec_endpoint())
-        .data(AccessPolicy::new(Arc::new(keys), Scope::Query));
+        .at("/openapi.json", document.spec_endpoint());
+    let routes =
+        loki_query::mount(routes, query).data(AccessPolicy::new(Arc::new(keys), Scope::Query));
     let routes = explorer::mount(routes);
     let routes = AllowOn405::new(routes, document.allowed_methods());
     // Streamed answers run as long as the client reads.
     let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms))
-        .exempt(&["/logs/tail", "/logs/export"]);
+        .exempt(&["/logs/tail", "/logs/export", LOKI_TAIL_PATH]);
     Traced::new(routes).map_to_response()
 }
 

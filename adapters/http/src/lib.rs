@@ -7,6 +7,8 @@
 //! - [`elasticsearch`]: `POST /_bulk`, Elasticsearch's bulk API;
 //! - [`loki_push`]: `POST /loki/api/v1/push`, Loki's push API (protobuf + snappy and JSON);
 //! - [`query`]: `GET /logs` and the other reads, the live tail and the export;
+//! - [`loki_query`]: Loki's query API (`/loki/api/v1/query_range`, labels, tail, ...) over the
+//!   same use case, for Grafana's Loki data source;
 //! - [`explorer`]: the log explorer page at `/` of the query service, which reads through [`query`];
 //! - [`common`]: API keys, the error table, limits, health, metrics, request tracing, timeouts.
 //!
@@ -19,6 +21,7 @@ mod elasticsearch;
 mod explorer;
 mod ingest;
 mod loki_push;
+mod loki_query;
 mod otlp;
 mod query;
 
