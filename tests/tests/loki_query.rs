@@ -110,6 +110,8 @@ fn streams_of_logs(logs: &[Value]) -> Streams {
             .unwrap()
             .iter()
             .map(|(key, value)| (key.clone(), value.as_str().unwrap().to_owned()))
+            // Loki leaves out empty labels.
+            .filter(|(_, value)| !value.is_empty())
             .collect();
         labels.insert("service".into(), log["service"].as_str().unwrap().into());
         labels.insert("level".into(), log["level"].as_str().unwrap().into());

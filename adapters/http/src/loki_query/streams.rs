@@ -1,27 +1,15 @@
-//! Our events as Loki streams. A stream is a label set: `service`, `level` and every metadata
-//! key of the event (a metadata key named `service` or `level` is left out: the label is the
-//! event's own field, which LogQL selects on). Loki answers the same way when structured
-//! metadata is merged into the labels, which it does unless a client asks for categorized
-//! labels. The line is the message, the time the event's timestamp in nanoseconds.
+//! Our events as Loki streams. A stream is a label set ([`domain::stream_labels`]): `service`,
+//! `level` and every metadata entry with a value (a metadata key named `service` or `level` is
+//! left out: the label is the event's own field, which LogQL selects on). Loki answers the same
+//! way when structured metadata is merged into the labels, which it does unless a client asks
+//! for categorized labels. The line is the message, the time the event's timestamp in
+//! nanoseconds.
 
 use std::collections::BTreeMap;
 
-use domain::LogEvent;
+use domain::{LogEvent, stream_labels};
 
 use crate::loki_query::answer::Stream;
-
-/// The labels of `event`.
-pub(crate) fn labels_of(event: &LogEvent) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = event
-        .metadata()
-        .iter()
-        .filter(|(key, _)| !is_own_field(key))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
-    labels.insert("service".to_owned(), event.service().as_str().to_owned());
-    labels.insert("level".to_owned(), event.level().as_str().to_owned());
-    labels
-}
 
 /// Whether a label name is one of the event's own fields rather than a metadata key.
 pub(crate) fn is_own_field(name: &str) -> bool {
@@ -41,7 +29,7 @@ pub(crate) fn entry_of(event: &LogEvent) -> [String; 2] {
 pub(crate) fn group_into_streams(events: &[LogEvent]) -> Vec<Stream> {
     let mut streams: BTreeMap<String, Stream> = BTreeMap::new();
     for event in events {
-        let labels = labels_of(event);
+        let labels = stream_labels(event);
         streams
             .entry(label_text(&labels))
             .or_insert_with(|| Stream {
@@ -85,9 +73,14 @@ mod tests {
 
     #[test]
     fn labels_are_service_level_and_metadata_without_shadowing_the_own_fields() {
-        let event = event("api", "warn", &[("user_id", "42"), ("level", "loud")], 7);
+        let event = event(
+            "api",
+            "warn",
+            &[("user_id", "42"), ("level", "loud"), ("empty", "")],
+            7,
+        );
         assert_eq!(
-            labels_of(&event),
+            stream_labels(&event),
             BTreeMap::from([
                 ("level".to_owned(), "WARN".to_owned()),
                 ("service".to_owned(), "api".to_owned()),
