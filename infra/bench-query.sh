@@ -101,6 +101,8 @@ next_cursor() { # next_cursor URL: the next_cursor of the answer
 
 rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+
 machine="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results=()
@@ -124,6 +126,7 @@ for rows in "${ROW_COUNTS[@]}"; do
 
     now="$(date +%s)"
     day="from=$(rfc3339 $((now - 86400)))&to=$(rfc3339 "$now")"
+    loki_day="start=$((now - 86400))&end=$now"
     cursor_1000="$(next_cursor "$base/logs?limit=100&offset=99800")"
     [[ -n "$cursor_1000" ]] || die "no cursor for page 1000"
     cases=(
@@ -144,6 +147,16 @@ for rows in "${ROW_COUNTS[@]}"; do
         "field values: service, over 24 h|/logs/fields/service/values?$day"
         "field values: metadata.region (3 values), over 24 h|/logs/fields/metadata.region/values?$day"
         "field values: metadata.user_id (100,000 values), top 100|/logs/fields/metadata.user_id/values?$day"
+        # Loki's query API over the same 24 h, each beside the GET /logs question it asks (above)
+        "Loki log query {service=\"billing\", level=\"ERROR\"}, limit 100|/loki/api/v1/query_range?query=$(urlencode '{service="billing", level="ERROR"}')&limit=100&$loki_day"
+        "Loki log query {region=\"eu-west-1\"}, limit 1000 (Grafana's default)|/loki/api/v1/query_range?query=$(urlencode '{region="eu-west-1"}')&limit=1000&$loki_day"
+        "GET /logs metadata.region=eu-west-1, limit 1000 (the same question)|/logs?metadata.region=eu-west-1&limit=1000&$day"
+        "Loki log query, line filter contains \"timeout\" (case-sensitive), limit 100|/loki/api/v1/query_range?query=$(urlencode '{service=~".+"} |= "timeout"')&limit=100&$loki_day"
+        "Loki log query, line filter regex, no match (reads every message)|/loki/api/v1/query_range?query=$(urlencode '{service=~".+"} |~ "nowhere-[0-9]+"')&limit=100&$loki_day"
+        "Loki labels over 24 h|/loki/api/v1/labels?$loki_day"
+        "Loki label values: region, over 24 h|/loki/api/v1/label/region/values?$loki_day"
+        "Loki index/stats {service=\"billing\"} over 24 h|/loki/api/v1/index/stats?query=$(urlencode '{service="billing"}')&$loki_day"
+        "Loki detected_fields {service=\"billing\"} over 24 h (4 keys)|/loki/api/v1/detected_fields?query=$(urlencode '{service="billing"}')&$loki_day"
     )
     for case in "${cases[@]}"; do
         name="${case%%|*}"
