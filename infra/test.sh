@@ -5,7 +5,8 @@
 #   infra/test.sh            # everything: cargo test --workspace, the SQL check against current
 #                            # ClickHouse (infra/check-current-clickhouse.sh), schemathesis against
 #                            # both APIs (infra/schemathesis.sh), the fault-injection suite
-#   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs)
+#   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs), every
+#                            # scenario with one and with two processes of each service
 #   infra/test.sh cluster    # only the ClickHouse cluster test (tests/tests/cluster.rs) on
 #                            # ZooKeeper + 4 ClickHouse nodes of infra/test-cluster.sh
 #   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
@@ -46,7 +47,9 @@ rm -rf "$E2E_LOG_DIR"
 
 cargo build --workspace --bins
 run_fault_suite() {
-    # It stops and starts the servers itself, so it runs alone, one scenario at a time.
+    # It stops and starts the servers itself, so it runs alone, one scenario at a time; each
+    # scenario once with one process of each service, once with two behind nginx.
+    ensure_nginx
     cargo test -p e2e-tests --features fault-injection --test faults -- --test-threads=1 --nocapture
 }
 

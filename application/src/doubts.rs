@@ -2,13 +2,12 @@
 //! acknowledged, so that it inserts them again only through the store's look-up
 //! ([`crate::ports::LogWriter::insert_unless_stored`]) and never twice.
 //!
-//! Two things cause such doubt. An insert whose outcome is unknown (a timeout, a dropped
-//! connection: the store may have finished it after the worker gave up) leaves the batch's ids
-//! here until a later attempt of them is acknowledged. Events put back at the head of the queue
-//! after a crash (recovered at start, reclaimed from a worker whose lease ran out) were delivered
-//! before, to an insert that may have happened; the queue only says how many they are, so the
-//! next that many events reserved count as retries. The first attempt of every other batch
-//! stays a plain insert.
+//! An insert whose outcome is unknown (a timeout, a dropped connection: the store may have
+//! finished it after the worker gave up) leaves the batch's ids here until a later attempt of them
+//! is acknowledged. Events put back in the queue (released after such an insert, recovered at
+//! start, reclaimed from a worker whose lease ran out) are counted by the queue itself
+//! ([`crate::ports::Reservation::redelivered`]), so that whichever worker reserves them next looks
+//! them up. The first attempt of every other batch stays a plain insert.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -26,8 +25,6 @@ pub(crate) struct Doubts(Mutex<Inner>);
 #[derive(Debug, Default)]
 struct Inner {
     batches: VecDeque<HashSet<EventId>>,
-    /// Events still to be reserved that were delivered before (recovered or reclaimed).
-    redelivered: u64,
 }
 
 impl Doubts {
@@ -46,23 +43,12 @@ impl Doubts {
         }
     }
 
-    /// `count` events that were delivered before now wait at the head of the queue.
-    pub(crate) fn redelivered(&self, count: u64) {
-        let mut inner = self.inner();
-        inner.redelivered = inner.redelivered.saturating_add(count);
-    }
-
-    /// Whether `events`, just reserved, must be stored as a retry: one of them is of a batch of
-    /// unknown outcome, or redelivered events are still expected (they come first, so this batch
-    /// holds some; it counts against them).
+    /// Whether `events`, just reserved, hold an event of a batch of unknown outcome.
     pub(crate) fn is_retry(&self, events: &[LogEvent]) -> bool {
-        let mut inner = self.inner();
-        let known = events
+        let inner = self.inner();
+        events
             .iter()
-            .any(|event| inner.batches.iter().any(|ids| ids.contains(&event.id())));
-        let expected = inner.redelivered > 0;
-        inner.redelivered = inner.redelivered.saturating_sub(events.len() as u64);
-        known || expected
+            .any(|event| inner.batches.iter().any(|ids| ids.contains(&event.id())))
     }
 
     /// `events` are stored and acknowledged: no more doubt about them.
@@ -112,16 +98,6 @@ mod tests {
         assert!(!doubts.is_retry(&events(2)), "other events are not");
         doubts.settled(&batch);
         assert!(!doubts.is_retry(&batch));
-    }
-
-    #[test]
-    fn redelivered_events_make_the_next_batches_retries_until_that_many_were_reserved() {
-        let doubts = Doubts::default();
-        doubts.redelivered(5);
-
-        assert!(doubts.is_retry(&events(3)));
-        assert!(doubts.is_retry(&events(3)), "two of the five were left");
-        assert!(!doubts.is_retry(&events(3)));
     }
 
     #[test]

@@ -170,7 +170,9 @@ impl DrainUseCase {
         if batch == 0 {
             return Ok(DrainOutcome::default());
         }
-        let retry = self.doubts.is_retry(&reservation.events);
+        // Delivered before (by the queue's count, whoever delivered them) or of a batch whose
+        // insert by this worker had an unknown outcome: the insert may have happened.
+        let retry = reservation.redelivered > 0 || self.doubts.is_retry(&reservation.events);
         let outcome = match self.insert(&reservation.events, retry).await {
             Ok(()) => Ok(DrainOutcome {
                 stored: batch,
@@ -365,7 +367,6 @@ impl DrainUseCase {
                 Ok(recovered) => {
                     if recovered > 0 {
                         info!(recovered, "returned unacknowledged events to the queue");
-                        self.doubts.redelivered(recovered);
                     }
                     break;
                 }
@@ -438,10 +439,6 @@ impl DrainUseCase {
                     Ok(0) => {}
                     Ok(reclaimed) => {
                         info!(reclaimed, "reclaimed events of workers whose lease ran out");
-                        // They go to the head of the queue, behind at most the two batches this
-                        // worker may have reserved meanwhile.
-                        let in_flight = 2 * self.batch_size() as u64;
-                        self.doubts.redelivered(reclaimed.saturating_add(in_flight));
                         trigger.wake();
                     }
                     Err(error) => warn!(error = %error, cause = ?error, "could not reclaim abandoned batches"),
@@ -506,6 +503,7 @@ mod tests {
         Reservation {
             events: events(count),
             receipt: Receipt::new(receipt),
+            redelivered: 0,
         }
     }
 
@@ -548,6 +546,7 @@ mod tests {
                 Ok(Reservation {
                     events: batch,
                     receipt: Receipt::new(7),
+                    redelivered: 0,
                 })
             });
         store
@@ -633,6 +632,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_the_queue_counts_as_delivered_before_is_stored_through_the_look_up() {
+        // E.g. released by another worker after an insert of unknown outcome: this worker has
+        // never seen these events, only the queue knows.
+        let mut queue = MockQueueConsumer::new();
+        queue.expect_reserve().times(1).returning(|_| {
+            Ok(Reservation {
+                redelivered: 1,
+                ..reservation(4, 5)
+            })
+        });
+        queue
+            .expect_acknowledge()
+            .withf(|receipt| receipt.token() == 5)
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut store = MockLogWriter::new();
+        store.expect_insert().times(0);
+        store
+            .expect_insert_unless_stored()
+            .withf(|events| events.len() == 4)
+            .times(1)
+            .returning(|_| Ok(3));
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
+
+        assert_eq!(use_case.drain_batch().await.unwrap().stored, 4);
+    }
+
+    #[tokio::test]
     async fn after_an_insert_of_unknown_outcome_the_same_events_are_stored_through_the_look_up() {
         let batch = events(3);
         let again = batch.clone();
@@ -647,6 +674,7 @@ mod tests {
                 Ok(Reservation {
                     events: batch,
                     receipt: Receipt::new(1),
+                    redelivered: 0,
                 })
             });
         queue
@@ -657,6 +685,7 @@ mod tests {
                 Ok(Reservation {
                     events: again,
                     receipt: Receipt::new(2),
+                    redelivered: 0,
                 })
             });
         queue
@@ -755,6 +784,7 @@ mod tests {
             Ok(Reservation {
                 events: batch,
                 receipt: Receipt::new(9),
+                redelivered: 0,
             })
         });
         queue
@@ -1001,14 +1031,19 @@ mod tests {
             .expect_reserve()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| Ok(reservation(1, 1)));
+            .returning(|_| {
+                Ok(Reservation {
+                    redelivered: 1,
+                    ..reservation(1, 1)
+                })
+            });
         queue
             .expect_backlog()
             .times(1)
             .returning(|| Ok(Backlog::default()));
         queue.expect_acknowledge().times(1).returning(|_| Ok(()));
         let mut store = MockLogWriter::new();
-        // Recovered events were delivered before: stored through the look-up.
+        // Recovered events were delivered before (the queue says so): stored through the look-up.
         store
             .expect_insert_unless_stored()
             .times(1)
@@ -1034,7 +1069,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn events_recovered_at_start_are_stored_through_the_look_up_and_later_ones_are_not() {
+    async fn events_the_queue_counts_as_redelivered_are_stored_through_the_look_up_and_later_ones_are_not()
+     {
         let mut queue = MockQueueConsumer::new();
         quiet_maintenance(&mut queue);
         queue
@@ -1052,13 +1088,16 @@ mod tests {
             .times(0..)
             .in_sequence(&mut backlogs)
             .returning(|| Ok(Backlog::default()));
-        queue
-            .expect_reserve()
-            .times(3)
-            .returning(|_| Ok(reservation(2, 1)));
+        // The three recovered events fill the first batch and half the second.
+        let mut redelivered = [2, 1, 0].into_iter();
+        queue.expect_reserve().times(3).returning(move |_| {
+            Ok(Reservation {
+                redelivered: redelivered.next().unwrap_or(0),
+                ..reservation(2, 1)
+            })
+        });
         queue.expect_acknowledge().times(3).returning(|_| Ok(()));
         let mut store = MockLogWriter::new();
-        // The three recovered events fill the first batch and half the second.
         store
             .expect_insert_unless_stored()
             .times(2)

@@ -66,6 +66,10 @@ pub struct SignalError(#[source] pub Cause);
 pub struct Reservation {
     pub events: Vec<LogEvent>,
     pub receipt: Receipt,
+    /// How many of `events` were delivered before (released, recovered or reclaimed, by this
+    /// consumer or another): an insert of them may have happened, so the batch is stored through
+    /// the store's look-up. The queue keeps the count, so any consumer that reserves them knows.
+    pub redelivered: usize,
 }
 
 /// An adapter's handle on a reserved batch; only the adapter that issued it interprets it.
@@ -130,13 +134,13 @@ pub trait QueueConsumer: Send + Sync {
     /// events then stay reserved and may be delivered again.
     async fn acknowledge(&self, receipt: Receipt) -> Result<(), QueueError>;
 
-    /// Returns a reservation's events to the head of the queue, to be delivered again first.
-    /// Errors: `Unavailable`, `Failed`; the events then stay reserved until recovered or
+    /// Returns a reservation's events to the head of the queue, to be delivered again first and
+    /// counted in the [`Reservation::redelivered`] of whoever reserves them. Errors: `Unavailable`, `Failed`; the events then stay reserved until recovered or
     /// reclaimed.
     async fn release(&self, receipt: Receipt) -> Result<(), QueueError>;
 
     /// Returns everything this consumer had reserved but not acknowledged (e.g. before a crash)
-    /// to the head of the queue; answers how many events that was. Errors: `Unavailable`,
+    /// to the head of the queue, counted as redelivered; answers how many events that was. Errors: `Unavailable`,
     /// `Failed`.
     async fn recover_unacknowledged(&self) -> Result<u64, QueueError>;
 
@@ -149,7 +153,7 @@ pub trait QueueConsumer: Send + Sync {
     async fn heartbeat(&self) -> Result<(), QueueError>;
 
     /// Returns the reserved batches of every consumer whose lease ran out to the head of the
-    /// queue; answers how many events that was. Errors: `Unavailable`, `Failed`.
+    /// queue, counted as redelivered; answers how many events that was. Errors: `Unavailable`, `Failed`.
     async fn reclaim_abandoned(&self) -> Result<u64, QueueError>;
 
     /// Moves reserved events that the store refused for their content to the dead-letter list,

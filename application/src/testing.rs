@@ -52,6 +52,8 @@ struct QueueState {
     reserved: std::collections::BTreeMap<u64, Vec<LogEvent>>,
     next_receipt: u64,
     dead: Vec<(LogEvent, String)>,
+    /// How many events at the front of `ready` were delivered before.
+    redelivered: usize,
 }
 
 impl InMemoryLogQueue {
@@ -66,6 +68,7 @@ impl InMemoryLogQueue {
 }
 
 fn requeue_front(state: &mut QueueState, batch: Vec<LogEvent>) {
+    state.redelivered += batch.len();
     for event in batch.into_iter().rev() {
         state.ready.push_front(event);
     }
@@ -95,9 +98,12 @@ impl QueueConsumer for InMemoryLogQueue {
         state.next_receipt += 1;
         let receipt = state.next_receipt;
         state.reserved.insert(receipt, events.clone());
+        let redelivered = state.redelivered.min(events.len());
+        state.redelivered -= redelivered;
         Ok(Reservation {
             events,
             receipt: Receipt::new(receipt),
+            redelivered,
         })
     }
 
@@ -299,6 +305,46 @@ pub mod queue_contract {
         queue.acknowledge(batch.receipt).await.expect("acknowledge");
     }
 
+    /// Released and recovered events are counted as delivered before by whoever reserves them
+    /// next; events reserved for the first time are not.
+    pub async fn events_delivered_before_are_counted_in_the_next_reservations(
+        queue: &dyn QueueUnderTest,
+    ) {
+        let events = numbered(6);
+        queue.push(&events[..4]).await.expect("push");
+        let first = queue.reserve(3).await.expect("reserve");
+        assert_eq!(first.redelivered, 0, "a first delivery");
+        queue.release(first.receipt).await.expect("release");
+
+        let again = queue.reserve(2).await.expect("reserve");
+        assert_eq!(
+            (ids(&again.events), again.redelivered),
+            (ids(&events[..2]), 2)
+        );
+        let rest = queue.reserve(2).await.expect("reserve");
+        assert_eq!(
+            (ids(&rest.events), rest.redelivered),
+            (ids(&events[2..4]), 1),
+            "one released event, then one never delivered"
+        );
+        queue.acknowledge(again.receipt).await.expect("acknowledge");
+        queue.acknowledge(rest.receipt).await.expect("acknowledge");
+
+        queue.push(&events[4..]).await.expect("push");
+        let abandoned = queue.reserve(1).await.expect("reserve");
+        assert_eq!(abandoned.redelivered, 0);
+        assert_eq!(queue.recover_unacknowledged().await.expect("recover"), 1);
+        let recovered = queue.reserve(10).await.expect("reserve");
+        assert_eq!(
+            (ids(&recovered.events), recovered.redelivered),
+            (ids(&events[4..]), 1)
+        );
+        queue
+            .acknowledge(recovered.receipt)
+            .await
+            .expect("acknowledge");
+    }
+
     /// Acknowledged events are never delivered again.
     pub async fn acknowledged_events_are_gone(queue: &dyn QueueUnderTest) {
         queue.push(&numbered(2)).await.expect("push");
@@ -333,6 +379,7 @@ macro_rules! queue_contract_tests {
             receipts_are_independent_of_order,
             dead_lettered_events_do_not_come_back,
             the_backlog_reports_depth_and_the_oldest_arrival,
+            events_delivered_before_are_counted_in_the_next_reservations,
             acknowledged_events_are_gone
         );
     };

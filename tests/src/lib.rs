@@ -167,8 +167,15 @@ pub struct Stack {
     /// [`StackOptions::syslog`].
     pub syslog_tcp: Option<std::net::SocketAddr>,
     pub syslog_udp: Option<std::net::SocketAddr>,
-    env: HashMap<Service, Vec<(String, String)>>,
-    children: HashMap<Service, Child>,
+    /// Every process's environment, by service and instance (0, and 1 when doubled).
+    env: HashMap<(Service, usize), Vec<(String, String)>>,
+    children: HashMap<(Service, usize), Child>,
+    /// Processes of each service: 1, or 2 with [`StackOptions::doubled`].
+    instances: usize,
+    /// The port each process listens on (gRPC for the worker, HTTP for the others).
+    ports: HashMap<(Service, usize), u16>,
+    /// nginx in front of the doubled ingestion and query processes.
+    proxy: Option<Child>,
     pub http: reqwest::Client,
 }
 
@@ -188,6 +195,11 @@ pub struct StackOptions {
     pub database: Option<String>,
     /// Ingestion listens for syslog on free loopback TCP and UDP ports.
     pub syslog: bool,
+    /// Two processes of every service: the workers drain the same queue, and the two ingestion
+    /// and the two query processes answer behind one address each, nginx with the reverse-proxy
+    /// example `infra/nginx/logs-pipeline.conf` (only its addresses replaced).
+    /// `ingestion_url` and `query_url` are then nginx's; each ingestion process signals its own worker.
+    pub doubled: bool,
 }
 
 impl Default for StackOptions {
@@ -201,6 +213,50 @@ impl Default for StackOptions {
             extra_env: Vec::new(),
             database: None,
             syslog: false,
+            doubled: false,
+        }
+    }
+}
+
+/// What the second process of `service` in a doubled stack changes: its own ports and worker
+/// id; its ingestion signals the second worker. Answers the variables and the port the process
+/// listens on (gRPC for the worker, HTTP for the others).
+fn second_instance_env(
+    service: Service,
+    queue_key: &str,
+    second_worker: u16,
+    options: &StackOptions,
+) -> (Vec<(String, String)>, u16) {
+    let variable = |name: &str, value: String| (name.to_owned(), value);
+    match service {
+        Service::Worker => (
+            vec![
+                variable("WORKER_ID", format!("{queue_key}-worker-2")),
+                variable("WORKER_GRPC_LISTEN", format!("127.0.0.1:{second_worker}")),
+                variable("WORKER_METRICS_ADDR", format!("127.0.0.1:{}", free_port())),
+            ],
+            second_worker,
+        ),
+        Service::Ingestion => {
+            let port = free_port();
+            let mut variables = vec![
+                variable("INGESTION_ADDR", format!("127.0.0.1:{port}")),
+                variable("OTLP_GRPC_ADDR", format!("127.0.0.1:{}", free_port())),
+            ];
+            if options.worker_grpc_url.is_none() {
+                variables.push(variable(
+                    "WORKER_GRPC_URL",
+                    format!("http://127.0.0.1:{second_worker}"),
+                ));
+            }
+            (variables, port)
+        }
+        Service::Query => {
+            let port = free_port();
+            (
+                vec![variable("QUERY_ADDR", format!("127.0.0.1:{port}"))],
+                port,
+            )
         }
     }
 }
@@ -246,7 +302,7 @@ impl Stack {
                 options.poll_interval_ms.to_string(),
             ),
         ]);
-        env.insert(Service::Worker, worker);
+        env.insert((Service::Worker, 0), worker);
         let mut ingestion = common.clone();
         ingestion.extend([
             (
@@ -286,19 +342,39 @@ impl Stack {
         } else {
             (None, None)
         };
-        env.insert(Service::Ingestion, ingestion);
+        env.insert((Service::Ingestion, 0), ingestion);
         let mut query = common;
         query.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{query_port}")));
         // Tests ingest events at fixed past dates: no limit on the time range unless a test
         // sets one through `extra_env` (a later value wins).
         query.push(("QUERY_MAX_RANGE_HOURS".to_owned(), "0".to_owned()));
-        env.insert(Service::Query, query);
+        env.insert((Service::Query, 0), query);
 
         for (service, name, value) in &options.extra_env {
-            if let Some(variables) = env.get_mut(service) {
+            if let Some(variables) = env.get_mut(&(*service, 0)) {
                 variables.push(((*name).to_owned(), value.clone()));
             }
         }
+        let mut ports = HashMap::from([
+            ((Service::Worker, 0), worker_port),
+            ((Service::Ingestion, 0), ingestion_port),
+            ((Service::Query, 0), query_port),
+        ]);
+        let instances = if options.doubled {
+            assert!(!options.syslog, "a doubled stack has no syslog listeners");
+            let second_worker = free_port();
+            for service in [Service::Worker, Service::Ingestion, Service::Query] {
+                let (overrides, port) =
+                    second_instance_env(service, &queue_key, second_worker, &options);
+                let mut variables = env[&(service, 0)].clone();
+                variables.extend(overrides);
+                env.insert((service, 1), variables);
+                ports.insert((service, 1), port);
+            }
+            2
+        } else {
+            1
+        };
         let mut stack = Stack {
             queue_key,
             database,
@@ -311,13 +387,21 @@ impl Stack {
             syslog_udp,
             env,
             children: HashMap::new(),
+            instances,
+            ports,
+            proxy: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
         };
         for service in [Service::Worker, Service::Ingestion, Service::Query] {
-            stack.start_on_free_ports(service, &options).await;
+            for instance in 0..instances {
+                stack.start_on_free_ports(service, instance, &options).await;
+            }
+        }
+        if options.doubled {
+            stack.start_proxy();
         }
         stack.wait_for_worker().await;
         stack
@@ -329,19 +413,24 @@ impl Stack {
         stack
     }
 
-    /// Starts `service` and waits until it logs that it listens; when it exits before that (its
-    /// port was taken since it was picked), starts it again on fresh ports.
-    async fn start_on_free_ports(&mut self, service: Service, options: &StackOptions) {
+    /// Starts process `instance` of `service` and waits until it logs that it listens; when it
+    /// exits before that (its port was taken since it was picked), starts it again on fresh ports.
+    async fn start_on_free_ports(
+        &mut self,
+        service: Service,
+        instance: usize,
+        options: &StackOptions,
+    ) {
         const ATTEMPTS: usize = 5;
         for attempt in 1..=ATTEMPTS {
             if attempt > 1 {
-                self.pick_new_ports(service, options);
+                self.pick_new_ports(service, instance, options);
             }
-            let (mut child, listening) = self.launch(service, &[]);
+            let (mut child, listening) = self.launch(service, instance, &[]);
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if listening.try_recv().is_ok() {
-                    self.children.insert(service, child);
+                    self.children.insert((service, instance), child);
                     return;
                 }
                 if let Some(status) = child.try_wait().unwrap() {
@@ -358,52 +447,121 @@ impl Stack {
         panic!("{service:?} did not start in {ATTEMPTS} attempts");
     }
 
-    fn pick_new_ports(&mut self, service: Service, options: &StackOptions) {
-        let variables = self.env.get_mut(&service).unwrap();
+    fn pick_new_ports(&mut self, service: Service, instance: usize, options: &StackOptions) {
+        let port = free_port();
+        self.ports.insert((service, instance), port);
+        let variables = self.env.get_mut(&(service, instance)).unwrap();
         match service {
             Service::Worker => {
-                self.worker_port = free_port();
+                variables.push(("WORKER_GRPC_LISTEN".to_owned(), format!("127.0.0.1:{port}")));
                 let metrics_port = free_port();
-                self.worker_metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
-                variables.push((
-                    "WORKER_GRPC_LISTEN".to_owned(),
-                    format!("127.0.0.1:{}", self.worker_port),
-                ));
                 variables.push((
                     "WORKER_METRICS_ADDR".to_owned(),
                     format!("127.0.0.1:{metrics_port}"),
                 ));
-                if options.worker_grpc_url.is_none() {
-                    let url = format!("http://127.0.0.1:{}", self.worker_port);
-                    if let Some(ingestion) = self.env.get_mut(&Service::Ingestion) {
-                        ingestion.push(("WORKER_GRPC_URL".to_owned(), url));
-                    }
+                if instance == 0 {
+                    self.worker_port = port;
+                    self.worker_metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+                }
+                if options.worker_grpc_url.is_none()
+                    && let Some(ingestion) = self.env.get_mut(&(Service::Ingestion, instance))
+                {
+                    let url = format!("http://127.0.0.1:{port}");
+                    ingestion.push(("WORKER_GRPC_URL".to_owned(), url));
                 }
             }
             Service::Ingestion => {
-                let port = free_port();
-                self.ingestion_url = format!("http://127.0.0.1:{port}");
                 variables.push(("INGESTION_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+                if instance == 0 {
+                    self.ingestion_url = format!("http://127.0.0.1:{port}");
+                }
             }
             Service::Query => {
-                let port = free_port();
-                self.query_url = format!("http://127.0.0.1:{port}");
                 variables.push(("QUERY_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+                if instance == 0 {
+                    self.query_url = format!("http://127.0.0.1:{port}");
+                }
             }
         }
     }
 
-    /// Starts (or restarts) one service on its ports, without waiting for it.
+    /// Starts nginx with `infra/nginx/logs-pipeline.conf`, its upstream and listen addresses
+    /// replaced by this stack's, and points `ingestion_url` and `query_url` at it.
+    fn start_proxy(&mut self) {
+        let example_path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/nginx/logs-pipeline.conf");
+        let mut example = std::fs::read_to_string(&example_path).unwrap();
+        let (ingestion_port, query_port) = (free_port(), free_port());
+        let address = |service, instance| format!("127.0.0.1:{}", self.ports[&(service, instance)]);
+        for (from, to) in [
+            ("127.0.0.1:18080", address(Service::Ingestion, 0)),
+            ("127.0.0.1:28080", address(Service::Ingestion, 1)),
+            ("127.0.0.1:18081", address(Service::Query, 0)),
+            ("127.0.0.1:28081", address(Service::Query, 1)),
+            (
+                "listen 8080;",
+                format!("listen 127.0.0.1:{ingestion_port};"),
+            ),
+            ("listen 8081;", format!("listen 127.0.0.1:{query_port};")),
+        ] {
+            assert_eq!(
+                example.matches(from).count(),
+                1,
+                "{} has `{from}` once",
+                example_path.display()
+            );
+            example = example.replace(from, &to);
+        }
+        let dir = self.log_path(Service::Ingestion).with_extension("nginx");
+        std::fs::create_dir_all(dir.join("temp")).unwrap();
+        // nginx's worker processes may run as another user (root's default): they write
+        // request bodies into the temporary directory.
+        for path in [dir.clone(), dir.join("temp")] {
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                .unwrap();
+        }
+        std::fs::write(dir.join("logs-pipeline.conf"), example).unwrap();
+        let temp = dir.join("temp");
+        let temp = temp.display();
+        std::fs::write(
+            dir.join("nginx.conf"),
+            format!(
+                "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {temp}/body;\n  proxy_temp_path {temp}/proxy;\n  \
+                 fastcgi_temp_path {temp}/fastcgi;\n  uwsgi_temp_path {temp}/uwsgi;\n  scgi_temp_path {temp}/scgi;\n  \
+                 include {dir}/logs-pipeline.conf;\n}}\n",
+                dir = dir.display()
+            ),
+        )
+        .unwrap();
+        let nginx = std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{nginx}: {error} (infra/test.sh installs nginx)"));
+        self.proxy = Some(child);
+        self.ingestion_url = format!("http://127.0.0.1:{ingestion_port}");
+        self.query_url = format!("http://127.0.0.1:{query_port}");
+    }
+
+    /// Starts (or restarts) every process of one service on its ports, without waiting for them.
     pub fn spawn(&mut self, service: Service) {
-        let (child, _) = self.launch(service, &[]);
-        self.children.insert(service, child);
+        for instance in 0..self.instances {
+            let (child, _) = self.launch(service, instance, &[]);
+            self.children.insert((service, instance), child);
+        }
     }
 
     /// Starts one more process of `service` with some variables changed (e.g. a second worker
     /// with its own `WORKER_ID`, `WORKER_GRPC_LISTEN` and `WORKER_METRICS_ADDR`); the caller owns
     /// it.
     pub fn spawn_extra(&self, service: Service, overrides: &[(&str, String)]) -> Child {
-        self.launch(service, overrides).0
+        self.launch(service, 0, overrides).0
     }
 
     /// Starts a process of `service`; the receiver gets a message once it logs that it listens.
@@ -411,10 +569,11 @@ impl Stack {
     fn launch(
         &self,
         service: Service,
+        instance: usize,
         overrides: &[(&str, String)],
     ) -> (Child, std::sync::mpsc::Receiver<()>) {
         let mut child = Command::new(binary(service.binary()))
-            .envs(self.env[&service].iter().map(|(k, v)| (k, v)))
+            .envs(self.env[&(service, instance)].iter().map(|(k, v)| (k, v)))
             .envs(overrides.iter().map(|(k, v)| (*k, v)))
             .env_remove("RUST_BACKTRACE")
             .current_dir(std::env::temp_dir())
@@ -464,24 +623,41 @@ impl Stack {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// SIGKILL: no chance to clean up.
+    /// SIGKILL of every process of `service`: no chance to clean up.
     pub fn kill(&mut self, service: Service) {
-        if let Some(mut child) = self.children.remove(&service) {
-            child.kill().unwrap();
-            child.wait().unwrap();
+        for instance in 0..self.instances {
+            if let Some(mut child) = self.children.remove(&(service, instance)) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+            }
         }
     }
 
-    /// SIGTERM, then waits for the exit; returns whether it exited successfully.
+    /// SIGTERM to every process of `service`, then waits for them to exit; returns whether all
+    /// exited successfully.
     pub fn terminate(&mut self, service: Service) -> bool {
-        let mut child = self.children.remove(&service).unwrap();
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        child.wait().unwrap().success()
+        let children: Vec<Child> = (0..self.instances)
+            .map(|instance| self.children.remove(&(service, instance)).unwrap())
+            .collect();
+        for child in &children {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        // Every process is waited for, also after one that failed.
+        let exits: Vec<bool> = children
+            .into_iter()
+            .map(|mut child| child.wait().unwrap().success())
+            .collect();
+        exits.into_iter().all(|success| success)
+    }
+
+    /// Processes of each service: 1, or 2 for a [`StackOptions::doubled`] stack.
+    pub fn instances(&self) -> usize {
+        self.instances
     }
 
     /// Waits until the worker has applied migrations and listens for gRPC.
@@ -625,7 +801,12 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for (_, mut child) in self.children.drain() {
+        for mut child in self
+            .children
+            .drain()
+            .map(|(_, child)| child)
+            .chain(self.proxy.take())
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -648,6 +829,8 @@ pub struct LoadReport {
     pub statuses: std::collections::BTreeMap<u16, u64>,
     /// Requests that got no HTTP answer at all (connection refused or reset).
     pub transport_errors: u64,
+    /// Those by kind (`connect`, `timeout`, `request`, `body`, `other`), to tell in a failure.
+    pub transport_error_kinds: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl LoadReport {
@@ -707,7 +890,21 @@ impl Load {
                                         .push(body["id"].as_str().unwrap_or_default().to_owned());
                                 }
                             }
-                            Err(_) => report.transport_errors += 1,
+                            Err(error) => {
+                                report.transport_errors += 1;
+                                let kind = if error.is_connect() {
+                                    "connect"
+                                } else if error.is_timeout() {
+                                    "timeout"
+                                } else if error.is_request() {
+                                    "request"
+                                } else if error.is_body() {
+                                    "body"
+                                } else {
+                                    "other"
+                                };
+                                *report.transport_error_kinds.entry(kind).or_default() += 1;
+                            }
                         }
                         tokio::time::sleep(pause).await;
                     }
@@ -727,6 +924,9 @@ impl Load {
             total.sent += report.sent;
             total.accepted_ids.extend(report.accepted_ids);
             total.transport_errors += report.transport_errors;
+            for (kind, count) in report.transport_error_kinds {
+                *total.transport_error_kinds.entry(kind).or_default() += count;
+            }
             for (status, count) in report.statuses {
                 *total.statuses.entry(status).or_default() += count;
             }

@@ -3,6 +3,10 @@
 //! scenario checks that each event answered 202 is stored, and prints a row of figures for
 //! docs/RELIABILITY.md.
 //!
+//! Every scenario runs twice: `single::` with one process of each service, `doubled::` with two
+//! of each, ingestion and query behind nginx with the reverse-proxy example of
+//! `infra/nginx/logs-pipeline.conf` (a killed or stopped service then means both its processes).
+//!
 //! It stops and starts the test servers, so it runs on servers of its own, one scenario at a time:
 //! `infra/test.sh` runs it as `cargo test -p e2e-tests --features fault-injection --test faults
 //! -- --test-threads=1` after the other tests.
@@ -22,6 +26,11 @@ async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Ins
     let (found, distinct, rows) = stack
         .wait_until_stored(&report.accepted_ids, Duration::from_secs(120))
         .await;
+    let scenario = if stack.instances() > 1 {
+        format!("{scenario}, every service doubled")
+    } else {
+        scenario.to_owned()
+    };
     println!(
         "| {scenario} | {} | {} | {} | {} | {} | {found} | {} | {:.0} s |",
         report.sent,
@@ -35,9 +44,10 @@ async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Ins
     assert_eq!(
         report.accepted() + report.count(429) + report.count(503) + report.transport_errors,
         report.sent,
-        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?}; \
-         ingestion log:\n{}",
+        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?} \
+         (transport errors {:?}); ingestion log:\n{}",
         report.statuses,
+        report.transport_error_kinds,
         stack.log_tail(Service::Ingestion, 40)
     );
     let unnamed = report
@@ -97,12 +107,12 @@ async fn status_of(stack: &Stack, url: String) -> (u16, Value) {
     )
 }
 
-#[tokio::test]
-async fn scenario_1_worker_killed_every_two_seconds_under_load() {
+async fn scenario_1_worker_killed_every_two_seconds_under_load(doubled: bool) {
     let started = Instant::now();
     let mut stack = Stack::start(StackOptions {
         batch_size: 100,
         poll_interval_ms: 500,
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -127,11 +137,11 @@ async fn scenario_1_worker_killed_every_two_seconds_under_load() {
     );
 }
 
-#[tokio::test]
-async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load() {
+async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load(doubled: bool) {
     let started = Instant::now();
     let stack = Stack::start(StackOptions {
         poll_interval_ms: 500,
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -154,19 +164,19 @@ async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load() {
     assert_eq!(
         report.count(503) + report.transport_errors,
         0,
-        "no request failed during the outage: {:?}, {} transport errors; ingestion log:\n{}",
+        "no request failed during the outage: {:?}, transport errors {:?}; ingestion log:\n{}",
         report.statuses,
-        report.transport_errors,
+        report.transport_error_kinds,
         stack.log_tail(Service::Ingestion, 40)
     );
     settle(&stack, "2. ClickHouse stopped for 20 s", &report, started).await;
 }
 
-#[tokio::test]
-async fn scenario_3_redis_restarted_under_load() {
+async fn scenario_3_redis_restarted_under_load(doubled: bool) {
     let started = Instant::now();
     let stack = Stack::start(StackOptions {
         poll_interval_ms: 500,
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -191,14 +201,14 @@ async fn scenario_3_redis_restarted_under_load() {
     settle(&stack, "3. Redis restarted (down 2 s)", &report, started).await;
 }
 
-#[tokio::test]
-async fn scenario_4_two_workers_one_killed_for_good() {
+async fn scenario_4_two_workers_one_killed_for_good(doubled: bool) {
     let started = Instant::now();
     let lease = [(Service::Worker, "WORKER_LEASE_MS", "3000".to_owned())];
     let mut stack = Stack::start(StackOptions {
         batch_size: 50,
         poll_interval_ms: 300,
         extra_env: lease.to_vec(),
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -239,12 +249,12 @@ async fn scenario_4_two_workers_one_killed_for_good() {
     second.wait().unwrap();
 }
 
-#[tokio::test]
-async fn scenario_5_a_poison_event_in_the_middle_of_a_stream() {
+async fn scenario_5_a_poison_event_in_the_middle_of_a_stream(doubled: bool) {
     let started = Instant::now();
     let stack = Stack::start(StackOptions {
         batch_size: 100,
         poll_interval_ms: 300,
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -286,12 +296,12 @@ async fn scenario_5_a_poison_event_in_the_middle_of_a_stream() {
     assert_eq!(stack.queue_length().await, 0, "the queue is not blocked");
 }
 
-#[tokio::test]
-async fn scenario_6_queue_over_its_limit_then_recovery() {
+async fn scenario_6_queue_over_its_limit_then_recovery(doubled: bool) {
     let started = Instant::now();
     let mut stack = Stack::start(StackOptions {
         poll_interval_ms: 300,
         extra_env: vec![(Service::Ingestion, "QUEUE_MAX_EVENTS", "200".to_owned())],
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -319,12 +329,12 @@ async fn scenario_6_queue_over_its_limit_then_recovery() {
     .await;
 }
 
-#[tokio::test]
-async fn scenario_7_sigterm_of_each_service_under_load() {
+async fn scenario_7_sigterm_of_each_service_under_load(doubled: bool) {
     let started = Instant::now();
     let mut stack = Stack::start(StackOptions {
         batch_size: 100,
         poll_interval_ms: 300,
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -351,8 +361,7 @@ async fn scenario_7_sigterm_of_each_service_under_load() {
     .await;
 }
 
-#[tokio::test]
-async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout() {
+async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout(doubled: bool) {
     let started = Instant::now();
     let stack = Stack::start(StackOptions {
         batch_size: 100,
@@ -374,6 +383,7 @@ async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout() {
                 "1000".to_owned(),
             ),
         ],
+        doubled,
         ..StackOptions::default()
     })
     .await;
@@ -414,7 +424,9 @@ async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout() {
     assert_eq!(
         report.count(503) + report.transport_errors,
         0,
-        "ingestion kept accepting while ClickHouse hung"
+        "ingestion kept accepting while ClickHouse hung: {:?}, transport errors {:?}",
+        report.statuses,
+        report.transport_error_kinds
     );
     let duplicates = settle(
         &stack,
@@ -439,3 +451,32 @@ async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout() {
         .collect();
     println!("worker metrics after the stall: {already:?}");
 }
+
+/// Each scenario as a test with one process of each service and as one with two of each.
+macro_rules! single_and_doubled {
+    ($($scenario:ident),* $(,)?) => {
+        mod single {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(false).await;
+            })*
+        }
+        mod doubled {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(true).await;
+            })*
+        }
+    };
+}
+
+single_and_doubled!(
+    scenario_1_worker_killed_every_two_seconds_under_load,
+    scenario_2_clickhouse_down_for_twenty_seconds_under_load,
+    scenario_3_redis_restarted_under_load,
+    scenario_4_two_workers_one_killed_for_good,
+    scenario_5_a_poison_event_in_the_middle_of_a_stream,
+    scenario_6_queue_over_its_limit_then_recovery,
+    scenario_7_sigterm_of_each_service_under_load,
+    scenario_8_clickhouse_hangs_longer_than_the_insert_timeout,
+);

@@ -81,6 +81,9 @@ struct Keys {
     dead: String,
     /// How many dead letters were removed past the cap (a counter).
     dead_dropped: String,
+    /// How many of the items at the consuming end of the queue were delivered before (released,
+    /// recovered or reclaimed; a counter shared by every consumer).
+    redelivered: String,
     /// Prefix of this process's batch lists; unique per process start, so a restarted consumer
     /// never reuses the name of a batch its predecessor left behind.
     batch_prefix: String,
@@ -100,6 +103,7 @@ impl Keys {
             lease: format!("{queue}:lease:{consumer}"),
             dead: format!("{queue}:dead"),
             dead_dropped: format!("{queue}:dead:dropped"),
+            redelivered: format!("{queue}:redelivered"),
             batch_prefix: format!("{queue}:processing:{consumer}:{started_ms:013}"),
         }
     }
@@ -358,6 +362,7 @@ impl RedisLogQueue {
             .key(self.keys.batches_of(consumer))
             .key(&self.keys.queue)
             .key(&self.keys.consumers)
+            .key(&self.keys.redelivered)
             .arg(consumer)
             .arg(if force { "1" } else { "0" })
             .invoke_async(&mut connection)
@@ -441,6 +446,7 @@ impl QueueConsumer for RedisLogQueue {
             .key(&self.keys.queue)
             .key(&batch)
             .key(&self.keys.batches)
+            .key(&self.keys.redelivered)
             .arg(max)
             .invoke_async(&mut connection)
             .await
@@ -448,6 +454,7 @@ impl QueueConsumer for RedisLogQueue {
         if raw.is_empty() {
             return Ok(Reservation::default());
         }
+        let redelivered: usize = raw.remove(0).parse().unwrap_or(0);
         raw.reverse();
         let mut events = Vec::with_capacity(raw.len());
         let mut undecodable = Vec::new();
@@ -470,6 +477,7 @@ impl QueueConsumer for RedisLogQueue {
                 .await?;
         }
         Ok(Reservation {
+            redelivered: redelivered.min(events.len()),
             events,
             receipt: Receipt::new(number),
         })
@@ -501,6 +509,7 @@ impl QueueConsumer for RedisLogQueue {
             .key(self.keys.batch(receipt.token()))
             .key(&self.keys.queue)
             .key(&self.keys.batches)
+            .key(&self.keys.redelivered)
             .invoke_async(&mut connection)
             .await
             .map_err(classify)?;

@@ -25,9 +25,11 @@ end
 return depth
 ";
 
-/// KEYS: queue, batch list, consumer's batch set. ARGV: max.
-/// Moves up to `max` of the oldest queued items into a new batch list and returns them, newest
-/// first.
+/// KEYS: queue, batch list, consumer's batch set, redelivered counter. ARGV: max.
+/// Moves up to `max` of the oldest queued items into a new batch list and returns how many of
+/// them were delivered before (the counter, taken down by as many), then the items, newest first.
+/// Redelivered items wait at the consuming end, so the next batches reserved hold them, whichever
+/// consumer reserves them.
 const RESERVE_LUA: &str = r"
 local max = tonumber(ARGV[1])
 if max <= 0 then return {} end
@@ -38,11 +40,15 @@ for i = 1, #items, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
 end
 redis.call('SADD', KEYS[3], KEYS[2])
+local redelivered = math.min(tonumber(redis.call('GET', KEYS[4]) or '0'), #items)
+if redelivered > 0 then redis.call('DECRBY', KEYS[4], redelivered) end
+table.insert(items, 1, tostring(redelivered))
 return items
 ";
 
-/// KEYS: batch list, queue, consumer's batch set.
-/// Returns one batch to the consuming end of the queue, in order; answers how many items.
+/// KEYS: batch list, queue, consumer's batch set, redelivered counter.
+/// Returns one batch to the consuming end of the queue, in order, counted as delivered before;
+/// answers how many items.
 const RELEASE_LUA: &str = r"
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 for i = 1, #items, 1000 do
@@ -50,13 +56,16 @@ for i = 1, #items, 1000 do
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[3], KEYS[1])
+if #items > 0 then redis.call('INCRBY', KEYS[4], #items) end
 return #items
 ";
 
-/// KEYS: consumer's lease, consumer's batch set, queue, consumer set. ARGV: consumer id, force.
+/// KEYS: consumer's lease, consumer's batch set, queue, consumer set, redelivered counter.
+/// ARGV: consumer id, force.
 /// Unless `force` is 1, does nothing (answers -1) while the consumer's lease lives. Otherwise
 /// returns all of the consumer's batches to the consuming end of the queue, oldest batch last
-/// (so it is taken first), forgets the consumer, and answers how many items moved.
+/// (so it is taken first), counted as delivered before, forgets the consumer, and answers how
+/// many items moved.
 const RECLAIM_LUA: &str = r"
 if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local batches = redis.call('SMEMBERS', KEYS[2])
@@ -72,6 +81,7 @@ for b = #batches, 1, -1 do
 end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[4], ARGV[1])
+if total > 0 then redis.call('INCRBY', KEYS[5], total) end
 return total
 ";
 

@@ -339,6 +339,7 @@ mod tests {
             Ok(Reservation {
                 events: if calls == 1 { events(120) } else { Vec::new() },
                 receipt: Receipt::new(calls),
+                redelivered: 0,
             })
         });
         inner
