@@ -9,6 +9,8 @@
 #                            # scenario with one and with two processes of each service
 #   infra/test.sh cluster    # only the ClickHouse cluster test (tests/tests/cluster.rs) on
 #                            # ZooKeeper + 4 ClickHouse nodes of infra/test-cluster.sh
+#   infra/test.sh sentinel   # only the Redis Sentinel fault test (tests/tests/sentinel.rs) on
+#                            # the primary, replica and 3 sentinels of infra/test-sentinel.sh
 #   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
 #
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
@@ -29,10 +31,14 @@ cd "$REPO_ROOT"
 
 servers_dir="$REPO_ROOT/.test-servers/run-$$"
 cluster_dir="$REPO_ROOT/.test-servers/cluster-$$"
+sentinel_dir="$REPO_ROOT/.test-servers/sentinel-$$"
 cleanup() {
     "$INFRA_DIR/test-servers.sh" clean "$servers_dir" >&2 || true
     if [[ -d "$cluster_dir" ]]; then
         "$INFRA_DIR/test-cluster.sh" clean "$cluster_dir" >&2 || true
+    fi
+    if [[ -d "$sentinel_dir" ]]; then
+        "$INFRA_DIR/test-sentinel.sh" clean "$sentinel_dir" >&2 || true
     fi
 }
 trap cleanup EXIT
@@ -64,6 +70,16 @@ run_cluster_test() {
     "$INFRA_DIR/test-cluster.sh" clean "$cluster_dir" >&2
 }
 
+run_sentinel_test() {
+    # A primary, a replica and three sentinels (redis-sentinel from apt when missing); the
+    # ClickHouse stays the test one. It kills and restarts Redis nodes itself, so it runs alone.
+    local sentinel_env
+    sentinel_env="$("$INFRA_DIR/test-sentinel.sh" start "$sentinel_dir")"
+    eval "$sentinel_env"
+    cargo test -p e2e-tests --features sentinel --test sentinel -- --nocapture
+    "$INFRA_DIR/test-sentinel.sh" clean "$sentinel_dir" >&2
+}
+
 case "${1:-}" in
 "")
     ensure_otlp_python
@@ -81,9 +97,11 @@ case "${1:-}" in
     "$INFRA_DIR/schemathesis.sh"
     run_fault_suite
     run_cluster_test
+    run_sentinel_test
     ;;
 faults) run_fault_suite ;;
 cluster) run_cluster_test ;;
+sentinel) run_sentinel_test ;;
 *)
     ensure_otlp_python
     ensure_browser_test

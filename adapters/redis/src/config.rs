@@ -8,8 +8,22 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct RedisConfig {
-    /// `redis://host:port/db` (or `rediss://` / `redis+unix://`).
+    /// `redis://host:port/db` (or `rediss://` / `redis+unix://`). With `sentinels`, only its
+    /// database, user name and password count: the host is the primary the sentinels name.
     pub url: String,
+    /// Redis Sentinel addresses (`host:port`); empty: talk to `url` directly. When set, the
+    /// queue asks the sentinels for the primary of `sentinel_master` and asks again whenever a
+    /// call fails in a way a failover explains, so it follows a failover without a restart.
+    pub sentinels: Vec<String>,
+    /// The master name the sentinels monitor (`sentinel monitor <name> ...`).
+    pub sentinel_master: String,
+    /// After each push, wait until this many replicas hold it (`WAIT`) before it counts as
+    /// queued; fewer within `wait_timeout_ms` fails the push as unavailable (the events may
+    /// still be delivered). 0: answer as soon as the primary has it.
+    pub wait_replicas: u32,
+    /// How long a push waits for `wait_replicas` replicas, in milliseconds; must be shorter
+    /// than `response_timeout_ms`.
+    pub wait_timeout_ms: u64,
     /// The list holding queued events.
     pub queue_key: String,
     /// Most events the queue may hold; pushes beyond it fail with `QueueError::Full`. 0: no limit.
@@ -30,6 +44,10 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: "redis://127.0.0.1:6379".into(),
+            sentinels: Vec::new(),
+            sentinel_master: "mymaster".into(),
+            wait_replicas: 0,
+            wait_timeout_ms: 500,
             queue_key: "logs_queue".into(),
             max_queue_events: 1_000_000,
             max_dead_letters: 100_000,
@@ -47,5 +65,14 @@ impl RedisConfig {
 
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// `sentinels` from a comma-separated list (`REDIS_SENTINELS`); blanks are skipped.
+    pub fn parse_sentinels(list: &str) -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }

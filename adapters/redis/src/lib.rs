@@ -12,9 +12,11 @@
 mod breaker;
 mod codec;
 mod config;
+mod connection;
 mod errors;
 mod queue;
 mod scripts;
 
 pub use config::RedisConfig;
+pub use connection::LinkError;
 pub use queue::{DeadLetter, QueueSizes, RedisLogQueue, RedisQueueError};

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::breaker::Breaker;
 use crate::codec::{decode, encode, received_at};
 use crate::config::RedisConfig;
+use crate::connection::Link;
 use crate::errors::classify;
 use crate::scripts;
 
@@ -36,9 +37,31 @@ pub enum RedisQueueError {
         #[source]
         source: RedisError,
     },
+    #[error("invalid REDIS_SENTINELS {sentinels:?} (comma-separated host:port)")]
+    InvalidSentinels {
+        sentinels: String,
+        #[source]
+        source: RedisError,
+    },
+    #[error(
+        "REDIS_WAIT_TIMEOUT_MS ({wait_timeout_ms}) must be shorter than \
+         REDIS_RESPONSE_TIMEOUT_MS ({response_timeout_ms})"
+    )]
+    WaitLongerThanResponse {
+        wait_timeout_ms: u64,
+        response_timeout_ms: u64,
+    },
     /// A recent call found Redis unavailable; calls fail at once until a probe gets an answer.
     #[error("redis unavailable (circuit open until a probe answers)")]
     CircuitOpen,
+    /// The push reached the primary, but fewer replicas than `REDIS_WAIT_REPLICAS` confirmed it
+    /// in time; it may still be delivered.
+    #[error("{acknowledged} of {wanted} redis replicas confirmed the push within {timeout_ms} ms")]
+    NotReplicated {
+        wanted: u32,
+        acknowledged: i64,
+        timeout_ms: u64,
+    },
 }
 
 /// How many items each list of a queue holds, for monitoring.
@@ -125,7 +148,10 @@ impl Keys {
 /// Both queue ports on a Redis list. Cheap to clone; the connection manager reconnects by itself.
 #[derive(Clone)]
 pub struct RedisLogQueue {
-    connection: ConnectionManager,
+    link: Link,
+    /// Replicas that must hold a push before it counts (`WAIT`); 0: none.
+    wait_replicas: u32,
+    wait_timeout_ms: u64,
     keys: Keys,
     capacity: u64,
     dead_letter_cap: u64,
@@ -171,16 +197,37 @@ impl RedisLogQueue {
             url: config.url.clone(),
             source,
         };
-        let client = redis::Client::open(config.url.as_str()).map_err(invalid)?;
+        if config.wait_replicas > 0 && config.wait_timeout_ms >= config.response_timeout_ms {
+            return Err(RedisQueueError::WaitLongerThanResponse {
+                wait_timeout_ms: config.wait_timeout_ms,
+                response_timeout_ms: config.response_timeout_ms,
+            });
+        }
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout()))
             .set_response_timeout(Some(config.response_timeout()))
             .set_number_of_retries(1)
             .set_max_delay(config.connect_timeout());
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, manager_config).map_err(invalid)?;
+        let link = if config.sentinels.is_empty() {
+            let client = redis::Client::open(config.url.as_str()).map_err(invalid)?;
+            Link::fixed(client, manager_config).map_err(invalid)?
+        } else {
+            Link::sentinel(
+                &config.sentinels,
+                &config.sentinel_master,
+                &config.url,
+                manager_config,
+                config.connect_timeout() + config.response_timeout(),
+            )
+            .map_err(|source| RedisQueueError::InvalidSentinels {
+                sentinels: config.sentinels.join(","),
+                source,
+            })?
+        };
         Ok(Self {
-            connection,
+            link,
+            wait_replicas: config.wait_replicas,
+            wait_timeout_ms: config.wait_timeout_ms,
             keys,
             capacity: config.max_queue_events,
             dead_letter_cap: config.max_dead_letters,
@@ -201,11 +248,11 @@ impl RedisLogQueue {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let raw: Vec<String> = connection
             .lrange(&self.keys.dead, 0, limit as isize - 1)
             .await
-            .map_err(classify)?;
+            .map_err(|error| self.fail(error))?;
         Ok(raw
             .into_iter()
             .map(|entry| {
@@ -222,7 +269,7 @@ impl RedisLogQueue {
     /// The sizes of the queue, of this consumer's processing lists and of the dead-letter list,
     /// in one round trip.
     pub async fn sizes(&self) -> Result<QueueSizes, QueueError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let (queued, processing, dead_letters, dead_letters_dropped): (u64, u64, u64, u64) =
             scripts::SIZES
                 .key(&self.keys.queue)
@@ -231,7 +278,7 @@ impl RedisLogQueue {
                 .key(&self.keys.dead_dropped)
                 .invoke_async(&mut connection)
                 .await
-                .map_err(classify)?;
+                .map_err(|error| self.fail(error))?;
         Ok(QueueSizes {
             queued,
             processing,
@@ -242,14 +289,14 @@ impl RedisLogQueue {
 
     /// Puts up to `limit` of the oldest dead letters back on the queue; answers how many.
     pub async fn requeue_dead_letters(&self, limit: u64) -> Result<u64, QueueError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         scripts::REQUEUE_DEAD
             .key(&self.keys.dead)
             .key(&self.keys.queue)
             .arg(limit)
             .invoke_async(&mut connection)
             .await
-            .map_err(classify)
+            .map_err(|error| self.fail(error))
     }
 
     /// Adds dead letters, removing `from_batch` items from a batch list in the same step. Past
@@ -281,11 +328,11 @@ impl RedisLogQueue {
             }
         }
         invocation.arg(documents);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let dropped: u64 = invocation
             .invoke_async(&mut connection)
             .await
-            .map_err(classify)?;
+            .map_err(|error| self.fail(error))?;
         if dropped > 0 {
             warn!(
                 dropped,
@@ -324,8 +371,11 @@ impl RedisLogQueue {
             measured_at.is_none_or(|at| at.elapsed() >= DEPTH_RECHECK_AFTER)
         };
         if stale {
-            let mut connection = self.connection.clone();
-            let depth: u64 = connection.llen(&self.keys.queue).await.map_err(classify)?;
+            let mut connection = self.connection().await?;
+            let depth: u64 = connection
+                .llen(&self.keys.queue)
+                .await
+                .map_err(|error| self.fail(error))?;
             self.record_depth(depth);
         }
         let depth = self.depth.depth.load(Ordering::Relaxed);
@@ -347,16 +397,30 @@ impl RedisLogQueue {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
     }
 
+    /// The connection to the server in use now (with Sentinel, the primary).
+    async fn connection(&self) -> Result<ConnectionManager, QueueError> {
+        self.link
+            .get()
+            .await
+            .map_err(|error| QueueError::Unavailable(Box::new(error)))
+    }
+
+    /// The port's error for a failed call; tells the link, which may look for a new primary.
+    fn fail(&self, error: RedisError) -> QueueError {
+        self.link.failed(&error);
+        classify(error)
+    }
+
     async fn ping(&self) -> Result<(), QueueError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         redis::cmd("PING")
             .exec_async(&mut connection)
             .await
-            .map_err(classify)
+            .map_err(|error| self.fail(error))
     }
 
     async fn reclaim(&self, consumer: &str, force: bool) -> Result<i64, QueueError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         scripts::RECLAIM
             .key(self.keys.lease_of(consumer))
             .key(self.keys.batches_of(consumer))
@@ -367,7 +431,7 @@ impl RedisLogQueue {
             .arg(if force { "1" } else { "0" })
             .invoke_async(&mut connection)
             .await
-            .map_err(classify)
+            .map_err(|error| self.fail(error))
     }
 
     /// Runs a producer call unless the circuit is open; a call that finds Redis unavailable
@@ -382,11 +446,28 @@ impl RedisLogQueue {
             )));
         }
         let result = call.await;
-        if let Err(QueueError::Unavailable(_)) = &result {
-            let connection = self.connection.clone();
+        if let Err(QueueError::Unavailable(error)) = &result
+            && !matches!(
+                error.downcast_ref::<RedisQueueError>(),
+                Some(RedisQueueError::NotReplicated { .. })
+            )
+        {
+            // Too few replicas says nothing about the primary: no need to stop calls.
+            let link = self.link.clone();
             self.breaker.failed(move || {
-                let mut connection = connection.clone();
-                async move { redis::cmd("PING").exec_async(&mut connection).await.is_ok() }
+                let link = link.clone();
+                async move {
+                    let Ok(mut connection) = link.get().await else {
+                        return false;
+                    };
+                    match redis::cmd("PING").exec_async(&mut connection).await {
+                        Ok(()) => true,
+                        Err(error) => {
+                            link.failed(&error);
+                            false
+                        }
+                    }
+                }
             });
         }
         result
@@ -402,16 +483,22 @@ impl RedisLogQueue {
             .map(encode)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| QueueError::Failed(Box::new(error)))?;
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         // One script: capacity check and multi-value LPUSH in one atomic round trip, so
         // concurrent pushes cannot overshoot the capacity. It answers the new depth.
-        let answer: i64 = scripts::PUSH
+        let mut invocation = scripts::PUSH.prepare_invoke();
+        invocation
             .key(&self.keys.queue)
             .arg(self.capacity)
-            .arg(documents)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(classify)?;
+            .arg(documents);
+        let answer: i64 = if self.wait_replicas == 0 {
+            invocation
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|error| self.fail(error))?
+        } else {
+            self.push_and_wait(&mut connection, &invocation).await?
+        };
         if answer < 0 {
             let depth = (-answer - 1).unsigned_abs();
             self.record_depth(depth);
@@ -422,6 +509,54 @@ impl RedisLogQueue {
         }
         self.record_depth(answer.unsigned_abs());
         Ok(())
+    }
+}
+
+impl RedisLogQueue {
+    /// The push script and `WAIT` in one pipeline, so that both go over the same connection
+    /// (`WAIT` waits for the writes of its own connection; on a fresh one it would wait for
+    /// nothing). Answers the script's answer once enough replicas hold the push.
+    async fn push_and_wait(
+        &self,
+        connection: &mut ConnectionManager,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<i64, QueueError> {
+        let pipeline = || {
+            let mut pipeline = redis::pipe();
+            pipeline
+                .invoke_script(invocation)
+                .cmd("WAIT")
+                .arg(self.wait_replicas)
+                .arg(self.wait_timeout_ms);
+            pipeline
+        };
+        let mut answer = pipeline().query_async::<(i64, i64)>(connection).await;
+        if let Err(error) = &answer
+            && error.code() == Some("NOSCRIPT")
+        {
+            // A pipeline does not load scripts by itself (after a restart or a failover).
+            invocation
+                .load_async(connection)
+                .await
+                .map_err(|error| self.fail(error))?;
+            answer = pipeline().query_async::<(i64, i64)>(connection).await;
+        }
+        let (answer, acknowledged) = answer.map_err(|error| self.fail(error))?;
+        if answer >= 0 && acknowledged < i64::from(self.wait_replicas) {
+            warn!(
+                acknowledged,
+                wanted = self.wait_replicas,
+                "too few redis replicas confirmed a push in time: answered unavailable"
+            );
+            return Err(QueueError::Unavailable(Box::new(
+                RedisQueueError::NotReplicated {
+                    wanted: self.wait_replicas,
+                    acknowledged,
+                    timeout_ms: self.wait_timeout_ms,
+                },
+            )));
+        }
+        Ok(answer)
     }
 }
 
@@ -441,7 +576,7 @@ impl QueueConsumer for RedisLogQueue {
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
         let number = self.next_batch.fetch_add(1, Ordering::Relaxed) + 1;
         let batch = self.keys.batch(number);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let mut raw: Vec<String> = scripts::RESERVE
             .key(&self.keys.queue)
             .key(&batch)
@@ -450,7 +585,7 @@ impl QueueConsumer for RedisLogQueue {
             .arg(max)
             .invoke_async(&mut connection)
             .await
-            .map_err(classify)?;
+            .map_err(|error| self.fail(error))?;
         if raw.is_empty() {
             return Ok(Reservation::default());
         }
@@ -488,7 +623,7 @@ impl QueueConsumer for RedisLogQueue {
             return Ok(());
         }
         let batch = self.keys.batch(receipt.token());
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         redis::pipe()
             .atomic()
             .del(&batch)
@@ -497,14 +632,14 @@ impl QueueConsumer for RedisLogQueue {
             .ignore()
             .exec_async(&mut connection)
             .await
-            .map_err(classify)
+            .map_err(|error| self.fail(error))
     }
 
     async fn release(&self, receipt: Receipt) -> Result<(), QueueError> {
         if receipt.token() == 0 {
             return Ok(());
         }
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let _: i64 = scripts::RELEASE
             .key(self.keys.batch(receipt.token()))
             .key(&self.keys.queue)
@@ -512,7 +647,7 @@ impl QueueConsumer for RedisLogQueue {
             .key(&self.keys.redelivered)
             .invoke_async(&mut connection)
             .await
-            .map_err(classify)?;
+            .map_err(|error| self.fail(error))?;
         Ok(())
     }
 
@@ -525,13 +660,13 @@ impl QueueConsumer for RedisLogQueue {
     }
 
     async fn backlog(&self) -> Result<Backlog, QueueError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let (depth, oldest): (u64, Option<String>) = redis::pipe()
             .llen(&self.keys.queue)
             .lindex(&self.keys.queue, -1)
             .query_async(&mut connection)
             .await
-            .map_err(classify)?;
+            .map_err(|error| self.fail(error))?;
         Ok(Backlog {
             depth,
             oldest_received_at: oldest.as_deref().and_then(received_at),
@@ -540,7 +675,7 @@ impl QueueConsumer for RedisLogQueue {
 
     async fn heartbeat(&self) -> Result<(), QueueError> {
         let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         redis::pipe()
             .cmd("SET")
             .arg(&self.keys.lease)
@@ -552,15 +687,15 @@ impl QueueConsumer for RedisLogQueue {
             .ignore()
             .exec_async(&mut connection)
             .await
-            .map_err(classify)
+            .map_err(|error| self.fail(error))
     }
 
     async fn reclaim_abandoned(&self) -> Result<u64, QueueError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let consumers: Vec<String> = connection
             .smembers(&self.keys.consumers)
             .await
-            .map_err(classify)?;
+            .map_err(|error| self.fail(error))?;
         let mut reclaimed = 0;
         for consumer in consumers
             .iter()

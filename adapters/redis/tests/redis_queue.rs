@@ -502,3 +502,89 @@ async fn scripts_flushed_from_redis_are_loaded_again_on_their_next_call() {
     let batch = queue.reserve(10).await.unwrap();
     assert_eq!(batch.events.len(), 4);
 }
+
+/// An error with its sources, for messages that name a cause.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_push_no_replica_confirms_in_time_is_unavailable_but_may_still_be_delivered() {
+    // The test Redis has no replica: WAIT 1 answers 0 after its timeout.
+    let key = unique_key();
+    let queue = RedisLogQueue::producer(&RedisConfig {
+        wait_replicas: 1,
+        wait_timeout_ms: 100,
+        ..config(&key)
+    })
+    .unwrap();
+    let error = queue.push(&events(3, "unreplicated")).await.unwrap_err();
+
+    assert!(matches!(error, QueueError::Unavailable(_)), "{error:?}");
+    assert!(chain(&error).contains("0 of 1 redis replicas"), "{error:?}");
+    // At-least-once: the primary holds the events; a consumer may still deliver them.
+    let mut redis = raw_connection().await;
+    let length: usize = redis.llen(&key).await.unwrap();
+    assert_eq!(length, 3);
+    // Too few replicas is not an outage: the next push is tried, not refused by the breaker.
+    let error = queue.push(&events(1, "again")).await.unwrap_err();
+    assert!(chain(&error).contains("0 of 1"), "{error:?}");
+    let length: usize = redis.llen(&key).await.unwrap();
+    assert_eq!(length, 4);
+}
+
+#[tokio::test]
+async fn a_waiting_push_loads_a_script_redis_forgot() {
+    // After a restart or a failover the server knows no script; the pipeline of push and WAIT
+    // loads it and pushes (the test Redis has no replica, so the answer is still too few).
+    let key = unique_key();
+    let queue = RedisLogQueue::producer(&RedisConfig {
+        wait_replicas: 1,
+        wait_timeout_ms: 10,
+        ..config(&key)
+    })
+    .unwrap();
+    let mut redis = raw_connection().await;
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .exec_async(&mut redis)
+        .await
+        .unwrap();
+    let error = queue.push(&events(2, "flushed")).await.unwrap_err();
+    assert!(chain(&error).contains("0 of 1"), "{error:?}");
+    let length: usize = redis.llen(&key).await.unwrap();
+    assert_eq!(length, 2);
+}
+
+#[test]
+fn a_replica_wait_as_long_as_the_response_timeout_is_rejected_at_construction() {
+    let error = RedisLogQueue::producer(&RedisConfig {
+        wait_replicas: 1,
+        wait_timeout_ms: 2_000,
+        response_timeout_ms: 2_000,
+        ..config(&unique_key())
+    })
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("REDIS_WAIT_TIMEOUT_MS"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn sentinels_that_cannot_be_reached_make_calls_unavailable_not_failed() {
+    let queue = RedisLogQueue::producer(&RedisConfig {
+        sentinels: vec!["127.0.0.1:1".into()],
+        ..config(&unique_key())
+    })
+    .unwrap();
+    let error = queue.push(&events(1, "nowhere")).await.unwrap_err();
+    assert!(matches!(error, QueueError::Unavailable(_)), "{error:?}");
+}

@@ -27,6 +27,12 @@ pub(crate) struct Settings {
     #[serde(deserialize_with = "service_runtime::secret_text")]
     pub(crate) worker_grpc_token: String,
     pub(crate) redis_url: String,
+    /// Redis Sentinel addresses, comma-separated `host:port`; empty: `REDIS_URL` directly.
+    pub(crate) redis_sentinels: String,
+    pub(crate) redis_sentinel_master: String,
+    /// Replicas that must hold a push before it is answered 202 (`WAIT`); 0: none.
+    pub(crate) redis_wait_replicas: u32,
+    pub(crate) redis_wait_timeout_ms: u64,
     pub(crate) redis_queue_key: String,
     pub(crate) redis_response_timeout_ms: u64,
     /// Most events the queue may hold before ingestion answers 429 (0: no limit).
@@ -65,6 +71,10 @@ impl Default for Settings {
             worker_grpc_url: GrpcClientConfig::default().url,
             worker_grpc_token: String::new(),
             redis_url: redis.url,
+            redis_sentinels: String::new(),
+            redis_sentinel_master: redis.sentinel_master,
+            redis_wait_replicas: redis.wait_replicas,
+            redis_wait_timeout_ms: redis.wait_timeout_ms,
             redis_queue_key: redis.queue_key,
             redis_response_timeout_ms: redis.response_timeout_ms,
             queue_max_events: redis.max_queue_events,
@@ -93,6 +103,10 @@ impl Settings {
     pub(crate) fn redis(&self) -> RedisConfig {
         RedisConfig {
             url: self.redis_url.clone(),
+            sentinels: RedisConfig::parse_sentinels(&self.redis_sentinels),
+            sentinel_master: self.redis_sentinel_master.clone(),
+            wait_replicas: self.redis_wait_replicas,
+            wait_timeout_ms: self.redis_wait_timeout_ms,
             queue_key: self.redis_queue_key.clone(),
             response_timeout_ms: self.redis_response_timeout_ms,
             max_queue_events: self.queue_max_events,

@@ -30,6 +30,9 @@ pub(crate) struct Settings {
     /// over the batches it holds.
     pub(crate) worker_lease_ms: u64,
     pub(crate) redis_url: String,
+    /// Redis Sentinel addresses, comma-separated `host:port`; empty: `REDIS_URL` directly.
+    pub(crate) redis_sentinels: String,
+    pub(crate) redis_sentinel_master: String,
     pub(crate) redis_queue_key: String,
     /// Most entries of the dead-letter list; past it the oldest are deleted (0: no limit).
     pub(crate) dead_letter_max_events: u64,
@@ -61,6 +64,8 @@ impl Default for Settings {
             worker_poll_interval_ms: 5_000,
             worker_lease_ms: redis.lease_ms,
             redis_url: redis.url,
+            redis_sentinels: String::new(),
+            redis_sentinel_master: redis.sentinel_master,
             redis_queue_key: redis.queue_key,
             dead_letter_max_events: redis.max_dead_letters,
             clickhouse_url: clickhouse.url,
@@ -79,6 +84,8 @@ impl Settings {
     pub(crate) fn redis(&self) -> RedisConfig {
         RedisConfig {
             url: self.redis_url.clone(),
+            sentinels: RedisConfig::parse_sentinels(&self.redis_sentinels),
+            sentinel_master: self.redis_sentinel_master.clone(),
             queue_key: self.redis_queue_key.clone(),
             lease_ms: self.worker_lease_ms,
             max_dead_letters: self.dead_letter_max_events,
