@@ -5,6 +5,7 @@
 #   infra/bench-query.sh                 # 1M and 10M rows, 7 timed runs per request
 #   infra/bench-query.sh 1000000         # only 1M rows
 #   RUNS=11 infra/bench-query.sh 1000000 10000000
+#   ONLY='histogram|count_over_time' infra/bench-query.sh   # only the requests whose name matches
 #
 # For each row count it starts throwaway servers (infra/test-servers.sh), creates the schema of
 # migrations/, loads the rows with INSERT ... SELECT FROM numbers() (realistic services, levels,
@@ -19,6 +20,7 @@ LOG_TAG=bench-query
 cd "$REPO_ROOT"
 
 RUNS="${RUNS:-7}"
+ONLY="${ONLY:-}"
 ROW_COUNTS=("$@")
 [[ ${#ROW_COUNTS[@]} -gt 0 ]] || ROW_COUNTS=(1000000 10000000)
 CHUNK_ROWS=1000000
@@ -103,6 +105,10 @@ rfc3339() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 
+logql() { # logql QUERY STEP_SECONDS: the query_range path of a LogQL metric query over the 24 h
+    printf '/loki/api/v1/query_range?query=%s&%s&step=%s' "$(urlencode "$1")" "$loki_day" "$2"
+}
+
 machine="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 results=()
@@ -157,10 +163,17 @@ for rows in "${ROW_COUNTS[@]}"; do
         "Loki label values: region, over 24 h|/loki/api/v1/label/region/values?$loki_day"
         "Loki index/stats {service=\"billing\"} over 24 h|/loki/api/v1/index/stats?query=$(urlencode '{service="billing"}')&$loki_day"
         "Loki detected_fields {service=\"billing\"} over 24 h (4 keys)|/loki/api/v1/detected_fields?query=$(urlencode '{service="billing"}')&$loki_day"
+        # LogQL metric queries over the same 24 h, each beside the histogram question it asks (above)
+        "Loki sum(count_over_time [5m]), step 5m (the 5m histogram's question)|$(logql 'sum(count_over_time({service=~".+"}[5m]))' 300)"
+        "Loki sum by (level) (count_over_time [1h]), step 1h (the 1h histogram by level)|$(logql 'sum by (level) (count_over_time({service=~".+"}[1h]))' 3600)"
+        "Loki sum by (level) (count_over_time [5m]), step 1m (sliding windows, 1,441 steps)|$(logql 'sum by (level) (count_over_time({service=~".+"}[5m]))' 60)"
+        "Loki sum by (service) (rate [1m]), step 15s (5,761 steps)|$(logql 'sum by (service) (rate({service=~".+"}[1m]))' 15)"
+        "Loki sum by (region) (bytes_over_time, line contains \"timeout\" [1h]), step 5m|$(logql 'sum by (region) (bytes_over_time({service=~".+"} |= "timeout" [1h]))' 300)"
     )
     for case in "${cases[@]}"; do
         name="${case%%|*}"
         path="${case#*|}"
+        [[ -z "$ONLY" ]] || grep -qE -- "$ONLY" <<<"$name" || continue
         read -r median slowest < <(median_ms "$base$path")
         log "$rows rows: $name: median ${median} ms"
         results+=("| $rows | $name | $median | $slowest |")

@@ -18,6 +18,7 @@
 mod answer;
 mod live;
 mod metadata;
+mod metric;
 mod params;
 mod query;
 mod streams;

@@ -12,6 +12,7 @@ use poem::Response;
 use crate::loki_query::answer::{
     LokiError, Point, QueryData, QueryResult, Sample, Series, Stats, Success, json,
 };
+use crate::loki_query::metric::answer_metric;
 use crate::loki_query::params::{DEFAULT_SINCE_NANOS, Params, QueryTimes};
 use crate::loki_query::streams::group_into_streams;
 
@@ -33,11 +34,13 @@ pub(crate) async fn answer(
     match parsed {
         Query::Logs(selection) => log_query(query, params, selection, times, started).await,
         Query::Constant(value) => Ok(constant(value, times, started)),
-        // Metric queries (count_over_time, rate, ...) are answered by `metric.rs` (branch
-        // loki-metrics) once it lands; until then this one arm refuses them.
-        Query::Metric(_) => Err(LokiError::bad_request(
-            "metric queries are not supported yet",
-        )),
+        Query::Metric(metric) => {
+            let (result, values) = answer_metric(query, metric, &times).await?;
+            Ok(json(&Success::new(QueryData {
+                result,
+                stats: Stats::new(started, values),
+            })))
+        }
     }
 }
 

@@ -346,8 +346,8 @@ async fn unsupported_constructs_and_syntax_errors_are_400_plain_text_naming_them
         (r#"{service="api"} | json"#, "json"),
         (r#"{service="api""#, "parse error"),
         (
-            r#"count_over_time({service="api"}[5m])"#,
-            "metric queries are not supported yet",
+            r#"count_over_time({service="api"}[5m] offset 1h)"#,
+            "offset",
         ),
     ];
     for (query, named) in cases {
@@ -516,4 +516,76 @@ async fn the_tail_without_a_websocket_upgrade_is_refused_after_checking_the_quer
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("delay_for"), "{body}");
+}
+
+#[tokio::test]
+async fn metric_queries_answer_a_matrix_of_sliding_windows_and_a_vector_as_loki_writes_them() {
+    let app = app().await;
+    // api: INFO at 1 s, ERROR at 2 s and 3 s, INFO at 5 s; steps 2 s to 5 s, windows (t - 2 s, t].
+    let body = json_of(
+        &app,
+        &format!(
+            "/loki/api/v1/query_range?query={}&start={}&end={}&step=1",
+            encode(r#"sum by (level) (count_over_time({service="api"}[2s]))"#),
+            BASE + 2 * SECOND,
+            BASE + 5 * SECOND,
+        ),
+    )
+    .await;
+    let at = |seconds: u64| BASE / SECOND + seconds;
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["data"]["resultType"], "matrix", "{body}");
+    assert_eq!(
+        body["data"]["result"],
+        json!([
+            {"metric": {"level": "ERROR"}, "values": [[at(2), "1"], [at(3), "2"], [at(4), "1"]]},
+            {"metric": {"level": "INFO"}, "values": [[at(2), "1"], [at(5), "1"]]},
+        ])
+    );
+    assert_eq!(body["data"]["stats"]["summary"]["totalEntriesReturned"], 5);
+
+    let body = json_of(
+        &app,
+        &format!(
+            "/loki/api/v1/query?query={}&time={}",
+            encode(r#"sum(rate({service=~".+"}[4s]))"#),
+            BASE + 4 * SECOND
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["data"],
+        json!({
+            "resultType": "vector",
+            "result": [{"metric": {}, "value": [at(4), "1"]}],
+            "stats": body["data"]["stats"].clone(),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_metric_query_past_the_store_time_limit_is_504_and_too_many_steps_400() {
+    let mut store = MockLogReader::new();
+    store
+        .expect_metric_windows()
+        .times(1)
+        .returning(|_| Err(StoreError::TimedOut("max_execution_time".into())));
+    let app = query_app(use_case(Arc::new(store)), ApiKeys::none());
+    let metric = encode(r#"sum(count_over_time({service="api"}[5m]))"#);
+    let (status, _, body) = call(
+        &app,
+        &format!("/loki/api/v1/query?query={metric}&time={BASE}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    let (status, _, body) = call(
+        &app,
+        &format!(
+            "/loki/api/v1/query_range?query={metric}&start={BASE}&end={}&step=0.001",
+            BASE + 12 * SECOND
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("step"), "{body}");
 }
