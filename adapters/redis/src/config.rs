@@ -24,8 +24,11 @@ pub struct RedisConfig {
     /// How long a push waits for `wait_replicas` replicas, in milliseconds; must be shorter
     /// than `response_timeout_ms`.
     pub wait_timeout_ms: u64,
-    /// The list holding queued events.
+    /// The list holding queued events; with several shards, the name their keys are made of.
     pub queue_key: String,
+    /// How many queues (shards) the queue is spread over, 1 to 256. 1 keeps the key names of
+    /// `queue_key`; more name shard `i` `{<queue_key>:i}` (a Redis Cluster hash tag).
+    pub queue_shards: u32,
     /// Most events the queue may hold; pushes beyond it fail with `QueueError::Full`. 0: no limit.
     pub max_queue_events: u64,
     /// Most entries the dead-letter list keeps; past it the oldest are deleted, logged and
@@ -49,6 +52,7 @@ impl Default for RedisConfig {
             wait_replicas: 0,
             wait_timeout_ms: 500,
             queue_key: "logs_queue".into(),
+            queue_shards: 1,
             max_queue_events: 1_000_000,
             max_dead_letters: 100_000,
             response_timeout_ms: 2_000,

@@ -8,6 +8,10 @@
 //! consumer left behind is put back at its own next start, or by any other consumer once its lease
 //! ran out. Items that cannot be decoded, and events the store refused, go to the dead-letter list
 //! `logs_queue:dead` with the reason and the time. A queue over its capacity refuses pushes.
+//!
+//! With `REDIS_QUEUE_SHARDS` above 1 the queue is that many such queues (shards) named
+//! `{logs_queue:0}`, `{logs_queue:1}`, ...: pushes go to them in turn and consumers drain all of
+//! them (`sharded`).
 
 mod breaker;
 mod codec;
@@ -16,7 +20,9 @@ mod connection;
 mod errors;
 mod queue;
 mod scripts;
+mod sharded;
 
 pub use config::RedisConfig;
 pub use connection::LinkError;
-pub use queue::{DeadLetter, QueueSizes, RedisLogQueue, RedisQueueError};
+pub use queue::{DeadLetter, QueueSizes, RedisQueueError};
+pub use sharded::{MAX_QUEUE_SHARDS, RedisLogQueue, shard_queue_key};

@@ -1,6 +1,8 @@
-//! The Redis implementation of the queue ports (`QueueProducer`, `QueueConsumer`).
+//! One shard of the queue: the queue ports (`QueueProducer`, `QueueConsumer`) on one Redis list
+//! with the reliable-queue pattern. `sharded` puts one or more of them behind the ports.
 //!
-//! Keys, for queue key `Q` and consumer `C`: `Q` (the queue), `Q:processing:C:<batch>` (one list
+//! Keys, for shard name `Q` (the queue key, or `{<queue key>:<n>}` with several shards) and
+//! consumer `C`: `Q` (the queue), `Q:processing:C:<batch>` (one list
 //! per reserved batch), `Q:batches:C` (the set of C's batch lists), `Q:lease:C` (C's lease, a key
 //! that expires), `Q:consumers` (the set of consumers), `Q:dead` (dead letters).
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use application::ports::{Backlog, QueueConsumer, QueueError, QueueProducer, Receipt, Reservation};
 use async_trait::async_trait;
 use domain::{LogEvent, Timestamp};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError};
 use tracing::{info, warn};
 
@@ -23,7 +25,7 @@ use crate::errors::classify;
 use crate::scripts;
 
 /// How often an open circuit probes Redis (see `breaker`).
-const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a measured queue depth is trusted when deciding that the queue is full.
 const DEPTH_RECHECK_AFTER: Duration = Duration::from_millis(250);
@@ -43,6 +45,8 @@ pub enum RedisQueueError {
         #[source]
         source: RedisError,
     },
+    #[error("REDIS_QUEUE_SHARDS must be between 1 and 256, not {shards}")]
+    InvalidShards { shards: u32 },
     #[error(
         "REDIS_WAIT_TIMEOUT_MS ({wait_timeout_ms}) must be shorter than \
          REDIS_RESPONSE_TIMEOUT_MS ({response_timeout_ms})"
@@ -92,10 +96,10 @@ pub struct DeadLetter {
 }
 
 /// The consumer name of a handle that only pushes; its consumer keys are never used.
-const PRODUCER: &str = "-producer-";
+pub(crate) const PRODUCER: &str = "-producer-";
 
 #[derive(Clone)]
-struct Keys {
+pub(crate) struct Keys {
     queue: String,
     consumer: String,
     consumers: String,
@@ -113,7 +117,7 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(queue: &str, consumer: &str) -> Self {
+    pub(crate) fn new(queue: &str, consumer: &str) -> Self {
         let started_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -145,9 +149,10 @@ impl Keys {
     }
 }
 
-/// Both queue ports on a Redis list. Cheap to clone; the connection manager reconnects by itself.
+/// Both queue ports on one Redis list (one shard of the queue). Cheap to clone; the connection
+/// manager reconnects by itself.
 #[derive(Clone)]
-pub struct RedisLogQueue {
+pub(crate) struct ShardQueue {
     link: Link,
     /// Replicas that must hold a push before it counts (`WAIT`); 0: none.
     wait_replicas: u32,
@@ -169,9 +174,9 @@ struct DepthEstimate {
     measured_at: std::sync::Mutex<Option<Instant>>,
 }
 
-impl std::fmt::Debug for RedisLogQueue {
+impl std::fmt::Debug for ShardQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLogQueue")
+        f.debug_struct("ShardQueue")
             .field("queue", &self.keys.queue)
             .field("consumer", &self.keys.consumer)
             .field("capacity", &self.capacity)
@@ -179,72 +184,36 @@ impl std::fmt::Debug for RedisLogQueue {
     }
 }
 
-impl RedisLogQueue {
-    /// A queue handle for `consumer` (the worker's id; its batches and lease are named after it).
-    /// Connects lazily, so a service starts even while Redis is down.
-    pub fn new(config: &RedisConfig, consumer: &str) -> Result<Self, RedisQueueError> {
-        Self::connect(config, Keys::new(&config.queue_key, consumer))
-    }
-
-    /// A handle that only pushes (ingestion's): it reserves nothing, so it has no consumer
-    /// name, lease or batches of its own. Connects lazily, like [`RedisLogQueue::new`].
-    pub fn producer(config: &RedisConfig) -> Result<Self, RedisQueueError> {
-        Self::connect(config, Keys::new(&config.queue_key, PRODUCER))
-    }
-
-    fn connect(config: &RedisConfig, keys: Keys) -> Result<Self, RedisQueueError> {
-        let invalid = |source| RedisQueueError::InvalidUrl {
-            url: config.url.clone(),
-            source,
-        };
-        if config.wait_replicas > 0 && config.wait_timeout_ms >= config.response_timeout_ms {
-            return Err(RedisQueueError::WaitLongerThanResponse {
-                wait_timeout_ms: config.wait_timeout_ms,
-                response_timeout_ms: config.response_timeout_ms,
-            });
-        }
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout()))
-            .set_response_timeout(Some(config.response_timeout()))
-            .set_number_of_retries(1)
-            .set_max_delay(config.connect_timeout());
-        let link = if config.sentinels.is_empty() {
-            let client = redis::Client::open(config.url.as_str()).map_err(invalid)?;
-            Link::fixed(client, manager_config).map_err(invalid)?
-        } else {
-            Link::sentinel(
-                &config.sentinels,
-                &config.sentinel_master,
-                &config.url,
-                manager_config,
-                config.connect_timeout() + config.response_timeout(),
-            )
-            .map_err(|source| RedisQueueError::InvalidSentinels {
-                sentinels: config.sentinels.join(","),
-                source,
-            })?
-        };
-        Ok(Self {
+impl ShardQueue {
+    /// One shard named by `keys`, on `link`, behind `breaker` (shared by the shards of a
+    /// server), with its part of the capacity and of the dead-letter cap.
+    pub(crate) fn new(
+        keys: Keys,
+        link: Link,
+        breaker: Breaker,
+        config: &RedisConfig,
+        capacity: u64,
+        dead_letter_cap: u64,
+    ) -> Self {
+        Self {
             link,
             wait_replicas: config.wait_replicas,
             wait_timeout_ms: config.wait_timeout_ms,
             keys,
-            capacity: config.max_queue_events,
-            dead_letter_cap: config.max_dead_letters,
+            capacity,
+            dead_letter_cap,
             lease: Duration::from_millis(config.lease_ms.max(1)),
             next_batch: Arc::new(AtomicU64::new(0)),
             depth: Arc::new(DepthEstimate::default()),
-            breaker: Breaker::new(PROBE_INTERVAL),
-        })
-    }
-
-    /// The key of the dead-letter list.
-    pub fn dead_letter_key(&self) -> &str {
-        &self.keys.dead
+            breaker,
+        }
     }
 
     /// The newest `limit` dead letters, newest first.
-    pub async fn list_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+    pub(crate) async fn list_dead_letters(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -268,7 +237,7 @@ impl RedisLogQueue {
 
     /// The sizes of the queue, of this consumer's processing lists and of the dead-letter list,
     /// in one round trip.
-    pub async fn sizes(&self) -> Result<QueueSizes, QueueError> {
+    pub(crate) async fn sizes(&self) -> Result<QueueSizes, QueueError> {
         let mut connection = self.connection().await?;
         let (queued, processing, dead_letters, dead_letters_dropped): (u64, u64, u64, u64) =
             scripts::SIZES
@@ -288,7 +257,7 @@ impl RedisLogQueue {
     }
 
     /// Puts up to `limit` of the oldest dead letters back on the queue; answers how many.
-    pub async fn requeue_dead_letters(&self, limit: u64) -> Result<u64, QueueError> {
+    pub(crate) async fn requeue_dead_letters(&self, limit: u64) -> Result<u64, QueueError> {
         let mut connection = self.connection().await?;
         scripts::REQUEUE_DEAD
             .key(&self.keys.dead)
@@ -512,7 +481,7 @@ impl RedisLogQueue {
     }
 }
 
-impl RedisLogQueue {
+impl ShardQueue {
     /// The push script and `WAIT` in one pipeline, so that both go over the same connection
     /// (`WAIT` waits for the writes of its own connection; on a fresh one it would wait for
     /// nothing). Answers the script's answer once enough replicas hold the push.
@@ -561,7 +530,7 @@ impl RedisLogQueue {
 }
 
 #[async_trait]
-impl QueueProducer for RedisLogQueue {
+impl QueueProducer for ShardQueue {
     async fn push(&self, events: &[LogEvent]) -> Result<(), QueueError> {
         self.through_breaker(self.push_now(events)).await
     }
@@ -572,7 +541,7 @@ impl QueueProducer for RedisLogQueue {
 }
 
 #[async_trait]
-impl QueueConsumer for RedisLogQueue {
+impl QueueConsumer for ShardQueue {
     async fn reserve(&self, max: usize) -> Result<Reservation, QueueError> {
         let number = self.next_batch.fetch_add(1, Ordering::Relaxed) + 1;
         let batch = self.keys.batch(number);

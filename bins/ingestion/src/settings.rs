@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) redis_wait_replicas: u32,
     pub(crate) redis_wait_timeout_ms: u64,
     pub(crate) redis_queue_key: String,
+    /// How many shards the queue is spread over (1-256).
+    pub(crate) redis_queue_shards: u32,
     pub(crate) redis_response_timeout_ms: u64,
     /// Most events the queue may hold before ingestion answers 429 (0: no limit).
     pub(crate) queue_max_events: u64,
@@ -76,6 +78,7 @@ impl Default for Settings {
             redis_wait_replicas: redis.wait_replicas,
             redis_wait_timeout_ms: redis.wait_timeout_ms,
             redis_queue_key: redis.queue_key,
+            redis_queue_shards: redis.queue_shards,
             redis_response_timeout_ms: redis.response_timeout_ms,
             queue_max_events: redis.max_queue_events,
             ingest_max_body_bytes: IngestHttpConfig::default().max_body_bytes,
@@ -108,6 +111,7 @@ impl Settings {
             wait_replicas: self.redis_wait_replicas,
             wait_timeout_ms: self.redis_wait_timeout_ms,
             queue_key: self.redis_queue_key.clone(),
+            queue_shards: self.redis_queue_shards,
             response_timeout_ms: self.redis_response_timeout_ms,
             max_queue_events: self.queue_max_events,
             ..RedisConfig::default()

@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) redis_sentinels: String,
     pub(crate) redis_sentinel_master: String,
     pub(crate) redis_queue_key: String,
+    /// How many shards the queue is spread over (1-256).
+    pub(crate) redis_queue_shards: u32,
     /// Most entries of the dead-letter list; past it the oldest are deleted (0: no limit).
     pub(crate) dead_letter_max_events: u64,
     pub(crate) clickhouse_url: String,
@@ -67,6 +69,7 @@ impl Default for Settings {
             redis_sentinels: String::new(),
             redis_sentinel_master: redis.sentinel_master,
             redis_queue_key: redis.queue_key,
+            redis_queue_shards: redis.queue_shards,
             dead_letter_max_events: redis.max_dead_letters,
             clickhouse_url: clickhouse.url,
             clickhouse_database: clickhouse.database,
@@ -87,6 +90,7 @@ impl Settings {
             sentinels: RedisConfig::parse_sentinels(&self.redis_sentinels),
             sentinel_master: self.redis_sentinel_master.clone(),
             queue_key: self.redis_queue_key.clone(),
+            queue_shards: self.redis_queue_shards,
             lease_ms: self.worker_lease_ms,
             max_dead_letters: self.dead_letter_max_events,
             ..RedisConfig::default()
