@@ -11,6 +11,8 @@
 #                            # ZooKeeper + 4 ClickHouse nodes of infra/test-cluster.sh
 #   infra/test.sh sentinel   # only the Redis Sentinel fault test (tests/tests/sentinel.rs) on
 #                            # the primary, replica and 3 sentinels of infra/test-sentinel.sh
+#   infra/test.sh redis-cluster  # only the Redis Cluster test (tests/tests/redis_cluster.rs) on
+#                            # the 3 primaries of infra/test-redis-cluster.sh
 #   infra/test.sh -p domain  # other arguments replace `--workspace` in `cargo test`
 #
 # It installs redis-server and clickhouse-server with apt when missing, starts throwaway servers
@@ -32,6 +34,7 @@ cd "$REPO_ROOT"
 servers_dir="$REPO_ROOT/.test-servers/run-$$"
 cluster_dir="$REPO_ROOT/.test-servers/cluster-$$"
 sentinel_dir="$REPO_ROOT/.test-servers/sentinel-$$"
+redis_cluster_dir="$REPO_ROOT/.test-servers/redis-cluster-$$"
 cleanup() {
     "$INFRA_DIR/test-servers.sh" clean "$servers_dir" >&2 || true
     if [[ -d "$cluster_dir" ]]; then
@@ -39,6 +42,9 @@ cleanup() {
     fi
     if [[ -d "$sentinel_dir" ]]; then
         "$INFRA_DIR/test-sentinel.sh" clean "$sentinel_dir" >&2 || true
+    fi
+    if [[ -d "$redis_cluster_dir" ]]; then
+        "$INFRA_DIR/test-redis-cluster.sh" clean "$redis_cluster_dir" >&2 || true
     fi
 }
 trap cleanup EXIT
@@ -80,6 +86,15 @@ run_sentinel_test() {
     "$INFRA_DIR/test-sentinel.sh" clean "$sentinel_dir" >&2
 }
 
+run_redis_cluster_test() {
+    # Three Redis Cluster primaries; the ClickHouse stays the test one.
+    local cluster_env
+    cluster_env="$("$INFRA_DIR/test-redis-cluster.sh" start "$redis_cluster_dir")"
+    eval "$cluster_env"
+    cargo test -p e2e-tests --features redis-cluster --test redis_cluster -- --nocapture
+    "$INFRA_DIR/test-redis-cluster.sh" clean "$redis_cluster_dir" >&2
+}
+
 case "${1:-}" in
 "")
     ensure_otlp_python
@@ -98,10 +113,12 @@ case "${1:-}" in
     run_fault_suite
     run_cluster_test
     run_sentinel_test
+    run_redis_cluster_test
     ;;
 faults) run_fault_suite ;;
 cluster) run_cluster_test ;;
 sentinel) run_sentinel_test ;;
+redis-cluster) run_redis_cluster_test ;;
 *)
     ensure_otlp_python
     ensure_browser_test

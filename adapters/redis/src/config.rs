@@ -15,6 +15,9 @@ pub struct RedisConfig {
     /// queue asks the sentinels for the primary of `sentinel_master` and asks again whenever a
     /// call fails in a way a failover explains, so it follows a failover without a restart.
     pub sentinels: Vec<String>,
+    /// Redis Cluster nodes (`host:port`, some or all); empty: no cluster. With them, every key
+    /// of a shard carries its hash tag, also with one shard.
+    pub cluster_nodes: Vec<String>,
     /// The master name the sentinels monitor (`sentinel monitor <name> ...`).
     pub sentinel_master: String,
     /// After each push, wait until this many replicas hold it (`WAIT`) before it counts as
@@ -48,6 +51,7 @@ impl Default for RedisConfig {
         Self {
             url: "redis://127.0.0.1:6379".into(),
             sentinels: Vec::new(),
+            cluster_nodes: Vec::new(),
             sentinel_master: "mymaster".into(),
             wait_replicas: 0,
             wait_timeout_ms: 500,
@@ -71,7 +75,8 @@ impl RedisConfig {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
-    /// `sentinels` from a comma-separated list (`REDIS_SENTINELS`); blanks are skipped.
+    /// A comma-separated list of addresses (`REDIS_SENTINELS`, `REDIS_CLUSTER_NODES`) as
+    /// `sentinels` or `cluster_nodes` take it; blanks are skipped.
     pub fn parse_sentinels(list: &str) -> Vec<String> {
         list.split(',')
             .map(str::trim)

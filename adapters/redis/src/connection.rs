@@ -1,5 +1,6 @@
-//! Which Redis server the queue talks to: the one of `REDIS_URL`, or the primary that Redis
-//! Sentinel names (`REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER`), followed through failovers.
+//! Which Redis server the queue talks to: the one of `REDIS_URL`, the primary that Redis
+//! Sentinel names (`REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER`), followed through failovers, or
+//! a Redis Cluster (`REDIS_CLUSTER_NODES`), whose client follows slots and failovers itself.
 //!
 //! With Sentinel, the first call asks the sentinels for the primary (the client library checks
 //! with `ROLE` that the server it names is a primary). Every call that then fails in a way a
@@ -13,8 +14,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{Client, IntoConnectionInfo, RedisError};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tracing::{info, warn};
 
 use crate::errors::is_transient;
@@ -33,6 +37,50 @@ struct Inner {
     current: RwLock<Option<Current>>,
     manager_config: ConnectionManagerConfig,
     sentinel: Option<SentinelRoute>,
+    cluster: Option<ClusterRoute>,
+}
+
+struct ClusterRoute {
+    client: ClusterClient,
+    /// Made at the first call (the client connects at once), then shared.
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+    connect_timeout: Duration,
+}
+
+/// A connection to a server, or to a whole Redis Cluster; commands and scripts go through it
+/// alike (a cluster routes each by its first key).
+#[derive(Clone)]
+pub(crate) enum RedisConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -62,6 +110,8 @@ pub enum LinkError {
     },
     #[error("no redis primary for {master:?}: the sentinels did not answer within {timeout:?}")]
     LookupTimeout { master: String, timeout: Duration },
+    #[error("no connection to the redis cluster")]
+    Cluster(#[source] RedisError),
 }
 
 impl Link {
@@ -77,6 +127,7 @@ impl Link {
                 current: RwLock::new(Some(Current { manager, address })),
                 manager_config,
                 sentinel: None,
+                cluster: None,
             }),
         })
     }
@@ -108,6 +159,51 @@ impl Link {
                     lookup_timeout,
                     looking_up: AtomicBool::new(false),
                 }),
+                cluster: None,
+            }),
+        })
+    }
+
+    /// A link to the Redis Cluster whose nodes include `nodes` (`host:port` or `redis://`
+    /// URLs), with the user name and password of `url`. Connects at the first call.
+    pub(crate) fn cluster(
+        nodes: &[String],
+        url: &str,
+        manager_config: ConnectionManagerConfig,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let settings = url.into_connection_info()?.redis_settings().clone();
+        let nodes = nodes
+            .iter()
+            .map(|node| {
+                if node.contains("://") {
+                    node.clone()
+                } else {
+                    format!("redis://{node}")
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut builder = ClusterClient::builder(nodes)
+            .connection_timeout(connect_timeout)
+            .response_timeout(response_timeout)
+            .retries(1);
+        if let Some(username) = settings.username() {
+            builder = builder.username(username);
+        }
+        if let Some(password) = settings.password() {
+            builder = builder.password(password);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                current: RwLock::new(None),
+                manager_config,
+                sentinel: None,
+                cluster: Some(ClusterRoute {
+                    client: builder.build()?,
+                    connection: tokio::sync::OnceCell::new(),
+                    connect_timeout,
+                }),
             }),
         })
     }
@@ -120,12 +216,27 @@ impl Link {
             .clone()
     }
 
-    /// The connection to use now; with Sentinel, the first call looks the primary up.
-    pub(crate) async fn get(&self) -> Result<ConnectionManager, LinkError> {
-        if let Some(current) = self.current() {
-            return Ok(current.manager);
+    /// The connection to use now; with Sentinel, the first call looks the primary up; with a
+    /// cluster, the first call connects.
+    pub(crate) async fn get(&self) -> Result<RedisConnection, LinkError> {
+        if let Some(route) = &self.inner.cluster {
+            let connection = route
+                .connection
+                .get_or_try_init(|| async {
+                    tokio::time::timeout(route.connect_timeout, route.client.get_async_connection())
+                        .await
+                        .map_err(|_| {
+                            RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                        })?
+                })
+                .await
+                .map_err(LinkError::Cluster)?;
+            return Ok(RedisConnection::Cluster(connection.clone()));
         }
-        self.look_up().await
+        if let Some(current) = self.current() {
+            return Ok(RedisConnection::Single(current.manager));
+        }
+        self.look_up().await.map(RedisConnection::Single)
     }
 
     /// A call on this link failed with `error`: with Sentinel, and when a failover may be the

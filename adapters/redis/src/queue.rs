@@ -13,14 +13,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use application::ports::{Backlog, QueueConsumer, QueueError, QueueProducer, Receipt, Reservation};
 use async_trait::async_trait;
 use domain::{LogEvent, Timestamp};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError};
 use tracing::{info, warn};
 
 use crate::breaker::Breaker;
 use crate::codec::{decode, encode, received_at};
 use crate::config::RedisConfig;
-use crate::connection::Link;
+use crate::connection::{Link, RedisConnection};
 use crate::errors::classify;
 use crate::scripts;
 
@@ -45,6 +44,14 @@ pub enum RedisQueueError {
         #[source]
         source: RedisError,
     },
+    #[error("invalid REDIS_CLUSTER_NODES {nodes:?} (comma-separated host:port)")]
+    InvalidClusterNodes {
+        nodes: String,
+        #[source]
+        source: RedisError,
+    },
+    #[error("REDIS_SENTINELS and REDIS_CLUSTER_NODES exclude each other: set one")]
+    SentinelsAndCluster,
     #[error("REDIS_QUEUE_SHARDS must be between 1 and 256, not {shards}")]
     InvalidShards { shards: u32 },
     #[error(
@@ -367,7 +374,7 @@ impl ShardQueue {
     }
 
     /// The connection to the server in use now (with Sentinel, the primary).
-    async fn connection(&self) -> Result<ConnectionManager, QueueError> {
+    async fn connection(&self) -> Result<RedisConnection, QueueError> {
         self.link
             .get()
             .await
@@ -487,7 +494,7 @@ impl ShardQueue {
     /// nothing). Answers the script's answer once enough replicas hold the push.
     async fn push_and_wait(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut RedisConnection,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<i64, QueueError> {
         let pipeline = || {
@@ -593,13 +600,11 @@ impl QueueConsumer for ShardQueue {
         }
         let batch = self.keys.batch(receipt.token());
         let mut connection = self.connection().await?;
-        redis::pipe()
-            .atomic()
-            .del(&batch)
-            .ignore()
-            .srem(&self.keys.batches, &batch)
-            .ignore()
-            .exec_async(&mut connection)
+        // A script rather than MULTI/EXEC: the same on one server and on a Redis Cluster.
+        scripts::ACKNOWLEDGE
+            .key(&batch)
+            .key(&self.keys.batches)
+            .invoke_async(&mut connection)
             .await
             .map_err(|error| self.fail(error))
     }

@@ -2,7 +2,8 @@
 //!
 //! Layout: every list (the queue and each reserved batch) has its newest item on the left and its
 //! oldest on the right; consumers take from the right. Scripts that walk a consumer's batches
-//! name keys they are not passed, which is fine on a single Redis server (not on Redis Cluster).
+//! name keys they are not passed (a consumer's batch lists): fine on a single server, and on a Redis
+//! Cluster too because every key of a queue shard carries the shard's hash tag (one slot).
 //!
 //! Each script is hashed once per process (`Script::new` computes its SHA-1); a call sends
 //! `EVALSHA` and, when the server answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`), loads the
@@ -44,6 +45,14 @@ local redelivered = math.min(tonumber(redis.call('GET', KEYS[4]) or '0'), #items
 if redelivered > 0 then redis.call('DECRBY', KEYS[4], redelivered) end
 table.insert(items, 1, tostring(redelivered))
 return items
+";
+
+/// KEYS: batch list, consumer's batch set.
+/// Forgets an acknowledged batch.
+const ACKNOWLEDGE_LUA: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], KEYS[1])
+return 0
 ";
 
 /// KEYS: batch list, queue, consumer's batch set, redelivered counter.
@@ -142,6 +151,7 @@ return length - cap
 // Hashed on first use, then shared by every call.
 pub(crate) static PUSH: LazyLock<Script> = LazyLock::new(|| Script::new(PUSH_LUA));
 pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(RESERVE_LUA));
+pub(crate) static ACKNOWLEDGE: LazyLock<Script> = LazyLock::new(|| Script::new(ACKNOWLEDGE_LUA));
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
 pub(crate) static RECLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(RECLAIM_LUA));
 pub(crate) static REQUEUE_DEAD: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_DEAD_LUA));

@@ -54,7 +54,12 @@ impl std::fmt::Debug for RedisLogQueue {
 
 /// The base name of shard `shard` of `shards` of queue `queue` (see the module header).
 pub fn shard_queue_key(queue: &str, shard: u32, shards: u32) -> String {
-    if shards <= 1 {
+    tagged_shard_key(queue, shard, shards, false)
+}
+
+/// As [`shard_queue_key`]; on a cluster (`always_tagged`) one shard is tagged too.
+fn tagged_shard_key(queue: &str, shard: u32, shards: u32, always_tagged: bool) -> String {
+    if shards <= 1 && !always_tagged {
         queue.to_owned()
     } else {
         format!("{{{queue}:{shard}}}")
@@ -95,7 +100,23 @@ impl RedisLogQueue {
             .set_response_timeout(Some(config.response_timeout()))
             .set_number_of_retries(1)
             .set_max_delay(config.connect_timeout());
-        let link = if config.sentinels.is_empty() {
+        if !config.sentinels.is_empty() && !config.cluster_nodes.is_empty() {
+            return Err(RedisQueueError::SentinelsAndCluster);
+        }
+        let cluster = !config.cluster_nodes.is_empty();
+        let link = if cluster {
+            Link::cluster(
+                &config.cluster_nodes,
+                &config.url,
+                manager_config,
+                config.connect_timeout(),
+                config.response_timeout(),
+            )
+            .map_err(|source| RedisQueueError::InvalidClusterNodes {
+                nodes: config.cluster_nodes.join(","),
+                source,
+            })?
+        } else if config.sentinels.is_empty() {
             let client = redis::Client::open(config.url.as_str()).map_err(invalid)?;
             Link::fixed(client, manager_config).map_err(invalid)?
         } else {
@@ -118,7 +139,10 @@ impl RedisLogQueue {
         let shard_queues: Vec<ShardQueue> = (0..shards)
             .map(|shard| {
                 ShardQueue::new(
-                    Keys::new(&shard_queue_key(&config.queue_key, shard, shards), consumer),
+                    Keys::new(
+                        &tagged_shard_key(&config.queue_key, shard, shards, cluster),
+                        consumer,
+                    ),
                     link.clone(),
                     breaker.clone(),
                     config,
@@ -127,7 +151,7 @@ impl RedisLogQueue {
                 )
             })
             .collect();
-        let dead_letter_keys = if shards == 1 {
+        let dead_letter_keys = if shards == 1 && !cluster {
             format!("{}:dead", config.queue_key)
         } else {
             format!("{{{}:0..{}}}:dead", config.queue_key, shards - 1)

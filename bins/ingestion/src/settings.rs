@@ -30,6 +30,8 @@ pub(crate) struct Settings {
     /// Redis Sentinel addresses, comma-separated `host:port`; empty: `REDIS_URL` directly.
     pub(crate) redis_sentinels: String,
     pub(crate) redis_sentinel_master: String,
+    /// Redis Cluster nodes, comma-separated `host:port`; empty: no cluster.
+    pub(crate) redis_cluster_nodes: String,
     /// Replicas that must hold a push before it is answered 202 (`WAIT`); 0: none.
     pub(crate) redis_wait_replicas: u32,
     pub(crate) redis_wait_timeout_ms: u64,
@@ -75,6 +77,7 @@ impl Default for Settings {
             redis_url: redis.url,
             redis_sentinels: String::new(),
             redis_sentinel_master: redis.sentinel_master,
+            redis_cluster_nodes: String::new(),
             redis_wait_replicas: redis.wait_replicas,
             redis_wait_timeout_ms: redis.wait_timeout_ms,
             redis_queue_key: redis.queue_key,
@@ -108,6 +111,7 @@ impl Settings {
             url: self.redis_url.clone(),
             sentinels: RedisConfig::parse_sentinels(&self.redis_sentinels),
             sentinel_master: self.redis_sentinel_master.clone(),
+            cluster_nodes: RedisConfig::parse_sentinels(&self.redis_cluster_nodes),
             wait_replicas: self.redis_wait_replicas,
             wait_timeout_ms: self.redis_wait_timeout_ms,
             queue_key: self.redis_queue_key.clone(),

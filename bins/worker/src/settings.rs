@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     /// Redis Sentinel addresses, comma-separated `host:port`; empty: `REDIS_URL` directly.
     pub(crate) redis_sentinels: String,
     pub(crate) redis_sentinel_master: String,
+    /// Redis Cluster nodes, comma-separated `host:port`; empty: no cluster.
+    pub(crate) redis_cluster_nodes: String,
     pub(crate) redis_queue_key: String,
     /// How many shards the queue is spread over (1-256).
     pub(crate) redis_queue_shards: u32,
@@ -68,6 +70,7 @@ impl Default for Settings {
             redis_url: redis.url,
             redis_sentinels: String::new(),
             redis_sentinel_master: redis.sentinel_master,
+            redis_cluster_nodes: String::new(),
             redis_queue_key: redis.queue_key,
             redis_queue_shards: redis.queue_shards,
             dead_letter_max_events: redis.max_dead_letters,
@@ -89,6 +92,7 @@ impl Settings {
             url: self.redis_url.clone(),
             sentinels: RedisConfig::parse_sentinels(&self.redis_sentinels),
             sentinel_master: self.redis_sentinel_master.clone(),
+            cluster_nodes: RedisConfig::parse_sentinels(&self.redis_cluster_nodes),
             queue_key: self.redis_queue_key.clone(),
             queue_shards: self.redis_queue_shards,
             lease_ms: self.worker_lease_ms,
