@@ -192,6 +192,11 @@ const NUMBER_PATTERN: &str = r"^-?[0-9]+(\.[0-9]+)?$";
 /// The SQL of a field comparison and its values. A metadata key an event lacks reads as `''`
 /// (`indexOf` gives 0, and element 0 of an array is the type's default), as the domain wants.
 fn field_condition(condition: &FieldCondition) -> (String, Vec<Value>) {
+    if *condition.field() == FieldName::Level
+        && let Some(sql) = level_comparison(condition)
+    {
+        return sql;
+    }
     let (expression, mut key_values) = match condition.field() {
         FieldName::Service => ("service", vec![]),
         FieldName::Level => ("toString(level)", vec![]),
@@ -229,6 +234,39 @@ fn field_condition(condition: &FieldCondition) -> (String, Vec<Value>) {
         key_values
     };
     (sql, values)
+}
+
+/// `level` compared with a value, on the column itself: ClickHouse 18.16 reads the primary key
+/// through `toString(level) = ?` as if the enum's names sorted like its numbers, which skips
+/// granules holding the level (a fifth of the ERROR logs of a million rows went missing) or
+/// fails on a number between two enum values. A level name compares as the enum; any other text
+/// equals no level; a level is never a number. Expressions keep `toString(level)` (`match` is
+/// not read through the key).
+fn level_comparison(condition: &FieldCondition) -> Option<(String, Vec<Value>)> {
+    let is_level_name = || {
+        domain::Level::parse(condition.value())
+            .is_ok_and(|level| level.as_str() == condition.value())
+    };
+    let constant = |holds: bool| Some((if holds { "1" } else { "0" }.to_owned(), Vec::new()));
+    match condition.op() {
+        FieldOp::Equal | FieldOp::NotEqual if is_level_name() => {
+            let op = if condition.op() == FieldOp::Equal {
+                "="
+            } else {
+                "!="
+            };
+            Some((
+                format!("level {op} ?"),
+                vec![Value::Text(condition.value().to_owned())],
+            ))
+        }
+        FieldOp::Equal => constant(false),
+        FieldOp::NotEqual => constant(true),
+        FieldOp::Matches | FieldOp::NotMatches => None,
+        FieldOp::Greater | FieldOp::GreaterOrEqual | FieldOp::Less | FieldOp::LessOrEqual => {
+            constant(false)
+        }
+    }
 }
 
 /// The filter's conditions plus its cursor position: `(timestamp, id)` strictly after the

@@ -6,6 +6,7 @@ mod common;
 mod contract;
 mod duplicates;
 mod hostile;
+mod levels;
 mod metric;
 mod migrations;
 mod retention;
