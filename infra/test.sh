@@ -5,8 +5,9 @@
 #   infra/test.sh            # everything: cargo test --workspace, the SQL check against current
 #                            # ClickHouse (infra/check-current-clickhouse.sh), schemathesis against
 #                            # both APIs (infra/schemathesis.sh), the fault-injection suite
-#   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs), every
-#                            # scenario with one and with two processes of each service
+#   infra/test.sh faults     # only the fault-injection suite (tests/tests/faults.rs, every
+#                            # scenario with one and with two processes of each service,
+#                            # then tests/tests/redis_stall.rs)
 #   infra/test.sh cluster    # only the ClickHouse cluster test (tests/tests/cluster.rs) on
 #                            # ZooKeeper + 4 ClickHouse nodes of infra/test-cluster.sh
 #   infra/test.sh sentinel   # only the Redis Sentinel fault test (tests/tests/sentinel.rs) on
@@ -60,9 +61,11 @@ rm -rf "$E2E_LOG_DIR"
 cargo build --workspace --bins
 run_fault_suite() {
     # It stops and starts the servers itself, so it runs alone, one scenario at a time; each
-    # scenario once with one process of each service, once with two behind nginx.
+    # scenario once with one process of each service, once with two behind nginx. Then the
+    # stalled-Redis test, which freezes the same servers.
     ensure_nginx
-    cargo test -p e2e-tests --features fault-injection --test faults -- --test-threads=1 --nocapture
+    cargo test -p e2e-tests --features fault-injection --test faults --test redis_stall \
+        -- --test-threads=1 --nocapture
 }
 
 run_cluster_test() {

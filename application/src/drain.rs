@@ -6,7 +6,8 @@
 //! few, larger inserts. A batch the store refuses for its content is split in halves until the
 //! refused events are isolated; those go to the dead-letter list and the rest is stored. Beside
 //! the drain loop, a maintenance loop renews this worker's lease and reclaims the batches of
-//! workers whose lease ran out.
+//! workers whose lease ran out. After a failed pass, the next one first puts back whatever this
+//! worker still holds (a batch it could not release, or one a timed-out `reserve` took anyway).
 //!
 //! Delivery is at least once, but a retry adds no copy: a batch whose insert outcome was unknown,
 //! and events put back after a crash, are stored through the store's look-up by id
@@ -61,8 +62,9 @@ impl Default for DrainSettings {
 }
 
 /// Why a drain stopped early. Events of a failed batch were released back to the queue unless
-/// `released` says otherwise (then they are recovered at the worker's next start, or by another
-/// worker once this one's lease runs out).
+/// `released` says otherwise (then the worker's loop puts them back before its next pass; a
+/// worker that died first gets them back at its next start, or another worker once the lease
+/// runs out).
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError {
     #[error("queue failed while draining")]
@@ -353,7 +355,8 @@ impl DrainUseCase {
 
     /// The worker's loop: takes its lease, recovers what a previous run left reserved, then drains
     /// whenever `trigger` wakes it or `poll_interval` passes, whichever comes first. Failures are
-    /// retried with exponential backoff and jitter. Meanwhile it renews its lease and reclaims the
+    /// retried with exponential backoff and jitter, each retry after putting back what this
+    /// worker still holds. Meanwhile it renews its lease and reclaims the
     /// batches of workers whose lease ran out. Returns when `shutdown` is cancelled, after
     /// finishing the batch in progress.
     pub async fn run(&self, trigger: DrainTrigger, shutdown: CancellationToken) {
@@ -384,8 +387,17 @@ impl DrainUseCase {
 
     async fn drain_loop(&self, trigger: &DrainTrigger, shutdown: &CancellationToken) {
         let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
+        let mut failed_before = false;
         loop {
-            let wait = match self.drain_until_empty(shutdown).await {
+            let pass = async {
+                if failed_before {
+                    self.recover_own_reservations().await?;
+                }
+                self.drain_until_empty(shutdown).await
+            };
+            let result = pass.await;
+            failed_before = result.is_err();
+            let wait = match result {
                 Ok(outcome) => {
                     if outcome.total() > 0 {
                         info!(
@@ -420,6 +432,24 @@ impl DrainUseCase {
                 }
             }
         }
+    }
+
+    /// After a failed pass nothing this worker reserved is in its hands any more, yet some may
+    /// still be in its keeping: a batch whose release or acknowledgement failed, or one that a
+    /// `reserve` which timed out took after the worker gave up waiting (a stalled queue runs
+    /// the command when it resumes). Puts all of it back at the head of the queue now, instead
+    /// of at the next start; those events were maybe delivered before, so they are stored
+    /// through the look-up.
+    async fn recover_own_reservations(&self) -> Result<(), DrainError> {
+        let recovered = self.queue.recover_unacknowledged().await?;
+        if recovered > 0 {
+            info!(
+                recovered,
+                "returned events this worker still held after a failed pass to the queue"
+            );
+            self.doubts.redelivered(recovered);
+        }
+        Ok(())
     }
 
     async fn maintenance_loop(&self, trigger: &DrainTrigger, shutdown: &CancellationToken) {
@@ -1156,11 +1186,12 @@ mod tests {
     async fn after_a_failed_batch_the_loop_retries_after_a_backoff_not_the_poll_interval() {
         let mut queue = MockQueueConsumer::new();
         quiet_maintenance(&mut queue);
+        let mut sequence = Sequence::new();
         queue
             .expect_recover_unacknowledged()
             .times(1)
+            .in_sequence(&mut sequence)
             .returning(|| Ok(0));
-        let mut sequence = Sequence::new();
         queue
             .expect_backlog()
             .times(1)
@@ -1176,6 +1207,12 @@ mod tests {
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|_| Ok(()));
+        // The retry first makes sure this worker holds nothing (the release worked: nothing).
+        queue
+            .expect_recover_unacknowledged()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(0));
         queue
             .expect_backlog()
             .times(1)
@@ -1216,6 +1253,79 @@ mod tests {
             async move { use_case.run(DrainTrigger::new(), shutdown).await }
         });
         // Well before the 5 s poll interval: only the (at most 100 ms) backoff explains the retry.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        shutdown.cancel();
+
+        tokio::time::timeout(Duration::from_secs(1), running)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_reserve_that_failed_the_next_pass_first_puts_back_what_this_worker_holds() {
+        let mut queue = MockQueueConsumer::new();
+        quiet_maintenance(&mut queue);
+        let mut sequence = Sequence::new();
+        queue
+            .expect_recover_unacknowledged()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(0));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(backlog(2)));
+        // The reserve timed out; the queue ran it anyway once it resumed, so two events sit in
+        // this worker's keeping that it never saw.
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Err(QueueError::Unavailable("timed out".into())));
+        queue
+            .expect_recover_unacknowledged()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(2));
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(backlog(2)));
+        queue
+            .expect_reserve()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(reservation(2, 7)));
+        queue
+            .expect_acknowledge()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .withf(|receipt| receipt.token() == 7)
+            .returning(|_| Ok(()));
+        queue
+            .expect_backlog()
+            .times(0..)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(Backlog::default()));
+        let mut store = MockLogWriter::new();
+        // Put back, so maybe delivered before: stored through the look-up, not plainly.
+        store
+            .expect_insert_unless_stored()
+            .times(1)
+            .withf(|events| events.len() == 2)
+            .returning(|events| Ok(events.len()));
+        store.expect_insert().times(0);
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), settings(20));
+        let shutdown = CancellationToken::new();
+
+        let running = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { use_case.run(DrainTrigger::new(), shutdown).await }
+        });
+        // Within the first backoff (at most 100 ms), long before the 5 s poll interval.
         tokio::time::sleep(Duration::from_millis(150)).await;
         shutdown.cancel();
 

@@ -823,14 +823,30 @@ impl Drop for Stack {
 pub struct LoadReport {
     /// Requests sent.
     pub sent: u64,
-    /// Ids of the events answered 202.
+    /// Ids of the events answered 202 (single-event requests; a batch answer names no ids).
     pub accepted_ids: Vec<String>,
+    /// Messages of the events of batches answered 202 with every event accepted (batch
+    /// requests; each message is unique).
+    pub accepted_messages: Vec<String>,
     /// Answers by status (202 included).
     pub statuses: std::collections::BTreeMap<u16, u64>,
     /// Requests that got no HTTP answer at all (connection refused or reset).
     pub transport_errors: u64,
     /// Those by kind (`connect`, `timeout`, `request`, `body`, `other`), to tell in a failure.
     pub transport_error_kinds: std::collections::BTreeMap<&'static str, u64>,
+    /// Every request: when it was sent, how long its answer took, what it was.
+    pub answers: Vec<Answer>,
+}
+
+/// One request of a load run.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub sent_at: Instant,
+    pub took: Duration,
+    /// `None`: no HTTP answer.
+    pub status: Option<u16>,
+    /// The answer carried `Retry-After`.
+    pub retry_after: bool,
 }
 
 impl LoadReport {
@@ -843,8 +859,18 @@ impl LoadReport {
     }
 }
 
-/// A steady stream of single-event POST /ingest requests from `workers` concurrent senders,
-/// each pausing `pause` between requests, until stopped.
+/// What a load sends: `senders` concurrent connections, each pausing `pause` between requests
+/// and giving each one `timeout`; single event objects (`batch` 0) or JSON arrays of `batch`
+/// events.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadShape {
+    pub senders: usize,
+    pub pause: Duration,
+    pub batch: usize,
+    pub timeout: Duration,
+}
+
+/// A steady stream of POST /ingest requests from concurrent senders until stopped.
 #[derive(Debug)]
 pub struct Load {
     stop: tokio::sync::watch::Sender<bool>,
@@ -852,42 +878,66 @@ pub struct Load {
 }
 
 impl Load {
+    /// `workers` senders of single events, each pausing `pause` between requests.
     pub fn start(stack: &Stack, service: &str, workers: usize, pause: Duration) -> Load {
+        let shape = LoadShape {
+            senders: workers,
+            pause,
+            batch: 0,
+            timeout: Duration::from_secs(10),
+        };
+        Load::start_shaped(stack, service, shape)
+    }
+
+    /// Senders as `shape` says, each on a connection of its own.
+    pub fn start_shaped(stack: &Stack, service: &str, shape: LoadShape) -> Load {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let url = format!("{}/ingest", stack.ingestion_url);
-        let senders = (0..workers)
+        let senders = (0..shape.senders)
             .map(|sender| {
-                let (http, url, service, stopped) = (
-                    stack.http.clone(),
-                    url.clone(),
-                    service.to_owned(),
-                    stopped.clone(),
-                );
+                let (url, service, stopped) = (url.clone(), service.to_owned(), stopped.clone());
+                // A client per sender: one connection each, as many clients would hold.
+                let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
                 tokio::spawn(async move {
                     let mut report = LoadReport::default();
                     let mut sequence = 0_u64;
                     while !*stopped.borrow() {
                         sequence += 1;
-                        let event = serde_json::json!({
-                            "service": service, "level": "INFO",
-                            "message": format!("sender {sender} event {sequence}"),
-                        });
+                        let (body, messages) = load_body(&service, sender, sequence, shape.batch);
+                        let body = serde_json::to_vec(&body).unwrap();
                         report.sent += 1;
-                        match http
+                        let sent_at = Instant::now();
+                        let answer = http
                             .post(&url)
-                            .json(&event)
-                            .timeout(Duration::from_secs(10))
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .timeout(shape.timeout)
                             .send()
-                            .await
-                        {
+                            .await;
+                        let mut record = Answer {
+                            sent_at,
+                            took: sent_at.elapsed(),
+                            status: None,
+                            retry_after: false,
+                        };
+                        match answer {
                             Ok(response) => {
                                 let status = response.status().as_u16();
+                                record.status = Some(status);
+                                record.retry_after = response.headers().contains_key("retry-after");
                                 *report.statuses.entry(status).or_default() += 1;
                                 if status == 202 {
                                     let body: Value = response.json().await.unwrap_or(Value::Null);
-                                    report
-                                        .accepted_ids
-                                        .push(body["id"].as_str().unwrap_or_default().to_owned());
+                                    if shape.batch == 0 {
+                                        report.accepted_ids.push(
+                                            body["id"].as_str().unwrap_or_default().to_owned(),
+                                        );
+                                    } else if body["accepted"] == shape.batch {
+                                        report.accepted_messages.extend(messages);
+                                    }
                                 }
                             }
                             Err(error) => {
@@ -906,7 +956,8 @@ impl Load {
                                 *report.transport_error_kinds.entry(kind).or_default() += 1;
                             }
                         }
-                        tokio::time::sleep(pause).await;
+                        report.answers.push(record);
+                        tokio::time::sleep(shape.pause).await;
                     }
                     report
                 })
@@ -923,16 +974,89 @@ impl Load {
             let report = sender.await.unwrap();
             total.sent += report.sent;
             total.accepted_ids.extend(report.accepted_ids);
+            total.accepted_messages.extend(report.accepted_messages);
             total.transport_errors += report.transport_errors;
             for (kind, count) in report.transport_error_kinds {
                 *total.transport_error_kinds.entry(kind).or_default() += count;
             }
+            total.answers.extend(report.answers);
             for (status, count) in report.statuses {
                 *total.statuses.entry(status).or_default() += count;
             }
         }
         total
     }
+}
+
+/// The body of one load request and the messages of its events (a batch's; none for a single
+/// event, whose answer names its id).
+fn load_body(service: &str, sender: usize, sequence: u64, batch: usize) -> (Value, Vec<String>) {
+    if batch == 0 {
+        let event = serde_json::json!({
+            "service": service, "level": "INFO",
+            "message": format!("sender {sender} event {sequence}"),
+        });
+        return (event, Vec::new());
+    }
+    let messages: Vec<String> = (0..batch)
+        .map(|index| format!("sender {sender} batch {sequence} event {index}"))
+        .collect();
+    let events = messages
+        .iter()
+        .map(|message| serde_json::json!({"service": service, "level": "INFO", "message": message}))
+        .collect();
+    (Value::Array(events), messages)
+}
+
+/// Checks that every event a load had accepted is stored and prints the scenario's row of
+/// docs/RELIABILITY.md; answers the number of duplicate rows (rows beyond one per id).
+pub async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Instant) -> u64 {
+    let (found, distinct, rows) = stack
+        .wait_until_stored(&report.accepted_ids, Duration::from_secs(120))
+        .await;
+    let scenario = if stack.instances() > 1 {
+        format!("{scenario}, every service doubled")
+    } else {
+        scenario.to_owned()
+    };
+    println!(
+        "| {scenario} | {} | {} | {} | {} | {} | {found} | {} | {:.0} s |",
+        report.sent,
+        report.accepted(),
+        report.count(429),
+        report.count(503),
+        report.transport_errors,
+        rows - distinct,
+        started.elapsed().as_secs_f64(),
+    );
+    assert_eq!(
+        report.accepted() + report.count(429) + report.count(503) + report.transport_errors,
+        report.sent,
+        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?} \
+         (transport errors {:?}); ingestion log:\n{}",
+        report.statuses,
+        report.transport_error_kinds,
+        stack.log_tail(Service::Ingestion, 40)
+    );
+    let unnamed = report
+        .accepted_ids
+        .iter()
+        .filter(|id| id.is_empty())
+        .count();
+    assert_eq!(unnamed, 0, "{scenario}: every 202 names the event's id");
+    if found != report.accepted() {
+        println!(
+            "worker log ({}), last lines:\n{}",
+            stack.log_path(Service::Worker).display(),
+            stack.log_tail(Service::Worker, 60)
+        );
+    }
+    assert_eq!(
+        found,
+        report.accepted(),
+        "{scenario}: every event answered 202 is stored"
+    );
+    rows - distinct
 }
 
 impl Stack {
@@ -954,6 +1078,44 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Waits until every message in `messages` (each unique, of events of `service`) is stored,
+    /// or `within` passes; answers how many of them are stored and how many rows of them there
+    /// are beyond one per message.
+    pub async fn wait_until_messages_stored(
+        &self,
+        service: &str,
+        messages: &[String],
+        within: Duration,
+    ) -> (u64, u64) {
+        let wanted: std::collections::HashSet<&str> = messages.iter().map(String::as_str).collect();
+        let deadline = Instant::now() + within;
+        loop {
+            let stored = self
+                .clickhouse(&format!(
+                    "SELECT message, count() FROM logs WHERE service = '{service}' \
+                     GROUP BY message FORMAT TSV"
+                ))
+                .await;
+            let mut found = 0_u64;
+            let mut extra = 0_u64;
+            for line in stored.lines() {
+                let Some((message, count)) = line.rsplit_once('\t') else {
+                    continue;
+                };
+                if wanted.contains(message) {
+                    found += 1;
+                    extra += count.parse::<u64>().unwrap().saturating_sub(1);
+                }
+            }
+            if found == wanted.len() as u64 || Instant::now() > deadline {
+                return (found, extra);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
 /// Runs one of the fault-injection commands the test-server script exports
 /// (`TEST_CLICKHOUSE_STOP_CMD`, `TEST_REDIS_START_CMD`, ...).
 pub fn run_server_command(variable: &str) {
@@ -966,4 +1128,59 @@ pub fn run_server_command(variable: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "{variable} failed: {command}");
+}
+
+/// A test server frozen with SIGSTOP (it keeps its connections and answers nothing, like a hung
+/// server or a network black hole) until dropped, which resumes it with SIGCONT even when the
+/// test fails.
+#[derive(Debug)]
+pub struct Frozen(String);
+
+impl Frozen {
+    /// Freezes the test ClickHouse (`TEST_CLICKHOUSE_PIDFILE`).
+    pub fn clickhouse() -> Frozen {
+        Frozen::server("TEST_CLICKHOUSE_PIDFILE")
+    }
+
+    /// Freezes the test Redis (`TEST_REDIS_PIDFILE`).
+    pub fn redis() -> Frozen {
+        Frozen::server("TEST_REDIS_PIDFILE")
+    }
+
+    fn server(pidfile_variable: &str) -> Frozen {
+        let pidfile = std::env::var(pidfile_variable).unwrap_or_else(|_| {
+            panic!("{pidfile_variable} is not set: run the suite through infra/test.sh")
+        });
+        let pid = std::fs::read_to_string(pidfile).unwrap().trim().to_owned();
+        signal("-STOP", &pid);
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal("-CONT", &self.0);
+    }
+}
+
+fn signal(which: &str, pid: &str) {
+    let status = Command::new("kill").args([which, pid]).status().unwrap();
+    assert!(status.success(), "kill {which} {pid}");
+}
+
+/// The resident memory of a process in KiB (`VmRSS` of `/proc/<pid>/status`); `None` once it is
+/// gone.
+pub fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+impl Stack {
+    /// The process id of (the first process of) this stack's `service`, while it runs.
+    pub fn pid(&self, service: Service) -> Option<u32> {
+        self.children.get(&(service, 0)).map(Child::id)
+    }
 }

@@ -14,90 +14,13 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{Load, LoadReport, Service, Stack, StackOptions, free_port, run_server_command};
+use e2e_tests::{
+    Frozen, Load, Service, Stack, StackOptions, free_port, run_server_command, settle,
+};
 use serde_json::Value;
 
 const SENDERS: usize = 4;
 const PAUSE: Duration = Duration::from_millis(10);
-
-/// Checks that every accepted event is stored and prints the scenario's row; answers the number
-/// of duplicate rows (rows beyond one per id).
-async fn settle(stack: &Stack, scenario: &str, report: &LoadReport, started: Instant) -> u64 {
-    let (found, distinct, rows) = stack
-        .wait_until_stored(&report.accepted_ids, Duration::from_secs(120))
-        .await;
-    let scenario = if stack.instances() > 1 {
-        format!("{scenario}, every service doubled")
-    } else {
-        scenario.to_owned()
-    };
-    println!(
-        "| {scenario} | {} | {} | {} | {} | {} | {found} | {} | {:.0} s |",
-        report.sent,
-        report.accepted(),
-        report.count(429),
-        report.count(503),
-        report.transport_errors,
-        rows - distinct,
-        started.elapsed().as_secs_f64(),
-    );
-    assert_eq!(
-        report.accepted() + report.count(429) + report.count(503) + report.transport_errors,
-        report.sent,
-        "{scenario}: every request was accepted, refused with 429/503, or got no answer: {:?} \
-         (transport errors {:?}); ingestion log:\n{}",
-        report.statuses,
-        report.transport_error_kinds,
-        stack.log_tail(Service::Ingestion, 40)
-    );
-    let unnamed = report
-        .accepted_ids
-        .iter()
-        .filter(|id| id.is_empty())
-        .count();
-    assert_eq!(unnamed, 0, "{scenario}: every 202 names the event's id");
-    if found != report.accepted() {
-        println!(
-            "worker log ({}), last lines:\n{}",
-            stack.log_path(Service::Worker).display(),
-            stack.log_tail(Service::Worker, 60)
-        );
-    }
-    assert_eq!(
-        found,
-        report.accepted(),
-        "{scenario}: every event answered 202 is stored"
-    );
-    rows - distinct
-}
-
-/// The test ClickHouse frozen with SIGSTOP (it keeps its connections, answers nothing) until
-/// dropped, which resumes it with SIGCONT even when the test fails.
-struct Frozen(String);
-
-impl Frozen {
-    fn clickhouse() -> Frozen {
-        let pidfile = std::env::var("TEST_CLICKHOUSE_PIDFILE")
-            .expect("TEST_CLICKHOUSE_PIDFILE is not set: run the suite through infra/test.sh");
-        let pid = std::fs::read_to_string(pidfile).unwrap().trim().to_owned();
-        signal("-STOP", &pid);
-        Frozen(pid)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        signal("-CONT", &self.0);
-    }
-}
-
-fn signal(which: &str, pid: &str) {
-    let status = std::process::Command::new("kill")
-        .args([which, pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {which} {pid}");
-}
 
 async fn status_of(stack: &Stack, url: String) -> (u16, Value) {
     let response = stack.http.get(url).send().await.unwrap();

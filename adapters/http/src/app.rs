@@ -58,8 +58,9 @@ pub fn ingestion_app(
     // Only receiving the body: a handler cut off after pushing to Redis would answer 503 for
     // events that are queued.
     let deadline = Duration::from_millis(config.request_timeout_ms);
-    // One cap for every ingest protocol; a request past it costs no body read.
-    let in_flight = InFlightPermits::new(config.max_in_flight);
+    // One cap for every ingest protocol; a request past it costs no decoding (its body is read
+    // and dropped, so that the client gets the answer rather than a reset).
+    let in_flight = InFlightPermits::new(config.max_in_flight, config.max_body_bytes);
     let routes = Route::new()
         // OTLP and Loki enforce the body limit themselves and answer a timeout in their own
         // format.

@@ -18,8 +18,9 @@ pub struct IngestHttpConfig {
     /// Longest a request may take, reading its body included, in milliseconds; past it the
     /// answer is 503 `request_timeout` (0: no limit).
     pub request_timeout_ms: u64,
-    /// Most ingest requests handled at once; more get 503 `too_many_requests_in_flight` before
-    /// their body is read (0: no limit). Bounds memory while Redis is slow.
+    /// Most ingest requests handled at once; more get 503 `too_many_requests_in_flight` without
+    /// their body being decoded (it is read and dropped; 0: no limit). Bounds memory while Redis
+    /// is slow.
     pub max_in_flight: usize,
 }
 

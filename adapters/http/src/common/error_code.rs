@@ -66,7 +66,7 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// The request took longer than `HTTP_REQUEST_TIMEOUT_MS`.
     RequestTimeout,
-    /// More than `INGEST_MAX_IN_FLIGHT` ingest requests are being handled; the body was not read.
+    /// More than `INGEST_MAX_IN_FLIGHT` ingest requests are being handled; the body was not decoded.
     TooManyRequestsInFlight,
     /// A read ran longer than its ClickHouse time limit.
     QueryTimeout,
