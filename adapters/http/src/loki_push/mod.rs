@@ -33,7 +33,6 @@ use tracing::info;
 use crate::common::access::Authorized;
 use crate::common::config::IngestHttpConfig;
 use crate::common::error::{ErrorCode, Failure};
-use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
@@ -141,35 +140,8 @@ impl LokiPushApi {
             }
         };
         let max_bytes = self.limits.max_body_bytes;
-        if request
-            .declared_length
-            .is_some_and(|length| length > max_bytes as u64)
-        {
-            return Err(PushFailure::too_large(max_bytes));
-        }
-        let bytes =
-            request
-                .body
-                .into_bytes_limit(max_bytes)
-                .await
-                .map_err(|error| match error {
-                    poem::error::ReadBodyError::PayloadTooLarge => {
-                        PushFailure::too_large(max_bytes)
-                    }
-                    other => {
-                        PushFailure::BadRequest(format!("the body could not be read: {other}"))
-                    }
-                })?;
-        let inflated;
-        let bytes = if gzip {
-            inflated = gunzip_limited(&bytes, max_bytes).map_err(|error| match error {
-                GunzipError::TooLarge { max_bytes } => PushFailure::too_large(max_bytes),
-                GunzipError::Corrupt(_) => PushFailure::BadRequest(error.to_string()),
-            })?;
-            &inflated[..]
-        } else {
-            &bytes[..]
-        };
+        let body = request.read_limited(max_bytes, gzip).await?;
+        let bytes = &body[..];
         let pushed = decode_push(encoding, bytes, max_bytes)?;
         let count = pushed.entry_count();
         if count > self.limits.max_batch_events {

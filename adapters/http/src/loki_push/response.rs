@@ -8,6 +8,7 @@ use poem_openapi::payload::PlainText;
 use crate::common::access::{DeniedAnswer, denied_answer};
 use crate::common::error::{ErrorCode, Failure, RETRY_AFTER_SECONDS, request_error};
 use crate::common::metrics::{IngestSource, count_rejected_request};
+use crate::common::raw_body::BodyError;
 
 /// Why a push was refused, as a whole or in part ([`PushFailure::EntriesRejected`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,15 @@ impl PushFailure {
             Self::TooLarge(_) => Some(ErrorCode::PayloadTooLarge),
             Self::UnsupportedMediaType(_) => Some(ErrorCode::UnsupportedMediaType),
             _ => None,
+        }
+    }
+}
+
+impl From<BodyError> for PushFailure {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge { max_bytes } => Self::too_large(max_bytes),
+            unreadable => Self::BadRequest(unreadable.to_string()),
         }
     }
 }

@@ -2,10 +2,8 @@
 //! mocked queue that asserts what it is given).
 
 use std::io::Write;
-use std::sync::Arc;
 
-use application::IngestUseCase;
-use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
+use application::ports::{MockQueueProducer, QueueError};
 use domain::{Level, LogEvent};
 use poem::http::StatusCode;
 use poem::test::TestClient;
@@ -13,11 +11,11 @@ use serde_json::{Value, json};
 
 use super::wire::encode::{protobuf_push, snappy};
 use super::*;
-use crate::app::ingestion_app;
 use crate::common::error::RETRY_AFTER_SECONDS;
 use crate::common::keys::{ApiKeys, Scope};
+use crate::common::test_apps::{TEST_MAX_BODY_BYTES, ingestion_over_mocks};
 
-const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_BODY_BYTES: usize = TEST_MAX_BODY_BYTES;
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 const KEY: &str = "loki-ingest-key-0123456789";
@@ -28,20 +26,7 @@ fn app_with(
     max_batch_events: usize,
     keys: ApiKeys,
 ) -> impl poem::Endpoint {
-    let mut signal = MockDrainSignal::new();
-    signal
-        .expect_request_drain()
-        .times(signals)
-        .returning(|| Ok(()));
-    ingestion_app(
-        IngestUseCase::new(Arc::new(queue), Arc::new(signal)),
-        IngestHttpConfig {
-            max_body_bytes: MAX_BODY_BYTES,
-            max_batch_events,
-            ..IngestHttpConfig::default()
-        },
-        keys,
-    )
+    ingestion_over_mocks(queue, signals, max_batch_events, keys)
 }
 
 fn app(queue: MockQueueProducer, signals: usize) -> impl poem::Endpoint {

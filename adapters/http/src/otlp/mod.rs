@@ -27,7 +27,6 @@ use prost::Message as _;
 use crate::common::access::Authorized;
 use crate::common::config::IngestHttpConfig;
 use crate::common::error::{ErrorCode, Failure};
-use crate::common::gzip::{GunzipError, gunzip_limited};
 use crate::common::metrics::{
     IngestSource, count_accepted, count_rejected, count_rejected_request, failure_code,
 };
@@ -96,36 +95,9 @@ impl OtlpApi {
                 ))
             })?;
         let max_bytes = self.limits.max_body_bytes;
-        if request
-            .declared_length
-            .is_some_and(|length| length > max_bytes as u64)
-        {
-            return Err(ExportFailure::too_large(max_bytes));
-        }
-        let bytes =
-            request
-                .body
-                .into_bytes_limit(max_bytes)
-                .await
-                .map_err(|error| match error {
-                    poem::error::ReadBodyError::PayloadTooLarge => {
-                        ExportFailure::too_large(max_bytes)
-                    }
-                    other => {
-                        ExportFailure::BadRequest(format!("the body could not be read: {other}"))
-                    }
-                })?;
-        let inflated;
-        let bytes = match compression {
-            BodyEncoding::Identity => &bytes[..],
-            BodyEncoding::Gzip => {
-                inflated = gunzip_limited(&bytes, max_bytes).map_err(|error| match error {
-                    GunzipError::TooLarge { max_bytes } => ExportFailure::too_large(max_bytes),
-                    GunzipError::Corrupt(_) => ExportFailure::BadRequest(error.to_string()),
-                })?;
-                &inflated[..]
-            }
-        };
+        let gzip = compression == BodyEncoding::Gzip;
+        let body = request.read_limited(max_bytes, gzip).await?;
+        let bytes = &body[..];
         let decoded = decode(encoding, bytes)?;
         let exported = export_logs(
             &self.ingest,
@@ -225,9 +197,8 @@ impl OtlpApi {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Arc;
 
-    use application::ports::{MockDrainSignal, MockQueueProducer, QueueError};
+    use application::ports::{MockQueueProducer, QueueError};
     use domain::{Level, LogEvent};
     use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyKind;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
@@ -239,8 +210,9 @@ mod tests {
 
     use super::response::RpcStatus;
     use super::*;
-    use crate::app::ingestion_app;
     use crate::common::error::RETRY_AFTER_SECONDS;
+    use crate::common::keys::ApiKeys;
+    use crate::common::test_apps::{TEST_MAX_BODY_BYTES, ingestion_over_mocks};
 
     /// The `google.rpc.Code` numbers the answers must carry, written out on their own so that
     /// the error table is checked against them.
@@ -250,27 +222,14 @@ mod tests {
         pub(super) const UNAVAILABLE: i32 = 14;
     }
 
-    const MAX_BODY_BYTES: usize = 64 * 1024;
+    const MAX_BODY_BYTES: usize = TEST_MAX_BODY_BYTES;
 
     fn app(
         queue: MockQueueProducer,
         signals: usize,
         max_batch_events: usize,
     ) -> impl poem::Endpoint {
-        let mut signal = MockDrainSignal::new();
-        signal
-            .expect_request_drain()
-            .times(signals)
-            .returning(|| Ok(()));
-        ingestion_app(
-            IngestUseCase::new(Arc::new(queue), Arc::new(signal)),
-            IngestHttpConfig {
-                max_body_bytes: MAX_BODY_BYTES,
-                max_batch_events,
-                ..IngestHttpConfig::default()
-            },
-            crate::common::keys::ApiKeys::none(),
-        )
+        ingestion_over_mocks(queue, signals, max_batch_events, ApiKeys::none())
     }
 
     /// A queue expecting one push whose events satisfy `check`, or none when `check` is `None`.

@@ -9,6 +9,7 @@ use prost::Message as _;
 
 use super::json;
 use crate::common::error::{ErrorCode, Failure, RETRY_AFTER_SECONDS, http_status};
+use crate::common::raw_body::BodyError;
 
 /// The protobuf media type of OTLP/HTTP.
 pub(crate) const PROTOBUF: &str = "application/x-protobuf";
@@ -125,6 +126,15 @@ impl ExportFailure {
         Self::TooLarge(format!(
             "the request body must be at most {max_body_bytes} bytes, before and after gzip decompression"
         ))
+    }
+}
+
+impl From<BodyError> for ExportFailure {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge { max_bytes } => Self::too_large(max_bytes),
+            unreadable => Self::BadRequest(unreadable.to_string()),
+        }
     }
 }
 
