@@ -152,3 +152,51 @@ pub async fn raw_insert(options: &Options) -> Result<Value, LoadError> {
         "insert_latency": latencies.summary(),
     }))
 }
+
+/// The logs table a run watches for its events (`--clickhouse` and `--database`, both
+/// optional), with the rows it held before the run.
+pub struct StoredRows {
+    clickhouse: Target,
+    database: String,
+    before: u64,
+}
+
+impl StoredRows {
+    /// `None` unless both options are given; else counts the rows already there.
+    pub async fn from_options(options: &Options) -> Result<Option<Self>, LoadError> {
+        let (Ok(url), Ok(database)) = (
+            options.text("clickhouse", Some("")),
+            options.text("database", Some("")),
+        ) else {
+            return Ok(None);
+        };
+        if url.is_empty() || database.is_empty() {
+            return Ok(None);
+        }
+        let clickhouse = Target::parse(&url)?;
+        let before = count_rows(&clickhouse, &database).await?;
+        Ok(Some(Self {
+            clickhouse,
+            database,
+            before,
+        }))
+    }
+
+    /// Waits (at most 10 minutes) until `added` more rows than before are stored; answers the
+    /// seconds since `started`.
+    pub async fn seconds_until_stored(
+        &self,
+        added: u64,
+        started: Instant,
+    ) -> Result<f64, LoadError> {
+        let rows = self.before + added;
+        wait_for_rows(
+            &self.clickhouse,
+            &self.database,
+            rows,
+            Duration::from_secs(600),
+        )
+        .await?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::baseline::{count_rows, wait_for_rows};
+use crate::baseline::StoredRows;
 use crate::events::{batch_json, batch_ndjson, bulk_ndjson, event_json};
 use crate::http::{Payload, Target};
 use crate::loki;
@@ -125,19 +125,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
     let events: u64 = options.number("events", Some(2_000_000))?;
     let batch: u64 = options.number("batch", Some(1000))?;
     let format = BatchFormat::parse(&options.text("format", Some("json"))?)?;
-    let store = match (
-        options.text("clickhouse", Some("")),
-        options.text("database", Some("")),
-    ) {
-        (Ok(url), Ok(database)) if !url.is_empty() && !database.is_empty() => {
-            Some((Target::parse(&url)?, database))
-        }
-        _ => None,
-    };
-    let rows_before = match &store {
-        Some((clickhouse, database)) => count_rows(clickhouse, database).await?,
-        None => 0,
-    };
+    let store = StoredRows::from_options(options).await?;
     let requests = events.div_ceil(batch);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -194,16 +182,7 @@ pub async fn batch(options: &Options) -> Result<Value, LoadError> {
     }
     let http_seconds = started.elapsed().as_secs_f64();
     let stored_seconds = match &store {
-        Some((clickhouse, database)) => {
-            wait_for_rows(
-                clickhouse,
-                database,
-                rows_before + total.accepted,
-                Duration::from_secs(600),
-            )
-            .await?;
-            Some(started.elapsed().as_secs_f64())
-        }
+        Some(store) => Some(store.seconds_until_stored(total.accepted, started).await?),
         None => None,
     };
     Ok(json!({

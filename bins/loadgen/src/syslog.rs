@@ -2,14 +2,13 @@
 //! the connection takes them (the listener's backpressure paces the writer), then (with
 //! `--clickhouse` and `--database`) the time until the logs table holds them all.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
-use crate::baseline::{count_rows, wait_for_rows};
+use crate::baseline::StoredRows;
 use crate::events::syslog_octet_counted;
-use crate::http::Target;
 use crate::{LoadError, Options};
 
 /// Lines written with one write call.
@@ -18,19 +17,7 @@ const LINES_PER_WRITE: u64 = 1000;
 pub async fn syslog_tcp(options: &Options) -> Result<Value, LoadError> {
     let addr = options.text("addr", None)?;
     let lines: u64 = options.number("lines", Some(1_000_000))?;
-    let store = match (
-        options.text("clickhouse", Some("")),
-        options.text("database", Some("")),
-    ) {
-        (Ok(url), Ok(database)) if !url.is_empty() && !database.is_empty() => {
-            Some((Target::parse(&url)?, database))
-        }
-        _ => None,
-    };
-    let rows_before = match &store {
-        Some((clickhouse, database)) => count_rows(clickhouse, database).await?,
-        None => 0,
-    };
+    let store = StoredRows::from_options(options).await?;
     let connection = TcpStream::connect(&addr).await?;
     let started = Instant::now();
     let mut buffer = Vec::new();
@@ -46,16 +33,7 @@ pub async fn syslog_tcp(options: &Options) -> Result<Value, LoadError> {
     drop(connection);
     let written_seconds = started.elapsed().as_secs_f64();
     let stored_seconds = match &store {
-        Some((clickhouse, database)) => {
-            wait_for_rows(
-                clickhouse,
-                database,
-                rows_before + lines,
-                Duration::from_secs(600),
-            )
-            .await?;
-            Some(started.elapsed().as_secs_f64())
-        }
+        Some(store) => Some(store.seconds_until_stored(lines, started).await?),
         None => None,
     };
     Ok(json!({

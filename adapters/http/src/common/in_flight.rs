@@ -144,19 +144,23 @@ mod tests {
 
     use super::*;
 
-    /// Two ingest requests held open by a handler that waits for `release`, a third one while
-    /// they run, and one to another path.
-    #[tokio::test]
-    async fn past_the_cap_ingest_requests_get_503_with_retry_after_and_others_pass() {
-        let release = Arc::new(Notify::new());
-        let held = Arc::clone(&release);
-        let slow = post(poem::endpoint::make(move |_: Request| {
+    /// A `POST` handler that answers once `release` is notified.
+    fn held_until(held: Arc<Notify>) -> impl Endpoint {
+        post(poem::endpoint::make(move |_: Request| {
             let held = Arc::clone(&held);
             async move {
                 held.notified().await;
                 "done"
             }
-        }));
+        }))
+    }
+
+    /// Two ingest requests held open by a handler that waits for `release`, a third one while
+    /// they run, and one to another path.
+    #[tokio::test]
+    async fn past_the_cap_ingest_requests_get_503_with_retry_after_and_others_pass() {
+        let release = Arc::new(Notify::new());
+        let slow = held_until(Arc::clone(&release));
         #[handler]
         fn health() -> &'static str {
             "ok"
@@ -204,14 +208,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let release = Arc::new(Notify::new());
-        let held = Arc::clone(&release);
-        let slow = post(poem::endpoint::make(move |_: Request| {
-            let held = Arc::clone(&held);
-            async move {
-                held.notified().await;
-                "done"
-            }
-        }));
+        let slow = held_until(Arc::clone(&release));
         let app = InFlightLimit::new(
             Route::new().at("/ingest", slow),
             InFlightPermits::new(1, 1024 * 1024),

@@ -19,5 +19,7 @@ pub(crate) mod metrics;
 mod metrics_tests;
 pub(crate) mod openapi;
 pub(crate) mod raw_body;
+#[cfg(test)]
+pub(crate) mod test_apps;
 pub(crate) mod timeout;
 pub(crate) mod trace;

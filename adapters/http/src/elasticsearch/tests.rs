@@ -15,24 +15,12 @@ use serde_json::Value;
 use super::*;
 use crate::app::ingestion_app;
 use crate::common::keys::ApiKeys;
+use crate::common::test_apps::ingestion_over_mocks;
 
 const KEY: &str = "an-ingest-key-0123456789";
 
 fn app_with(queue: MockQueueProducer, signals: usize, keys: ApiKeys) -> impl Endpoint {
-    let mut signal = MockDrainSignal::new();
-    signal
-        .expect_request_drain()
-        .times(signals)
-        .returning(|| Ok(()));
-    crate::app::ingestion_app(
-        IngestUseCase::new(Arc::new(queue), Arc::new(signal)),
-        IngestHttpConfig {
-            max_body_bytes: 64 * 1024,
-            max_batch_events: 5,
-            ..IngestHttpConfig::default()
-        },
-        keys,
-    )
+    ingestion_over_mocks(queue, signals, 5, keys)
 }
 
 fn app(queue: MockQueueProducer, signals: usize) -> impl Endpoint {

@@ -473,34 +473,21 @@ impl IngestApi {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Arc;
 
-    use application::ports::{MockDrainSignal, MockQueueProducer};
+    use application::ports::MockQueueProducer;
     use poem::http::StatusCode;
     use poem::test::TestClient;
 
     use super::*;
-    use crate::app::ingestion_app;
+    use crate::common::keys::ApiKeys;
+    use crate::common::test_apps::ingestion_over_mocks;
 
     fn app(
         queue: MockQueueProducer,
         signals: usize,
         max_batch_events: usize,
     ) -> impl poem::Endpoint {
-        let mut signal = MockDrainSignal::new();
-        signal
-            .expect_request_drain()
-            .times(signals)
-            .returning(|| Ok(()));
-        ingestion_app(
-            IngestUseCase::new(Arc::new(queue), Arc::new(signal)),
-            IngestHttpConfig {
-                max_body_bytes: 64 * 1024,
-                max_batch_events,
-                ..IngestHttpConfig::default()
-            },
-            crate::common::keys::ApiKeys::none(),
-        )
+        ingestion_over_mocks(queue, signals, max_batch_events, ApiKeys::none())
     }
 
     fn queue_expecting(pushes: usize, events: usize) -> MockQueueProducer {
