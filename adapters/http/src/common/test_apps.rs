@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use application::IngestUseCase;
 use application::ports::{MockDrainSignal, MockQueueProducer};
+use domain::LogEvent;
 use poem::Endpoint;
 
 use crate::app::ingestion_app;
@@ -36,4 +37,23 @@ pub(crate) fn ingestion_over_mocks(
         },
         keys,
     )
+}
+
+/// A queue that expects one push whose events satisfy `check`, or no push when `check` is
+/// `None`.
+pub(crate) fn queue_pushing_once(check: Option<fn(&[LogEvent]) -> bool>) -> MockQueueProducer {
+    let mut queue = MockQueueProducer::new();
+    match check {
+        Some(check) => {
+            queue
+                .expect_push()
+                .times(1)
+                .withf(check)
+                .returning(|_| Ok(()));
+        }
+        None => {
+            queue.expect_push().times(0);
+        }
+    }
+    queue
 }

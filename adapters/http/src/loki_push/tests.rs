@@ -13,7 +13,9 @@ use super::wire::encode::{protobuf_push, snappy};
 use super::*;
 use crate::common::error::RETRY_AFTER_SECONDS;
 use crate::common::keys::{ApiKeys, Scope};
-use crate::common::test_apps::{TEST_MAX_BODY_BYTES, ingestion_over_mocks};
+use crate::common::test_apps::{
+    TEST_MAX_BODY_BYTES, ingestion_over_mocks, queue_pushing_once as queue,
+};
 
 const MAX_BODY_BYTES: usize = TEST_MAX_BODY_BYTES;
 const PROTOBUF: &str = "application/x-protobuf";
@@ -31,24 +33,6 @@ fn app_with(
 
 fn app(queue: MockQueueProducer, signals: usize) -> impl poem::Endpoint {
     app_with(queue, signals, 100, ApiKeys::none())
-}
-
-/// A queue expecting one push whose events satisfy `check`, or none when `check` is `None`.
-fn queue(check: Option<fn(&[LogEvent]) -> bool>) -> MockQueueProducer {
-    let mut queue = MockQueueProducer::new();
-    match check {
-        Some(check) => {
-            queue
-                .expect_push()
-                .times(1)
-                .withf(check)
-                .returning(|_| Ok(()));
-        }
-        None => {
-            queue.expect_push().times(0);
-        }
-    }
-    queue
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

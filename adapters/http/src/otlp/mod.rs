@@ -212,7 +212,9 @@ mod tests {
     use super::*;
     use crate::common::error::RETRY_AFTER_SECONDS;
     use crate::common::keys::ApiKeys;
-    use crate::common::test_apps::{TEST_MAX_BODY_BYTES, ingestion_over_mocks};
+    use crate::common::test_apps::{
+        TEST_MAX_BODY_BYTES, ingestion_over_mocks, queue_pushing_once as queue,
+    };
 
     /// The `google.rpc.Code` numbers the answers must carry, written out on their own so that
     /// the error table is checked against them.
@@ -230,24 +232,6 @@ mod tests {
         max_batch_events: usize,
     ) -> impl poem::Endpoint {
         ingestion_over_mocks(queue, signals, max_batch_events, ApiKeys::none())
-    }
-
-    /// A queue expecting one push whose events satisfy `check`, or none when `check` is `None`.
-    fn queue(check: Option<fn(&[LogEvent]) -> bool>) -> MockQueueProducer {
-        let mut queue = MockQueueProducer::new();
-        match check {
-            Some(check) => {
-                queue
-                    .expect_push()
-                    .times(1)
-                    .withf(check)
-                    .returning(|_| Ok(()));
-            }
-            None => {
-                queue.expect_push().times(0);
-            }
-        }
-        queue
     }
 
     fn text(value: &str) -> Option<AnyValue> {
