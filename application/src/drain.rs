@@ -438,8 +438,8 @@ impl DrainUseCase {
     /// still be in its keeping: a batch whose release or acknowledgement failed, or one that a
     /// `reserve` which timed out took after the worker gave up waiting (a stalled queue runs
     /// the command when it resumes). Puts all of it back at the head of the queue now, instead
-    /// of at the next start; those events were maybe delivered before, so they are stored
-    /// through the look-up.
+    /// of at the next start; the queue counts those events as redelivered, so whoever reserves
+    /// them stores them through the look-up.
     async fn recover_own_reservations(&self) -> Result<(), DrainError> {
         let recovered = self.queue.recover_unacknowledged().await?;
         if recovered > 0 {
@@ -447,7 +447,6 @@ impl DrainUseCase {
                 recovered,
                 "returned events this worker still held after a failed pass to the queue"
             );
-            self.doubts.redelivered(recovered);
         }
         Ok(())
     }
@@ -1298,7 +1297,12 @@ mod tests {
             .expect_reserve()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| Ok(reservation(2, 7)));
+            .returning(|_| {
+                Ok(Reservation {
+                    redelivered: 2,
+                    ..reservation(2, 7)
+                })
+            });
         queue
             .expect_acknowledge()
             .times(1)
@@ -1311,7 +1315,7 @@ mod tests {
             .in_sequence(&mut sequence)
             .returning(|| Ok(Backlog::default()));
         let mut store = MockLogWriter::new();
-        // Put back, so maybe delivered before: stored through the look-up, not plainly.
+        // Put back and counted by the queue as redelivered: stored through the look-up.
         store
             .expect_insert_unless_stored()
             .times(1)
