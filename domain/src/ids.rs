@@ -22,9 +22,38 @@ impl EventId {
     }
 }
 
+impl EventId {
+    /// The hyphenated lowercase text form, written on the stack (no allocation): what
+    /// `Display` prints.
+    pub fn text(&self) -> IdText<36> {
+        let mut text = IdText([0; 36]);
+        self.0.hyphenated().encode_lower(&mut text.0);
+        text
+    }
+}
+
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// An id written out as `N` ASCII characters on the stack, so that encoders can borrow it as a
+/// `&str` without allocating a `String` per event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IdText<const N: usize>([u8; N]);
+
+impl<const N: usize> IdText<N> {
+    /// The text; always `N` ASCII characters.
+    pub fn as_str(&self) -> &str {
+        // Only ever filled with ASCII hex digits and hyphens, so never empty in practice.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> fmt::Debug for IdText<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -121,19 +150,40 @@ fn hex_value(digit: u8) -> Option<u8> {
         .and_then(|value| u8::try_from(value).ok())
 }
 
-fn write_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    bytes.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+/// `bytes` as lowercase hex; `TEXT` must be twice `BYTES`.
+fn hex_text<const BYTES: usize, const TEXT: usize>(bytes: &[u8; BYTES]) -> IdText<TEXT> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = IdText([b'0'; TEXT]);
+    for (pair, byte) in text.0.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    text
+}
+
+impl TraceId {
+    /// The 32 lowercase hex characters, written on the stack: what `Display` prints.
+    pub fn text(&self) -> IdText<32> {
+        hex_text(&self.0)
+    }
+}
+
+impl SpanId {
+    /// The 16 lowercase hex characters, written on the stack: what `Display` prints.
+    pub fn text(&self) -> IdText<16> {
+        hex_text(&self.0)
+    }
 }
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(&self.0, f)
+        f.write_str(self.text().as_str())
     }
 }
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(&self.0, f)
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -197,6 +247,22 @@ mod tests {
                 "traceparent",
                 "{header}"
             );
+        }
+    }
+
+    #[test]
+    fn stack_texts_are_what_display_prints() {
+        let trace = TraceId::parse("4BF92F3577B34DA6A3CE929D0E0E4736").unwrap();
+        assert_eq!(trace.text().as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let span = SpanId::parse("00F067AA0BA902B7").unwrap();
+        assert_eq!(span.text().as_str(), "00f067aa0ba902b7");
+        let id = EventId::parse("0190B2A1-0000-7000-8ABC-00000000DEF0").unwrap();
+        assert_eq!(id.text().as_str(), "0190b2a1-0000-7000-8abc-00000000def0");
+        for _ in 0..100 {
+            let (trace, id) = (TraceId::generate(), EventId::generate());
+            assert_eq!(trace.text().as_str(), trace.to_string());
+            assert_eq!(TraceId::parse(trace.text().as_str()), Ok(trace));
+            assert_eq!(EventId::parse(id.text().as_str()), Ok(id));
         }
     }
 

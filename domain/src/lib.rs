@@ -26,7 +26,7 @@ pub use error::{ValidationError, ValidationReason};
 pub use event::{LogEvent, LogEventDraft, LogEventParts, Metadata};
 pub use field::{FieldName, METADATA_FIELD_PREFIX, SampleRows};
 pub use filter::{Filter, FilterDraft, Limit, SortOrder};
-pub use ids::{EventId, SpanId, TraceId};
+pub use ids::{EventId, IdText, SpanId, TraceId};
 pub use level::Level;
 pub use metric::{
     MetricKind, MetricSpec, RangeFunction, SeriesGrouping, StepGrid, label_name, labels_of,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use clickhouse::Client;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where ClickHouse lives, who we are, and how long to wait for it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -39,6 +39,19 @@ pub struct ClickHouseConfig {
     /// Longest an export may run, in milliseconds (also the longest wait for its next rows):
     /// sent as the export query's `max_execution_time`, rounded up to whole seconds.
     pub export_timeout_ms: u64,
+    /// How request and answer bodies travel: LZ4-compressed (the default) or as they are.
+    pub compression: ClickHouseCompression,
+}
+
+/// The compression of the bodies exchanged with ClickHouse over HTTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClickHouseCompression {
+    /// ClickHouse's LZ4 framing: fewer bytes on the network, some CPU on both sides.
+    #[default]
+    Lz4,
+    /// Plain bodies: no compression CPU, more bytes (for ClickHouse on the same machine).
+    None,
 }
 
 impl Default for ClickHouseConfig {
@@ -53,6 +66,7 @@ impl Default for ClickHouseConfig {
             health_timeout_ms: 1_000,
             insert_timeout_ms: 30_000,
             export_timeout_ms: 600_000,
+            compression: ClickHouseCompression::default(),
         }
     }
 }
@@ -76,6 +90,7 @@ impl fmt::Debug for ClickHouseConfig {
             .field("health_timeout_ms", &self.health_timeout_ms)
             .field("insert_timeout_ms", &self.insert_timeout_ms)
             .field("export_timeout_ms", &self.export_timeout_ms)
+            .field("compression", &self.compression)
             .finish()
     }
 }
@@ -116,7 +131,10 @@ impl ClickHouseConfig {
             .with_url(&self.url)
             .with_user(&self.user)
             .with_password(&self.password)
-            .with_compression(clickhouse::Compression::Lz4)
+            .with_compression(match self.compression {
+                ClickHouseCompression::Lz4 => clickhouse::Compression::Lz4,
+                ClickHouseCompression::None => clickhouse::Compression::None,
+            })
             .with_validation(false)
     }
 
@@ -142,6 +160,19 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(printed.contains("<redacted>"), "{printed}");
+    }
+
+    #[test]
+    fn compression_is_lz4_by_default_and_read_as_lz4_or_none() {
+        assert_eq!(
+            ClickHouseConfig::default().compression,
+            ClickHouseCompression::Lz4
+        );
+        let read = |text: &str| serde_json::from_str::<ClickHouseCompression>(text);
+        assert_eq!(read(r#""none""#).unwrap(), ClickHouseCompression::None);
+        assert_eq!(read(r#""lz4""#).unwrap(), ClickHouseCompression::Lz4);
+        let error = read(r#""gzip""#).unwrap_err().to_string();
+        assert!(error.contains("lz4") && error.contains("none"), "{error}");
     }
 
     #[test]

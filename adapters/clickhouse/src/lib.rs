@@ -15,7 +15,7 @@ mod row;
 mod sql;
 mod store;
 
-pub use config::ClickHouseConfig;
+pub use config::{ClickHouseCompression, ClickHouseConfig};
 pub use migrations::{
     AppliedMigration, EmbeddedMigration, MigrationError, apply_migrations,
     embedded_cluster_migrations, embedded_migrations,

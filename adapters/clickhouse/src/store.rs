@@ -19,7 +19,7 @@ use crate::config::ClickHouseConfig;
 use crate::errors::{NoAnswerInTime, Operation, classify};
 use crate::export::ExportCursor;
 use crate::metric::{self, WindowRow};
-use crate::row::{LOGS_TABLE, LogRow, level_from_code};
+use crate::row::{LOGS_TABLE, LogRow, LogRowRef, RowIds, level_from_code};
 use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement, StoredId};
 
 /// How often a retry looks whether an earlier insert still runs.
@@ -71,7 +71,7 @@ impl ClickHouseLogStore {
     async fn write_rows(&self, events: &[LogEvent]) -> clickhouse::error::Result<()> {
         let mut insert = self
             .client
-            .insert::<LogRow>(LOGS_TABLE)
+            .insert::<LogRowRef<'_>>(LOGS_TABLE)
             .await?
             .with_setting("query_id", self.insert_query_id(events));
         if self.on_cluster {
@@ -81,7 +81,8 @@ impl ClickHouseLogStore {
             insert = insert.with_setting("insert_distributed_sync", "1");
         }
         for event in events {
-            insert.write(&LogRow::from_event(event)).await?;
+            let ids = RowIds::of(event);
+            insert.write(&LogRowRef::new(event, &ids)).await?;
         }
         insert.end().await
     }

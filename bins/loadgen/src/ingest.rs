@@ -19,6 +19,8 @@ use crate::{LoadError, Options};
 struct ConnectionResult {
     latencies: Latencies,
     accepted: u64,
+    /// 202 answers during the warm-up (not in `latencies` nor `accepted`).
+    warmup_accepted: u64,
     refused: u64,
     errors: u64,
     /// 429 answers (queue full), each followed by a pause and a retry.
@@ -32,6 +34,7 @@ impl ConnectionResult {
     fn merge(&mut self, other: &ConnectionResult) {
         self.latencies.merge(&other.latencies);
         self.accepted += other.accepted;
+        self.warmup_accepted += other.warmup_accepted;
         self.refused += other.refused;
         self.errors += other.errors;
         self.throttled += other.throttled;
@@ -39,12 +42,15 @@ impl ConnectionResult {
 }
 
 /// Scenario 1: `--connections` clients each POST one small event, wait for the answer and
-/// repeat, for `--seconds` after `--warmup-seconds` (not counted).
+/// repeat, for `--seconds` after `--warmup-seconds` (not counted). With `--clickhouse` and
+/// `--database` it then waits until the logs table holds every accepted event, warm-up included
+/// (so that the CPU the services spent on them can be divided by their number).
 pub async fn single(options: &Options) -> Result<Value, LoadError> {
     let target = Target::parse(&options.text("url", None)?)?;
     let connections: usize = options.number("connections", Some(64))?;
     let seconds: f64 = options.number("seconds", Some(10.0))?;
     let warmup: f64 = options.number("warmup-seconds", Some(2.0))?;
+    let store = StoredRows::from_options(options).await?;
     let mut body = String::new();
     event_json(1, &mut body);
     let payload = Arc::new(Payload {
@@ -86,6 +92,7 @@ pub async fn single(options: &Options) -> Result<Value, LoadError> {
                             result.refused += 1;
                         }
                     }
+                    Ok((202, _)) => result.warmup_accepted += 1,
                     Ok(_) => {}
                     Err(_) => {
                         result.errors += 1;
@@ -104,12 +111,19 @@ pub async fn single(options: &Options) -> Result<Value, LoadError> {
         total.merge(&result);
     }
     let measured = seconds;
+    let accepted_in_all = total.accepted + total.warmup_accepted;
+    let stored_seconds = match &store {
+        Some(store) => Some(store.seconds_until_stored(accepted_in_all, started).await?),
+        None => None,
+    };
     Ok(json!({
         "scenario": "single",
         "connections": connections,
         "seconds": measured,
         "requests": total.latencies.count(),
         "accepted": total.accepted,
+        "accepted_including_warmup": accepted_in_all,
+        "stored_seconds": stored_seconds,
         "refused": total.refused,
         "errors": total.errors,
         "requests_per_second": (total.latencies.count() as f64 / measured).round(),

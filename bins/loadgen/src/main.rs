@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! loadgen single     --url http://127.0.0.1:8080 --connections 64 --seconds 10 [--warmup-seconds 2]
+//!                    [--clickhouse URL --database DB]
 //! loadgen batch      --url http://127.0.0.1:8080 --connections 4 --events 2000000 --batch 1000
 //!                    [--format json|ndjson|bulk|loki-json|loki-protobuf] [--clickhouse URL --database DB]
 //! loadgen syslog-tcp --addr 127.0.0.1:6514 --lines 1000000 [--clickhouse URL --database DB]

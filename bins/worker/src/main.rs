@@ -21,6 +21,11 @@ use tracing::error;
 use crate::metered::{MeteredQueue, MeteredStore};
 use crate::settings::Settings;
 
+// Decoding queued events and encoding rows makes many short-lived allocations (malloc was about
+// 15% of the worker's CPU in the batch benchmark's profile); see docs/BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let settings: Settings = match service_runtime::load_settings() {

@@ -6,7 +6,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use application::DrainSettings;
-use clickhouse_adapter::ClickHouseConfig;
+use clickhouse_adapter::{ClickHouseCompression, ClickHouseConfig};
 use redis_adapter::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,8 @@ pub(crate) struct Settings {
     pub(crate) clickhouse_insert_timeout_ms: u64,
     /// Longest wait for the health check behind the gRPC health service.
     pub(crate) clickhouse_health_timeout_ms: u64,
+    /// `lz4` or `none`: how insert bodies travel to ClickHouse.
+    pub(crate) clickhouse_compression: ClickHouseCompression,
     /// Days of logs to keep; older days are dropped whole, hourly. Unset: keep everything.
     pub(crate) log_retention_days: Option<NonZeroU32>,
 }
@@ -81,6 +83,7 @@ impl Default for Settings {
             clickhouse_cluster: clickhouse.cluster,
             clickhouse_insert_timeout_ms: clickhouse.insert_timeout_ms,
             clickhouse_health_timeout_ms: clickhouse.health_timeout_ms,
+            clickhouse_compression: clickhouse.compression,
             log_retention_days: None,
         }
     }
@@ -110,6 +113,7 @@ impl Settings {
             cluster: self.clickhouse_cluster.clone(),
             insert_timeout_ms: self.clickhouse_insert_timeout_ms,
             health_timeout_ms: self.clickhouse_health_timeout_ms,
+            compression: self.clickhouse_compression,
             ..ClickHouseConfig::default()
         }
     }

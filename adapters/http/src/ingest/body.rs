@@ -1,7 +1,8 @@
 //! Decoding `POST /ingest` bodies: one JSON object (one event), a JSON array of objects or NDJSON
 //! (a batch), each plain or gzip. Every problem names its field; a batch's problems also name
 //! the event's position, and one bad event does not spoil the others. Top-level fields that are
-//! not fields of an event are kept as metadata, never dropped (see `decode_object`).
+//! not fields of an event are kept as metadata, never dropped (see `into_draft`). The JSON is
+//! read straight into each event's fields (`fields`), without a `Value` tree of the whole body.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,9 @@ use serde_json::Value;
 use crate::common::config::IngestHttpConfig;
 use crate::common::error::{ErrorCode, http_status};
 use crate::common::gzip::{GunzipError, gunzip_limited};
+use crate::ingest::fields::{
+    Document, Element, EventFields, MetadataField, TextField, metadata_text,
+};
 
 /// How a body is framed, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,26 +183,25 @@ pub(crate) fn decode_payload(
 }
 
 fn decode_json(bytes: &[u8], max_batch_events: usize) -> Result<IngestPayload, BodyError> {
-    let value: Value = serde_json::from_slice(bytes)
+    let document: Document = serde_json::from_slice(bytes)
         .map_err(|error| BodyError::malformed(format!("the body is not valid JSON: {error}")))?;
-    match value {
-        Value::Array(items) => {
-            check_batch_size(items.len(), max_batch_events)?;
+    match document {
+        Document::Array(elements) => {
+            check_batch_size(elements.len(), max_batch_events)?;
             Ok(IngestPayload::Batch(
-                items
+                elements
                     .into_iter()
-                    .map(|item| BatchRecord {
+                    .map(|element| BatchRecord {
                         line: None,
-                        draft: decode_object(item, "each event must be a JSON object"),
+                        draft: element_draft(element, "each event must be a JSON object"),
                     })
                     .collect(),
             ))
         }
-        other => decode_object(
-            other,
+        Document::Object(fields) => into_draft(fields).map(IngestPayload::Single),
+        Document::Other => Err(BodyError::malformed(
             "the body must be a JSON object or an array of objects",
-        )
-        .map(IngestPayload::Single),
+        )),
     }
 }
 
@@ -216,11 +219,11 @@ fn decode_ndjson(bytes: &[u8], max_batch_events: usize) -> Result<IngestPayload,
         lines()
             .map(|(line, text)| BatchRecord {
                 line: Some(line),
-                draft: serde_json::from_slice::<Value>(text)
+                draft: serde_json::from_slice::<Element>(text)
                     .map_err(|error| {
                         BodyError::malformed(format!("the line is not valid JSON: {error}"))
                     })
-                    .and_then(|value| decode_object(value, "each line must be a JSON object")),
+                    .and_then(|element| element_draft(element, "each line must be a JSON object")),
             })
             .collect(),
     ))
@@ -236,32 +239,36 @@ fn check_batch_size(count: usize, max_batch_events: usize) -> Result<(), BodyErr
     Ok(())
 }
 
-/// Decodes one event; `not_object` is the reason given when `value` is not a JSON object.
-fn decode_object(value: Value, not_object: &str) -> Result<LogEventDraft, BodyError> {
-    let Value::Object(mut object) = value else {
-        return Err(BodyError::malformed(not_object));
-    };
-    let mut text = |name: &str| -> Result<Option<String>, BodyError> {
-        match object.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err(BodyError::field(name, "must be a string")),
+/// One element of a batch as a draft; `not_object` is the reason given when it is not an object.
+fn element_draft(element: Element, not_object: &str) -> Result<LogEventDraft, BodyError> {
+    match element {
+        Element::Event(fields) => into_draft(fields),
+        Element::NotObject => Err(BodyError::malformed(not_object)),
+    }
+}
+
+/// The draft of one event object, its fields checked in a fixed order: service, level, message,
+/// trace_id, span_id, metadata, timestamp, then the other top-level fields (by key).
+fn into_draft(fields: EventFields) -> Result<LogEventDraft, BodyError> {
+    let text = |field: TextField, name: &str| -> Result<Option<String>, BodyError> {
+        match field {
+            TextField::Absent | TextField::Null => Ok(None),
+            TextField::Text(text) => Ok(Some(text)),
+            TextField::NotText => Err(BodyError::field(name, "must be a string")),
         }
     };
-    let service = text("service")?.unwrap_or_default();
-    let level = text("level")?.unwrap_or_default();
-    let message = text("message")?.unwrap_or_default();
-    let trace_id = text("trace_id")?;
-    let span_id = text("span_id")?;
-    let mut metadata: BTreeMap<String, String> = match object.remove("metadata") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(entries)) => entries
-            .into_iter()
-            .map(|(key, value)| (key, metadata_text(value)))
-            .collect(),
-        Some(_) => return Err(BodyError::field("metadata", "must be an object")),
+    let service = text(fields.service, "service")?.unwrap_or_default();
+    let level = text(fields.level, "level")?.unwrap_or_default();
+    let message = text(fields.message, "message")?.unwrap_or_default();
+    let trace_id = text(fields.trace_id, "trace_id")?;
+    let span_id = text(fields.span_id, "span_id")?;
+    let mut metadata = match fields.metadata {
+        MetadataField::Absent | MetadataField::Null => BTreeMap::new(),
+        MetadataField::Entries(entries) => entries,
+        MetadataField::NotObject => return Err(BodyError::field("metadata", "must be an object")),
     };
-    let timestamp = match object.remove("timestamp") {
+    let mut rest = fields.rest;
+    let timestamp = match rest.remove("timestamp") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(TimestampInput::Text(text)),
         Some(Value::Number(number)) => Some(
@@ -284,7 +291,7 @@ fn decode_object(value: Value, not_object: &str) -> Result<LogEventDraft, BodyEr
         }
     };
     // Whatever is left is a field we have no place for: kept as metadata rather than dropped.
-    for (name, value) in object {
+    for (name, value) in rest {
         if metadata.contains_key(&name) {
             return Err(BodyError::field(
                 &name,
@@ -305,15 +312,6 @@ fn decode_object(value: Value, not_object: &str) -> Result<LogEventDraft, BodyEr
         trace_id,
         span_id,
     })
-}
-
-/// A metadata value as stored: a string as it is, anything else (numbers, booleans, null,
-/// objects, arrays) as its compact JSON text.
-fn metadata_text(value: Value) -> String {
-    match value {
-        Value::String(text) => text,
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! array or NDJSON, optionally gzip) in, `202` with per-event results out.
 
 pub(crate) mod body;
+mod fields;
 
 use std::collections::HashMap;
 
