@@ -200,9 +200,10 @@ mod tests {
         client.post("/ingest").send().await.assert_status_is_ok();
     }
 
-    /// Over a real socket: the refused request's body (512 KiB, more than the socket buffers
-    /// hold) is still being sent when the refusal is ready. Without reading it first, closing
-    /// the connection resets it and the client never reads the 503.
+    /// Over a real socket: the refused request's body (8 MiB, more than the loopback socket
+    /// buffers hold) is still being sent when the refusal is ready. Without reading it first,
+    /// closing the connection resets it: the client's write fails, and a client that sends its
+    /// whole body before reading (as HTTP clients do) never sees the 503.
     #[tokio::test]
     async fn a_refused_request_with_a_large_body_gets_its_503_not_a_reset() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -211,7 +212,7 @@ mod tests {
         let slow = held_until(Arc::clone(&release));
         let app = InFlightLimit::new(
             Route::new().at("/ingest", slow),
-            InFlightPermits::new(1, 1024 * 1024),
+            InFlightPermits::new(1, 16 * 1024 * 1024),
             IngestSource::Ingest,
         );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -232,7 +233,7 @@ mod tests {
         holder.write_all(b"{}").await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
 
-        let body_size = 512 * 1024;
+        let body_size = 8 * 1024 * 1024;
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (mut reading, mut writing) = stream.into_split();
         let sending = tokio::spawn(async move {
