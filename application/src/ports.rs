@@ -292,7 +292,8 @@ pub struct WindowCount {
     pub end_step: u32,
     /// How many logs.
     pub count: u64,
-    /// The bytes of their messages.
+    /// The bytes of their messages when the spec's function reads bytes
+    /// ([`domain::RangeFunction::reads_bytes`]), else 0: counting them reads every message.
     pub bytes: u64,
 }
 

@@ -29,6 +29,11 @@ pub enum RangeFunction {
 }
 
 impl RangeFunction {
+    /// Whether the value depends on the messages' bytes (else only on the count of logs).
+    pub fn reads_bytes(self) -> bool {
+        matches!(self, Self::BytesOverTime | Self::BytesRate)
+    }
+
     /// The value of a window that holds `count` logs with `bytes` bytes of messages, over a
     /// range of `range_nanos`.
     pub fn value(self, count: u64, bytes: u64, range_nanos: u64) -> f64 {

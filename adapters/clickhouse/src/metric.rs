@@ -44,8 +44,9 @@ fn label_expression(field: &FieldName) -> &'static str {
 }
 
 /// Counts the logs of `request` per series and (first step, end step): see the module's
-/// documentation. Bytes are those of the message (`length` counts bytes of a `String`). The
-/// rows are sorted (a few per series and step, cheap to sort) so that the `LIMIT` keeps the
+/// documentation. Bytes are those of the message (`length` counts bytes of a `String`), read
+/// only for the functions of bytes (else 0: the messages are the widest column). The rows are
+/// sorted (a few per series and step, cheap to sort) so that the `LIMIT` keeps the
 /// same rows on every server and version.
 pub(crate) fn metric_windows(request: &MetricRequest) -> Statement {
     let spec = &request.spec;
@@ -77,12 +78,18 @@ pub(crate) fn metric_windows(request: &MetricRequest) -> Statement {
             statement
         }
     };
+    // Only bytes functions read the messages, the widest column.
+    let bytes = if spec.function().reads_bytes() {
+        "toUInt64(sum(length(message)))"
+    } else {
+        "toUInt64(0)"
+    };
     statement
-        .push(
+        .push(&format!(
             ", toUInt64(intDiv(greatest(timestamp, ?) - ? + ?, ?)) AS first_step, \
              toUInt64(least(intDiv(timestamp - ?, ?) + 1, ?)) AS end_step, \
-             count() AS hits, toUInt64(sum(length(message))) AS bytes",
-        )
+             count() AS hits, {bytes} AS bytes"
+        ))
         .number_value(first)
         .number_value(first)
         .number_value(step - 1)
@@ -192,11 +199,26 @@ mod tests {
              toUInt64(intDiv(greatest(timestamp, 1777975200000000000) - 1777975200000000000 \
              + 59999999999, 60000000000)) AS first_step, \
              toUInt64(least(intDiv(timestamp - 1777974900000000001, 60000000000) + 1, 3)) \
-             AS end_step, count() AS hits, toUInt64(sum(length(message))) AS bytes FROM logs \
+             AS end_step, count() AS hits, toUInt64(0) AS bytes FROM logs \
              WHERE service IN ('auth') AND timestamp >= 1777974900000000001 \
              AND timestamp < 1777975320000000001 \
              GROUP BY series_keys, series_values, first_step, end_step \
              ORDER BY series_keys, series_values, first_step, end_step LIMIT 4509"
+        );
+        let mut bytes = request(SeriesSplit::Streams);
+        bytes.spec = MetricSpec::new(
+            Filter::default(),
+            RangeFunction::BytesRate,
+            300 * SECOND,
+            *bytes.spec.grid(),
+            SeriesGrouping::Streams,
+            MetricKind::Range,
+        )
+        .unwrap();
+        let sql = bound(&metric_windows(&bytes));
+        assert!(
+            sql.contains("count() AS hits, toUInt64(sum(length(message))) AS bytes FROM logs"),
+            "{sql}"
         );
         let streams = bound(&metric_windows(&request(SeriesSplit::Streams)));
         assert!(

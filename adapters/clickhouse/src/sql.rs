@@ -782,6 +782,7 @@ mod statements_for_other_versions {
     /// (no multiple of the step), of the logs `filter` selects.
     fn metric_request(
         filter: &Filter,
+        function: RangeFunction,
         grouping: SeriesGrouping,
         split: SeriesSplit,
     ) -> MetricRequest {
@@ -795,7 +796,7 @@ mod statements_for_other_versions {
         .unwrap();
         let spec = MetricSpec::new(
             filter.clone(),
-            RangeFunction::CountOverTime,
+            function,
             10 * minute,
             grid,
             grouping,
@@ -948,6 +949,7 @@ mod statements_for_other_versions {
                 "metric_windows_streams",
                 metric_windows(&metric_request(
                     &logql_conditions,
+                    RangeFunction::CountOverTime,
                     SeriesGrouping::Streams,
                     SeriesSplit::Streams,
                 )),
@@ -956,6 +958,7 @@ mod statements_for_other_versions {
                 "metric_windows_by_labels",
                 metric_windows(&metric_request(
                     &Filter::default(),
+                    RangeFunction::BytesOverTime,
                     SeriesGrouping::Sum(Vec::new()),
                     SeriesSplit::Labels(vec![
                         FieldName::Level,
@@ -968,6 +971,7 @@ mod statements_for_other_versions {
                 "metric_windows_one_series",
                 metric_windows(&metric_request(
                     &every_condition,
+                    RangeFunction::Rate,
                     SeriesGrouping::Sum(Vec::new()),
                     SeriesSplit::Labels(Vec::new()),
                 )),

@@ -171,7 +171,9 @@ impl LogReader for InMemoryLogStore {
             };
             let cell = cells.entry((labels, first_step, end_step)).or_default();
             cell.0 += 1;
-            cell.1 += event.message().as_str().len() as u64;
+            if request.spec.function().reads_bytes() {
+                cell.1 += event.message().as_str().len() as u64;
+            }
         }
         Ok(cells
             .into_iter()

@@ -934,7 +934,7 @@ pub async fn metric_windows_count_each_log_at_the_steps_holding_it(store: &dyn L
     #[allow(clippy::expect_used)]
     let spec = MetricSpec::new(
         Filter::default(),
-        RangeFunction::CountOverTime,
+        RangeFunction::BytesOverTime,
         90_000_000_000,
         StepGrid::range(at(100), at(250), 60_000_000_000).expect("valid steps"),
         SeriesGrouping::Streams,
@@ -1017,6 +1017,28 @@ pub async fn metric_windows_count_each_log_at_the_steps_holding_it(store: &dyn L
         everything
     );
     assert_eq!(windows(SeriesSplit::Streams, 2).await.len(), 2, "max_rows");
+    // A count reads no message: its bytes are 0.
+    #[allow(clippy::expect_used)]
+    let count = MetricRequest {
+        spec: MetricSpec::new(
+            Filter::default(),
+            RangeFunction::CountOverTime,
+            spec.range_nanos(),
+            *spec.grid(),
+            SeriesGrouping::Streams,
+            MetricKind::Range,
+        )
+        .expect("valid metric"),
+        split: SeriesSplit::Labels(Vec::new()),
+        max_rows: 100,
+    };
+    let mut counted = store.metric_windows(&count).await.expect("metric");
+    counted.sort();
+    let without_bytes: Vec<WindowCount> = everything
+        .into_iter()
+        .map(|row| WindowCount { bytes: 0, ..row })
+        .collect();
+    assert_eq!(counted, without_bytes);
 }
 
 /// An export hands out every matching event in the filter's order, ignoring limit and offset.
