@@ -1130,6 +1130,51 @@ pub fn run_server_command(variable: &str) {
     assert!(status.success(), "{variable} failed: {command}");
 }
 
+/// A test server stopped with its `TEST_*_STOP_CMD` until [`Stopped::start`], or until dropped,
+/// which starts it again even when the test fails, so that a failing scenario leaves the next
+/// one a running server.
+#[derive(Debug)]
+pub struct Stopped {
+    start: &'static str,
+    started: bool,
+}
+
+impl Stopped {
+    /// Stops the test ClickHouse.
+    pub fn clickhouse() -> Stopped {
+        Stopped::server("TEST_CLICKHOUSE_STOP_CMD", "TEST_CLICKHOUSE_START_CMD")
+    }
+
+    /// Stops the test Redis.
+    pub fn redis() -> Stopped {
+        Stopped::server("TEST_REDIS_STOP_CMD", "TEST_REDIS_START_CMD")
+    }
+
+    fn server(stop: &str, start: &'static str) -> Stopped {
+        run_server_command(stop);
+        Stopped {
+            start,
+            started: false,
+        }
+    }
+
+    /// Starts the server again (and waits until it answers).
+    pub fn start(mut self) {
+        self.started = true;
+        run_server_command(self.start);
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if !self.started
+            && let Ok(command) = std::env::var(self.start)
+        {
+            let _ = Command::new("sh").arg("-c").arg(&command).status();
+        }
+    }
+}
+
 /// A test server frozen with SIGSTOP (it keeps its connections and answers nothing, like a hung
 /// server or a network black hole) until dropped, which resumes it with SIGCONT even when the
 /// test fails.

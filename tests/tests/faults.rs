@@ -14,9 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{
-    Frozen, Load, Service, Stack, StackOptions, free_port, run_server_command, settle,
-};
+use e2e_tests::{Frozen, Load, Service, Stack, StackOptions, Stopped, free_port, settle};
 use serde_json::Value;
 
 const SENDERS: usize = 4;
@@ -70,10 +68,15 @@ async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load(doubled: bool)
     .await;
     let load = Load::start(&stack, "clickhouse-down", SENDERS, PAUSE);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    run_server_command("TEST_CLICKHOUSE_STOP_CMD");
+    let stopped = Stopped::clickhouse();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (ready, body) = status_of(&stack, format!("{}/ready", stack.query_url)).await;
-    assert_eq!(ready, 503, "the query service says ClickHouse is down");
+    assert_eq!(
+        ready,
+        503,
+        "the query service says ClickHouse is down: {body}; query log:\n{}",
+        stack.log_tail(Service::Query, 20)
+    );
     assert_eq!(body["down"][0], "clickhouse");
     let (ingest_ready, _) = status_of(&stack, format!("{}/ready", stack.ingestion_url)).await;
     assert_eq!(
@@ -81,7 +84,7 @@ async fn scenario_2_clickhouse_down_for_twenty_seconds_under_load(doubled: bool)
         "ingestion keeps accepting while ClickHouse is down"
     );
     tokio::time::sleep(Duration::from_secs(17)).await;
-    run_server_command("TEST_CLICKHOUSE_START_CMD");
+    stopped.start();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = load.finish().await;
     assert_eq!(
@@ -105,11 +108,11 @@ async fn scenario_3_redis_restarted_under_load(doubled: bool) {
     .await;
     let load = Load::start(&stack, "redis-restart", SENDERS, PAUSE);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    run_server_command("TEST_REDIS_STOP_CMD");
+    let stopped = Stopped::redis();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (ready, body) = status_of(&stack, format!("{}/ready", stack.ingestion_url)).await;
     assert_eq!((ready, body["down"][0].as_str()), (503, Some("redis")));
-    run_server_command("TEST_REDIS_START_CMD");
+    stopped.start();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (ready, _) = status_of(&stack, format!("{}/ready", stack.ingestion_url)).await;
     assert_eq!(
