@@ -2,31 +2,16 @@
 //! `redis://127.0.0.1:6379`). Every test uses its own keys, so tests run in parallel.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
+
+use std::time::{Duration, Instant};
 
 use application::ports::{QueueConsumer, QueueError, QueueProducer};
 use application::testing::sample_event;
+use common::{redis_url, unique_key};
 use domain::{Level, Timestamp};
 use redis::AsyncCommands;
 use redis_adapter::{QueueSizes, RedisConfig, RedisLogQueue};
-
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn unique_key() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test:{}:{nanos}:{}:logs_queue",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn config(queue_key: &str) -> RedisConfig {
     RedisConfig {
@@ -37,7 +22,7 @@ fn config(queue_key: &str) -> RedisConfig {
 }
 
 fn fresh_queue() -> RedisLogQueue {
-    RedisLogQueue::new(&config(&unique_key()), "worker-a").unwrap()
+    RedisLogQueue::new(&config(&unique_key("logs_queue")), "worker-a").unwrap()
 }
 
 async fn raw_connection() -> redis::aio::MultiplexedConnection {
@@ -59,7 +44,7 @@ mod contract {
 
 #[tokio::test]
 async fn operators_see_queued_events_as_json_with_llen_and_lrange() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let event = sample_event(
         "auth-service",
@@ -82,7 +67,7 @@ async fn operators_see_queued_events_as_json_with_llen_and_lrange() {
 
 #[tokio::test]
 async fn a_restarted_worker_with_the_same_id_recovers_what_its_predecessor_reserved() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let crashed = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let events: Vec<_> = (0..3)
         .map(|i| sample_event("svc", Level::Info, &format!("e{i}"), Timestamp::now()))
@@ -105,7 +90,7 @@ async fn a_restarted_worker_with_the_same_id_recovers_what_its_predecessor_reser
 
 #[tokio::test]
 async fn two_consumers_never_receive_the_same_event() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let first = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let second = RedisLogQueue::new(&config(&key), "worker-b").unwrap();
     let events: Vec<_> = (0..200)
@@ -147,7 +132,7 @@ async fn two_consumers_never_receive_the_same_event() {
 
 #[tokio::test]
 async fn an_undecodable_item_is_dead_lettered_and_does_not_block_the_queue() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let before = sample_event("svc", Level::Info, "before", Timestamp::now());
     let after = sample_event("svc", Level::Info, "after", Timestamp::now());
@@ -182,7 +167,7 @@ async fn an_undecodable_item_is_dead_lettered_and_does_not_block_the_queue() {
 async fn an_unreachable_redis_is_reported_as_unavailable_within_the_timeouts() {
     let config = RedisConfig {
         url: "redis://127.0.0.1:1".into(),
-        queue_key: unique_key(),
+        queue_key: unique_key("logs_queue"),
         response_timeout_ms: 500,
         connect_timeout_ms: 500,
         ..RedisConfig::default()
@@ -235,7 +220,7 @@ fn ids(events: &[domain::LogEvent]) -> Vec<domain::EventId> {
 
 #[tokio::test]
 async fn the_batches_of_a_consumer_whose_lease_ran_out_are_reclaimed_by_another() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let short_lease = RedisConfig {
         lease_ms: 300,
         ..config(&key)
@@ -278,7 +263,7 @@ async fn the_batches_of_a_consumer_whose_lease_ran_out_are_reclaimed_by_another(
 
 #[tokio::test]
 async fn a_full_queue_refuses_pushes_without_adding_anything_and_accepts_again_once_drained() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let small = RedisConfig {
         max_queue_events: 3,
         ..config(&key)
@@ -315,7 +300,7 @@ async fn a_full_queue_refuses_pushes_without_adding_anything_and_accepts_again_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_pushes_never_take_the_queue_past_its_capacity() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let small = RedisConfig {
         max_queue_events: 50,
         ..config(&key)
@@ -346,7 +331,7 @@ async fn concurrent_pushes_never_take_the_queue_past_its_capacity() {
 
 #[tokio::test]
 async fn dead_letters_can_be_listed_and_put_back_on_the_queue() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let poison = events(2, "poison");
     queue.push(&poison).await.unwrap();
@@ -375,7 +360,7 @@ async fn dead_letters_can_be_listed_and_put_back_on_the_queue() {
 
 #[tokio::test]
 async fn sizes_count_the_queue_this_consumers_batches_and_the_dead_letters() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let other = RedisLogQueue::new(&config(&key), "worker-b").unwrap();
     assert_eq!(queue.sizes().await.unwrap(), QueueSizes::default());
@@ -405,7 +390,7 @@ async fn sizes_count_the_queue_this_consumers_batches_and_the_dead_letters() {
 
 #[tokio::test]
 async fn past_its_cap_the_dead_letter_list_loses_its_oldest_entries_and_counts_them() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(
         &RedisConfig {
             max_dead_letters: 3,
@@ -459,7 +444,7 @@ async fn past_its_cap_the_dead_letter_list_loses_its_oldest_entries_and_counts_t
 
 #[tokio::test]
 async fn undecodable_items_past_the_cap_are_counted_too() {
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(
         &RedisConfig {
             max_dead_letters: 1,
@@ -518,7 +503,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 #[tokio::test]
 async fn a_push_no_replica_confirms_in_time_is_unavailable_but_may_still_be_delivered() {
     // The test Redis has no replica: WAIT 1 answers 0 after its timeout.
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::producer(&RedisConfig {
         wait_replicas: 1,
         wait_timeout_ms: 100,
@@ -544,7 +529,7 @@ async fn a_push_no_replica_confirms_in_time_is_unavailable_but_may_still_be_deli
 async fn a_waiting_push_loads_a_script_redis_forgot() {
     // After a restart or a failover the server knows no script; the pipeline of push and WAIT
     // loads it and pushes (the test Redis has no replica, so the answer is still too few).
-    let key = unique_key();
+    let key = unique_key("logs_queue");
     let queue = RedisLogQueue::producer(&RedisConfig {
         wait_replicas: 1,
         wait_timeout_ms: 10,
@@ -569,7 +554,7 @@ fn a_replica_wait_as_long_as_the_response_timeout_is_rejected_at_construction() 
         wait_replicas: 1,
         wait_timeout_ms: 2_000,
         response_timeout_ms: 2_000,
-        ..config(&unique_key())
+        ..config(&unique_key("logs_queue"))
     })
     .unwrap_err();
     assert!(
@@ -582,7 +567,7 @@ fn a_replica_wait_as_long_as_the_response_timeout_is_rejected_at_construction() 
 async fn sentinels_that_cannot_be_reached_make_calls_unavailable_not_failed() {
     let queue = RedisLogQueue::producer(&RedisConfig {
         sentinels: vec!["127.0.0.1:1".into()],
-        ..config(&unique_key())
+        ..config(&unique_key("logs_queue"))
     })
     .unwrap();
     let error = queue.push(&events(1, "nowhere")).await.unwrap_err();

@@ -3,33 +3,18 @@
 //! shard's keys share one hash tag, and capacity, dead letters and reclaiming follow the shards.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
+
+use std::time::Duration;
 
 use application::ports::{QueueConsumer, QueueError, QueueProducer};
 use application::testing::sample_event;
+use common::{redis_url, unique_key};
 use domain::{Level, Timestamp};
 use redis::AsyncCommands;
 use redis_adapter::{RedisConfig, RedisLogQueue, shard_queue_key};
 
 const SHARDS: u32 = 3;
-
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn unique_key() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "test:{}:{nanos}:{}:sharded",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn config(queue_key: &str) -> RedisConfig {
     RedisConfig {
@@ -41,7 +26,7 @@ fn config(queue_key: &str) -> RedisConfig {
 }
 
 fn fresh_queue() -> RedisLogQueue {
-    RedisLogQueue::new(&config(&unique_key()), "worker-a").unwrap()
+    RedisLogQueue::new(&config(&unique_key("sharded")), "worker-a").unwrap()
 }
 
 async fn raw_connection() -> redis::aio::MultiplexedConnection {
@@ -89,7 +74,7 @@ mod contract {
 
 #[tokio::test]
 async fn pushes_spread_over_every_shard_and_a_worker_drains_them_all() {
-    let key = unique_key();
+    let key = unique_key("sharded");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let pushed = events(6, "spread");
     for event in &pushed {
@@ -118,7 +103,7 @@ async fn pushes_spread_over_every_shard_and_a_worker_drains_them_all() {
 
 #[tokio::test]
 async fn every_key_of_a_shard_carries_the_shards_hash_tag() {
-    let key = unique_key();
+    let key = unique_key("sharded");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     queue.heartbeat().await.unwrap();
     queue.push(&events(3, "tagged")).await.unwrap();
@@ -146,7 +131,7 @@ async fn every_key_of_a_shard_carries_the_shards_hash_tag() {
 
 #[tokio::test]
 async fn the_capacity_is_shared_by_the_shards() {
-    let key = unique_key();
+    let key = unique_key("sharded");
     let queue = RedisLogQueue::producer(&RedisConfig {
         max_queue_events: 6,
         ..config(&key)
@@ -162,7 +147,7 @@ async fn the_capacity_is_shared_by_the_shards() {
 
 #[tokio::test]
 async fn a_full_shard_passes_the_push_to_one_with_room() {
-    let key = unique_key();
+    let key = unique_key("sharded");
     let queue = RedisLogQueue::producer(&RedisConfig {
         max_queue_events: 6,
         ..config(&key)
@@ -182,7 +167,7 @@ async fn a_full_shard_passes_the_push_to_one_with_room() {
 
 #[tokio::test]
 async fn dead_letters_stay_in_their_shard_and_operators_see_them_all() {
-    let key = unique_key();
+    let key = unique_key("sharded");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let mut redis = raw_connection().await;
     let _: () = redis
@@ -215,7 +200,7 @@ async fn dead_letters_stay_in_their_shard_and_operators_see_them_all() {
 
 #[tokio::test]
 async fn an_abandoned_consumers_batches_are_reclaimed_on_every_shard() {
-    let key = unique_key();
+    let key = unique_key("sharded");
     let short_lease = RedisConfig {
         lease_ms: 300,
         ..config(&key)
@@ -241,7 +226,7 @@ fn a_queue_of_no_shards_or_too_many_is_refused_at_construction() {
     for shards in [0, 257] {
         let error = RedisLogQueue::producer(&RedisConfig {
             queue_shards: shards,
-            ..config(&unique_key())
+            ..config(&unique_key("sharded"))
         })
         .unwrap_err();
         assert!(error.to_string().contains("REDIS_QUEUE_SHARDS"), "{error}");
