@@ -11,7 +11,10 @@
 # migrations/, loads the rows with INSERT ... SELECT FROM numbers() (realistic services, levels,
 # messages, metadata and trace ids; runs on ClickHouse 18.16), starts target/release/query and
 # times each request with curl: one warm-up, then RUNS timed runs; it prints the median and the
-# slowest in milliseconds as a markdown table. Everything it started is stopped at the end.
+# slowest in milliseconds as a markdown table, and the CPU time the query service and ClickHouse
+# spent per request (utime + stime from /proc over the warm-up and the timed runs, divided by
+# their number; ClickHouse's includes its background work meanwhile, such as merges), for the
+# capacity model of docs/SCALING.md. Everything it started is stopped at the end.
 set -euo pipefail
 
 # shellcheck source=infra/lib.sh
@@ -97,6 +100,10 @@ median_ms() { # median_ms URL: prints "median slowest" of RUNS timed runs after 
         awk '{ t[NR] = $1 * 1000 } END { printf "%.0f %.0f\n", t[int((NR + 1) / 2)], t[NR] }'
 }
 
+cpu_ticks() { # cpu_ticks PID: the process's CPU time so far (utime + stime), in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 next_cursor() { # next_cursor URL: the next_cursor of the answer
     curl -sS --fail "$1" | sed -n 's/.*"next_cursor":"\([0-9a-f]*\)".*/\1/p'
 }
@@ -129,6 +136,8 @@ for rows in "${ROW_COUNTS[@]}"; do
     query_pid=$!
     base="http://127.0.0.1:$port"
     until curl -sf -o /dev/null "$base/health"; do sleep 0.1; done
+    clickhouse_pid="$(cat "$TEST_CLICKHOUSE_PIDFILE")"
+    tick_ms=$((1000 / $(getconf CLK_TCK)))
 
     now="$(date +%s)"
     day="from=$(rfc3339 $((now - 86400)))&to=$(rfc3339 "$now")"
@@ -174,9 +183,13 @@ for rows in "${ROW_COUNTS[@]}"; do
         name="${case%%|*}"
         path="${case#*|}"
         [[ -z "$ONLY" ]] || grep -qE -- "$ONLY" <<<"$name" || continue
+        query_before="$(cpu_ticks "$query_pid")"
+        clickhouse_before="$(cpu_ticks "$clickhouse_pid")"
         read -r median slowest < <(median_ms "$base$path")
-        log "$rows rows: $name: median ${median} ms"
-        results+=("| $rows | $name | $median | $slowest |")
+        query_cpu="$(awk -v t="$(($(cpu_ticks "$query_pid") - query_before))" -v ms="$tick_ms" -v n="$((RUNS + 1))" 'BEGIN { printf "%.1f", t * ms / n }')"
+        clickhouse_cpu="$(awk -v t="$(($(cpu_ticks "$clickhouse_pid") - clickhouse_before))" -v ms="$tick_ms" -v n="$((RUNS + 1))" 'BEGIN { printf "%.1f", t * ms / n }')"
+        log "$rows rows: $name: median ${median} ms, CPU per request: query ${query_cpu} ms, ClickHouse ${clickhouse_cpu} ms"
+        results+=("| $rows | $name | $median | $slowest | $query_cpu | $clickhouse_cpu |")
     done
 
     kill "$query_pid"
@@ -188,6 +201,6 @@ done
 echo "Machine: $machine; ClickHouse $version; $RUNS timed runs per request after one warm-up;"
 echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD); load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| rows | request | median ms | slowest ms |"
-echo "|---:|---|---:|---:|"
+echo "| rows | request | median ms | slowest ms | query CPU ms/request | ClickHouse CPU ms/request |"
+echo "|---:|---|---:|---:|---:|---:|"
 printf '%s\n' "${results[@]}"

@@ -522,11 +522,12 @@ start_clickhouse() {
 
 # ensure_nginx: nginx for the fault suite's doubled stacks (two processes of each service, the
 # reverse-proxy example infra/nginx/logs-pipeline.conf in front), from apt when missing; exports
-# its path as NGINX. Its service is kept from starting (it would take port 80).
+# its path as NGINX_BIN (not NGINX: nginx reads that as inherited sockets). Its service is kept
+# from starting (it would take port 80).
 ensure_nginx() {
     local nginx=/usr/sbin/nginx
     if [[ ! -x "$nginx" ]]; then
         apt_install nginx
     fi
-    export NGINX="$nginx"
+    export NGINX_BIN="$nginx"
 }

@@ -535,8 +535,10 @@ impl Stack {
             ),
         )
         .unwrap();
-        let nginx = std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
+        let nginx = std::env::var("NGINX_BIN").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
+        // nginx reads `NGINX` as sockets inherited from an old master: never hand it one.
         let child = Command::new(&nginx)
+            .env_remove("NGINX")
             .arg("-p")
             .arg(&dir)
             .arg("-c")

@@ -378,17 +378,20 @@ async fn scenario_8_clickhouse_hangs_longer_than_the_insert_timeout(doubled: boo
     println!("worker metrics after the stall: {already:?}");
 }
 
-/// Each scenario as a test with one process of each service and as one with two of each.
+/// Each scenario as a test with one process of each service and as one with two of each. On a
+/// runtime of several threads: stopping or starting a server blocks the test's own thread for as
+/// long as the server takes (seconds for ClickHouse under load), and the load's senders and their
+/// timeouts must run on meanwhile, or their requests in flight would seem to time out.
 macro_rules! single_and_doubled {
     ($($scenario:ident),* $(,)?) => {
         mod single {
-            $(#[tokio::test]
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
                 super::$scenario(false).await;
             })*
         }
         mod doubled {
-            $(#[tokio::test]
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $scenario() {
                 super::$scenario(true).await;
             })*
