@@ -803,14 +803,18 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for mut child in self
-            .children
-            .drain()
-            .map(|(_, child)| child)
-            .chain(self.proxy.take())
-        {
+        for mut child in self.children.drain().map(|(_, child)| child) {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(mut proxy) = self.proxy.take() {
+            // SIGTERM: nginx's master stops its worker processes too (a SIGKILLed master
+            // leaves them running, holding the ports).
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(proxy.id().to_string())
+                .status();
+            let _ = proxy.wait();
         }
         let _ = std::process::Command::new("curl")
             .args(["-s", "-o", "/dev/null", "--data-binary"])
