@@ -49,7 +49,7 @@ async fn main() -> ExitCode {
     http_adapter::describe_http_metrics();
     if keys.is_open(Scope::Ingest) {
         warn!(
-            addr = %settings.ingestion_addr,
+            addr = %settings.ingest.ingestion_addr,
             "running without API keys: anyone who can reach this port can send logs; set \
              INGEST_API_KEYS or API_KEYS_FILE"
         );
@@ -64,16 +64,19 @@ async fn main() -> ExitCode {
     // batch's worth of events). The documented bound holds for every request, also one waiting
     // behind a joint push to a stalled Redis.
     let ingest = IngestUseCase::new(queue, signal)
-        .with_push_coalescing(settings.ingest_max_batch_events)
-        .with_queue_deadline(Duration::from_millis(settings.redis_response_timeout_ms))
+        .with_push_coalescing(settings.ingest.ingest_max_batch_events)
+        .with_queue_deadline(Duration::from_millis(
+            settings.queue.redis_response_timeout_ms,
+        ))
         .with_event_limits(event_limits);
-    let Some(servers) = servers::bind(settings.ingestion_addr, otlp_grpc_addr, syslog).await else {
+    let Some(servers) = servers::bind(settings.ingest.ingestion_addr, otlp_grpc_addr, syslog).await
+    else {
         return ExitCode::FAILURE;
     };
     let app = http_adapter::ingestion_app(ingest.clone(), settings.http(), keys.clone());
     let app = http_adapter::with_metrics(app, runtime.metrics.renderer());
-    info!(addr = %settings.ingestion_addr, worker = %settings.worker_grpc_url, "ingestion service listening");
-    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    info!(addr = %settings.ingest.ingestion_addr, worker = %settings.drain_signal.worker_grpc_url, "ingestion service listening");
+    let grace = settings.http.shutdown_grace();
     let stopped = runtime.shutdown.clone().cancelled_owned();
     let serve_http = |listener| http_adapter::serve(listener, app, stopped, grace);
     let otlp_grpc = (keys, settings.otlp_grpc());

@@ -5,7 +5,6 @@ mod settings;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use application::QueryUseCase;
 use clickhouse_adapter::ClickHouseLogStore;
@@ -34,7 +33,7 @@ async fn main() -> ExitCode {
     http_adapter::describe_http_metrics();
     if keys.is_open(Scope::Query) {
         warn!(
-            addr = %settings.query_addr,
+            addr = %settings.api.query_addr,
             "running without API keys: anyone who can reach this port can read every log; set \
              QUERY_API_KEYS or API_KEYS_FILE"
         );
@@ -46,15 +45,15 @@ async fn main() -> ExitCode {
     let query = QueryUseCase::with_settings(store, query_settings, runtime.shutdown.clone());
     let app = http_adapter::query_app_with(query, keys, settings.http());
     let app = http_adapter::with_metrics(app, runtime.metrics.renderer());
-    let listener = match std::net::TcpListener::bind(settings.query_addr) {
+    let listener = match std::net::TcpListener::bind(settings.api.query_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {
-            error!(addr = %settings.query_addr, error = %bind_error, "cannot bind QUERY_ADDR");
+            error!(addr = %settings.api.query_addr, error = %bind_error, "cannot bind QUERY_ADDR");
             return ExitCode::FAILURE;
         }
     };
-    info!(addr = %settings.query_addr, "query service listening");
-    let grace = Duration::from_millis(settings.shutdown_grace_ms);
+    info!(addr = %settings.api.query_addr, "query service listening");
+    let grace = settings.http.shutdown_grace();
     let stopped = runtime.shutdown.cancelled_owned();
     match http_adapter::serve(listener, app, stopped, grace).await {
         Ok(()) => {

@@ -24,7 +24,7 @@ pub fn load_settings<T>() -> Result<T, Box<ConfigError>>
 where
     T: Serialize + DeserializeOwned + Default,
 {
-    load_settings_from(Path::new(".env"))
+    SettingsSource::read()?.extract()
 }
 
 /// Loads `T` from its defaults, the given env file (skipped when missing) and the environment.
@@ -32,10 +32,40 @@ pub fn load_settings_from<T>(env_file: &Path) -> Result<T, Box<ConfigError>>
 where
     T: Serialize + DeserializeOwned + Default,
 {
-    let figment = Figment::from(Serialized::defaults(T::default()))
-        .merge(Serialized::defaults(read_env_file(env_file)?))
-        .merge(Env::raw().lowercase(true));
-    figment.extract().map_err(|error| Box::new(describe(error)))
+    SettingsSource::read_from(env_file)?.extract()
+}
+
+/// The layers read once: a service's settings are blocks (one per adapter), each extracted from
+/// the same layers on its own, so that an error still names the environment variable (a block
+/// nested with `#[serde(flatten)]` would lose it).
+#[derive(Debug, Clone)]
+pub struct SettingsSource {
+    env_file: Dict,
+}
+
+impl SettingsSource {
+    /// Reads `./.env` (skipped when missing); the environment is read at each extraction.
+    pub fn read() -> Result<Self, Box<ConfigError>> {
+        Self::read_from(Path::new(".env"))
+    }
+
+    /// Reads the given env file (skipped when missing).
+    pub fn read_from(env_file: &Path) -> Result<Self, Box<ConfigError>> {
+        Ok(Self {
+            env_file: read_env_file(env_file)?,
+        })
+    }
+
+    /// One block of settings: its defaults, then the env file, then the environment.
+    pub fn extract<T>(&self) -> Result<T, Box<ConfigError>>
+    where
+        T: Serialize + DeserializeOwned + Default,
+    {
+        let figment = Figment::from(Serialized::defaults(T::default()))
+            .merge(Serialized::defaults(self.env_file.clone()))
+            .merge(Env::raw().lowercase(true));
+        figment.extract().map_err(|error| Box::new(describe(error)))
+    }
 }
 
 fn read_env_file(path: &Path) -> Result<Dict, Box<ConfigError>> {

@@ -1,14 +1,16 @@
 //! What every service binary shares: layered configuration (defaults, then `.env`, then the
-//! environment), JSON logging, the Prometheus metrics recorder (and `GET /metrics` on a port of
+//! environment) and the blocks of settings two services share (Redis, ClickHouse, HTTP), JSON logging, the Prometheus metrics recorder (and `GET /metrics` on a port of
 //! its own for a service without an HTTP API), and the shutdown signal: [`start`].
 
+mod blocks;
 mod config;
 mod metrics_server;
 mod prometheus;
 mod shutdown;
 mod telemetry;
 
-pub use config::{ConfigError, load_settings, load_settings_from, secret_text};
+pub use blocks::{ClickHouseSettings, HttpSettings, RedisSettings};
+pub use config::{ConfigError, SettingsSource, load_settings, load_settings_from, secret_text};
 pub use metrics_server::serve_metrics;
 pub use prometheus::{MetricsError, MetricsHandle, install_metrics, prometheus_recorder};
 pub use shutdown::shutdown_on_signal;

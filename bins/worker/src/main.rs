@@ -28,7 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings: Settings = match service_runtime::load_settings() {
+    let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(error) => return service_runtime::invalid_configuration("worker", error),
     };
@@ -39,14 +39,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let queue = match RedisLogQueue::new(&settings.redis(), &settings.worker_id) {
+    let queue = match RedisLogQueue::new(&settings.redis(), &settings.worker.worker_id) {
         Ok(queue) => Arc::new(queue),
         Err(invalid) => return service_runtime::invalid_configuration("worker", invalid),
     };
     if command != operator::Command::Serve {
         return operator::run(command, &queue).await;
     }
-    let token = match SharedToken::from_setting(&settings.worker_grpc_token) {
+    let token = match SharedToken::from_setting(&settings.worker.worker_grpc_token) {
         Ok(token) => token,
         Err(invalid) => {
             let error = format!("WORKER_GRPC_TOKEN: {invalid}");

@@ -1,5 +1,6 @@
 //! The worker's settings: every one named after its environment variable (see
-//! `.env.example`), read once and handed to each adapter as its own configuration.
+//! `.env.example`), read once in blocks (Redis and ClickHouse are shared, in `service_runtime`)
+//! and handed to each adapter as its own configuration.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -9,11 +10,23 @@ use application::DrainSettings;
 use clickhouse_adapter::{ClickHouseCompression, ClickHouseConfig};
 use redis_adapter::RedisConfig;
 use serde::{Deserialize, Serialize};
+use service_runtime::{ClickHouseSettings, ConfigError, RedisSettings, SettingsSource};
 
-/// Every setting, named after its environment variable (see `.env.example`).
+/// Every setting, in blocks: the ones shared with ingestion (Redis) and the query service
+/// (ClickHouse) live in `service_runtime`, each block read on its own so an error names the
+/// variable.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) redis: RedisSettings,
+    pub(crate) clickhouse: ClickHouseSettings,
+    pub(crate) writes: WriteSettings,
+    pub(crate) worker: WorkerSettings,
+}
+
+/// The worker itself: its listeners, its name, how it batches and its lease.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(default)]
-pub(crate) struct Settings {
+pub(crate) struct WorkerSettings {
     pub(crate) worker_grpc_listen: SocketAddr,
     /// The token Drain calls must carry; empty: none is required.
     #[serde(deserialize_with = "service_runtime::secret_text")]
@@ -29,36 +42,13 @@ pub(crate) struct Settings {
     /// How long this worker's lease lasts without a heartbeat; after that other workers take
     /// over the batches it holds.
     pub(crate) worker_lease_ms: u64,
-    pub(crate) redis_url: String,
-    /// Redis Sentinel addresses, comma-separated `host:port`; empty: `REDIS_URL` directly.
-    pub(crate) redis_sentinels: String,
-    pub(crate) redis_sentinel_master: String,
-    /// Redis Cluster nodes, comma-separated `host:port`; empty: no cluster.
-    pub(crate) redis_cluster_nodes: String,
-    pub(crate) redis_queue_key: String,
-    /// How many shards the queue is spread over (1-256).
-    pub(crate) redis_queue_shards: u32,
     /// Most entries of the dead-letter list; past it the oldest are deleted (0: no limit).
     pub(crate) dead_letter_max_events: u64,
-    pub(crate) clickhouse_url: String,
-    pub(crate) clickhouse_database: String,
-    pub(crate) clickhouse_user: String,
-    pub(crate) clickhouse_password: String,
-    /// The ClickHouse cluster holding the logs; empty: a single server.
-    pub(crate) clickhouse_cluster: String,
-    pub(crate) clickhouse_insert_timeout_ms: u64,
-    /// Longest wait for the health check behind the gRPC health service.
-    pub(crate) clickhouse_health_timeout_ms: u64,
-    /// `lz4` or `none`: how insert bodies travel to ClickHouse.
-    pub(crate) clickhouse_compression: ClickHouseCompression,
-    /// Days of logs to keep; older days are dropped whole, hourly. Unset: keep everything.
-    pub(crate) log_retention_days: Option<NonZeroU32>,
 }
 
-impl Default for Settings {
+impl Default for WorkerSettings {
     fn default() -> Self {
         let redis = RedisConfig::default();
-        let clickhouse = ClickHouseConfig::default();
         Self {
             // Loopback: only this machine reaches the port unless told otherwise.
             worker_grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
@@ -69,20 +59,27 @@ impl Default for Settings {
             worker_batch_timeout_ms: 50,
             worker_poll_interval_ms: 5_000,
             worker_lease_ms: redis.lease_ms,
-            redis_url: redis.url,
-            redis_sentinels: String::new(),
-            redis_sentinel_master: redis.sentinel_master,
-            redis_cluster_nodes: String::new(),
-            redis_queue_key: redis.queue_key,
-            redis_queue_shards: redis.queue_shards,
             dead_letter_max_events: redis.max_dead_letters,
-            clickhouse_url: clickhouse.url,
-            clickhouse_database: clickhouse.database,
-            clickhouse_user: clickhouse.user,
-            clickhouse_password: clickhouse.password,
-            clickhouse_cluster: clickhouse.cluster,
+        }
+    }
+}
+
+/// How rows reach ClickHouse and how long they stay.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct WriteSettings {
+    pub(crate) clickhouse_insert_timeout_ms: u64,
+    /// `lz4` or `none`: how insert bodies travel to ClickHouse.
+    pub(crate) clickhouse_compression: ClickHouseCompression,
+    /// Days of logs to keep; older days are dropped whole, hourly. Unset: keep everything.
+    pub(crate) log_retention_days: Option<NonZeroU32>,
+}
+
+impl Default for WriteSettings {
+    fn default() -> Self {
+        let clickhouse = ClickHouseConfig::default();
+        Self {
             clickhouse_insert_timeout_ms: clickhouse.insert_timeout_ms,
-            clickhouse_health_timeout_ms: clickhouse.health_timeout_ms,
             clickhouse_compression: clickhouse.compression,
             log_retention_days: None,
         }
@@ -90,40 +87,39 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Reads every block from the same layers (defaults, `.env`, the environment).
+    pub(crate) fn load() -> Result<Self, Box<ConfigError>> {
+        let source = SettingsSource::read()?;
+        Ok(Self {
+            redis: source.extract()?,
+            clickhouse: source.extract()?,
+            writes: source.extract()?,
+            worker: source.extract()?,
+        })
+    }
+
     pub(crate) fn redis(&self) -> RedisConfig {
         RedisConfig {
-            url: self.redis_url.clone(),
-            sentinels: RedisConfig::parse_sentinels(&self.redis_sentinels),
-            sentinel_master: self.redis_sentinel_master.clone(),
-            cluster_nodes: RedisConfig::parse_sentinels(&self.redis_cluster_nodes),
-            queue_key: self.redis_queue_key.clone(),
-            queue_shards: self.redis_queue_shards,
-            lease_ms: self.worker_lease_ms,
-            max_dead_letters: self.dead_letter_max_events,
-            ..RedisConfig::default()
+            lease_ms: self.worker.worker_lease_ms,
+            max_dead_letters: self.worker.dead_letter_max_events,
+            ..self.redis.config()
         }
     }
 
     pub(crate) fn clickhouse(&self) -> ClickHouseConfig {
         ClickHouseConfig {
-            url: self.clickhouse_url.clone(),
-            database: self.clickhouse_database.clone(),
-            user: self.clickhouse_user.clone(),
-            password: self.clickhouse_password.clone(),
-            cluster: self.clickhouse_cluster.clone(),
-            insert_timeout_ms: self.clickhouse_insert_timeout_ms,
-            health_timeout_ms: self.clickhouse_health_timeout_ms,
-            compression: self.clickhouse_compression,
-            ..ClickHouseConfig::default()
+            insert_timeout_ms: self.writes.clickhouse_insert_timeout_ms,
+            compression: self.writes.clickhouse_compression,
+            ..self.clickhouse.config()
         }
     }
 
     pub(crate) fn drain(&self) -> DrainSettings {
-        let lease = Duration::from_millis(self.worker_lease_ms.max(3));
+        let lease = Duration::from_millis(self.worker.worker_lease_ms.max(3));
         DrainSettings {
-            batch_size: self.worker_batch_size,
-            batch_timeout: Duration::from_millis(self.worker_batch_timeout_ms),
-            poll_interval: Duration::from_millis(self.worker_poll_interval_ms),
+            batch_size: self.worker.worker_batch_size,
+            batch_timeout: Duration::from_millis(self.worker.worker_batch_timeout_ms),
+            poll_interval: Duration::from_millis(self.worker.worker_poll_interval_ms),
             heartbeat_interval: lease / 3,
             reclaim_interval: lease / 2,
             ..DrainSettings::default()
@@ -137,4 +133,52 @@ fn hostname() -> String {
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "worker".into())
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    #[test]
+    fn a_bad_value_in_a_shared_block_is_reported_with_its_variable_name() {
+        Jail::expect_with(|jail| {
+            jail.set_env("REDIS_QUEUE_SHARDS", "abc");
+            let error = Settings::load().unwrap_err().to_string();
+            assert!(error.starts_with("REDIS_QUEUE_SHARDS: "), "{error}");
+            jail.set_env("REDIS_QUEUE_SHARDS", "4");
+            jail.set_env("CLICKHOUSE_HEALTH_TIMEOUT_MS", "soon");
+            let error = Settings::load().unwrap_err().to_string();
+            assert!(
+                error.starts_with("CLICKHOUSE_HEALTH_TIMEOUT_MS: "),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn each_block_reaches_its_adapter_and_unset_settings_keep_their_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(".env", "REDIS_QUEUE_SHARDS=4\nWORKER_LEASE_MS=900\n")?;
+            jail.set_env("CLICKHOUSE_COMPRESSION", "none");
+            jail.set_env("CLICKHOUSE_DATABASE", "other");
+            let settings = Settings::load().unwrap();
+            let redis = settings.redis();
+            assert_eq!(redis.queue_shards, 4);
+            assert_eq!(redis.lease_ms, 900);
+            assert_eq!(redis.url, RedisConfig::default().url);
+            let clickhouse = settings.clickhouse();
+            assert_eq!(clickhouse.database, "other");
+            assert_eq!(clickhouse.compression, ClickHouseCompression::None);
+            assert_eq!(
+                settings.drain().heartbeat_interval,
+                Duration::from_millis(300)
+            );
+            assert_eq!(settings.worker.worker_grpc_listen.port(), 50051);
+            Ok(())
+        });
+    }
 }

@@ -59,17 +59,17 @@ pub(crate) struct Listeners {
 /// Binds both ports (call once the schema exists: whoever sees the gRPC port open can rely on
 /// it); `None`, logged, when one cannot be bound.
 pub(crate) async fn bind(settings: &Settings) -> Option<Listeners> {
-    let grpc = match tokio::net::TcpListener::bind(settings.worker_grpc_listen).await {
+    let grpc = match tokio::net::TcpListener::bind(settings.worker.worker_grpc_listen).await {
         Ok(listener) => listener,
         Err(bind_error) => {
-            error!(addr = %settings.worker_grpc_listen, error = %bind_error, "cannot bind WORKER_GRPC_LISTEN");
+            error!(addr = %settings.worker.worker_grpc_listen, error = %bind_error, "cannot bind WORKER_GRPC_LISTEN");
             return None;
         }
     };
-    let metrics = match std::net::TcpListener::bind(settings.worker_metrics_addr) {
+    let metrics = match std::net::TcpListener::bind(settings.worker.worker_metrics_addr) {
         Ok(listener) => listener,
         Err(bind_error) => {
-            error!(addr = %settings.worker_metrics_addr, error = %bind_error, "cannot bind WORKER_METRICS_ADDR");
+            error!(addr = %settings.worker.worker_metrics_addr, error = %bind_error, "cannot bind WORKER_METRICS_ADDR");
             return None;
         }
     };
@@ -78,9 +78,9 @@ pub(crate) async fn bind(settings: &Settings) -> Option<Listeners> {
 
 /// Warns when the gRPC port is reachable beyond this machine without a token.
 pub(crate) fn warn_if_open(settings: &Settings, has_token: bool) {
-    if !has_token && !settings.worker_grpc_listen.ip().is_loopback() {
+    if !has_token && !settings.worker.worker_grpc_listen.ip().is_loopback() {
         warn!(
-            addr = %settings.worker_grpc_listen,
+            addr = %settings.worker.worker_grpc_listen,
             "gRPC port open to the network without WORKER_GRPC_TOKEN: anyone who can reach it \
              can make this worker drain"
         );
@@ -108,7 +108,7 @@ pub(crate) fn spawn_background(
         store.clone(),
         shutdown.clone(),
     ));
-    if let Some(keep_days) = settings.log_retention_days {
+    if let Some(keep_days) = settings.writes.log_retention_days {
         let retention = ClickHouseRetention::new(&settings.clickhouse());
         let retention =
             RetentionUseCase::new(Arc::new(MeteredRetention(Arc::new(retention))), keep_days);
@@ -125,11 +125,11 @@ pub(crate) fn spawn_background(
 /// Says that the worker runs, with what it was given.
 pub(crate) fn log_running(settings: &Settings) {
     info!(
-        grpc = %settings.worker_grpc_listen,
-        metrics = %settings.worker_metrics_addr,
-        worker_id = %settings.worker_id,
-        batch_size = settings.worker_batch_size.get(),
-        poll_interval_ms = settings.worker_poll_interval_ms,
+        grpc = %settings.worker.worker_grpc_listen,
+        metrics = %settings.worker.worker_metrics_addr,
+        worker_id = %settings.worker.worker_id,
+        batch_size = settings.worker.worker_batch_size.get(),
+        poll_interval_ms = settings.worker.worker_poll_interval_ms,
         "worker running"
     );
 }
