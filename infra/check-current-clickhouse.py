@@ -13,7 +13,8 @@ from chdb import session
 URL, STATEMENTS, MIGRATION = sys.argv[1:4]
 DATABASE = "current_clickhouse_check"
 
-# 20,000 rows over 2026-05-05 (UTC), like infra/bench-query.sh generates them, plus three rows
+# 20,000 rows over 2026-05-05 (UTC), like infra/bench-query.sh generates them (a fifth with JSON
+# messages, a fifth logfmt, for `| json` and `| logfmt` labels), plus three rows
 # that the statements' filter (user 42, one trace, "db" and "connection failed") selects.
 ROWS = """
 INSERT INTO logs
@@ -24,8 +25,12 @@ SELECT ts, ts + 500000000,
     if(number % 3 = 0, '', substring(rnd, 13, 16)),
     arrayElement(['auth', 'billing', 'checkout', 'search'], number % 4 + 1),
     arrayElement(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'], number % 6 + 1),
-    concat(arrayElement(['DB connection failed', 'timeout while calling upstream', 'ünïcödé ОШИБКА'],
-                        number % 3 + 1), ' #', toString(number)),
+    concat(arrayElement(['DB connection failed', 'timeout while calling upstream', 'ünïcödé ОШИБКА',
+                         concat('{"status": ', toString(500 + number % 5), ', "path":"/api/',
+                                toString(number % 3), '", "ok": false}'),
+                         concat('level=error status=', toString(200 + number % 4), ' took=',
+                                toString(number % 50), 'ms msg="db down"')],
+                        number % 5 + 1), ' #', toString(number)),
     ['region', 'user_id'],
     [arrayElement(['eu', 'us'], number % 2 + 1), toString(number % 97)]
 FROM (SELECT number, 1777939200000000000 + number * 4320000000 AS ts,

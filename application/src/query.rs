@@ -272,6 +272,14 @@ impl QueryUseCase {
                     Some(SampleInfo::of(counts.events_read, sample)),
                 )
             }
+            // `FieldName::parse` reads the names of stored fields only.
+            FieldName::Parsed(_) => {
+                return Err(ValidationError::new(
+                    "field",
+                    ValidationReason::InvalidFormat("service, level or metadata.<key>"),
+                )
+                .into());
+            }
         };
         Ok(FieldValues {
             field,

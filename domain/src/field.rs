@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::limits::METADATA_KEY_MAX_CHARS_CEILING;
-use crate::{LogEvent, ValidationError, ValidationReason};
+use crate::{LogEvent, ParsedLabel, ValidationError, ValidationReason};
 
 /// The prefix that names a metadata key as a field: `metadata.<key>`, as in `GET /logs`.
 pub const METADATA_FIELD_PREFIX: &str = "metadata.";
@@ -18,6 +18,9 @@ pub enum FieldName {
     Level,
     /// One metadata key (1 to [`METADATA_KEY_MAX_CHARS_CEILING`] characters).
     Metadata(String),
+    /// A label read from the message by a LogQL parser stage, or the metadata entry of its
+    /// name when the event has one.
+    Parsed(ParsedLabel),
 }
 
 impl FieldName {
@@ -59,6 +62,10 @@ impl FieldName {
             Self::Service => Some(event.service().as_str().to_owned()),
             Self::Level => Some(event.level().as_str().to_owned()),
             Self::Metadata(key) => event.metadata().get(key).map(str::to_owned),
+            Self::Parsed(label) => Some(match event.metadata().get(label.key()) {
+                Some(value) => value.to_owned(),
+                None => label.read(event.message().as_str()),
+            }),
         }
     }
 }
@@ -69,6 +76,7 @@ impl fmt::Display for FieldName {
             Self::Service => f.write_str("service"),
             Self::Level => f.write_str("level"),
             Self::Metadata(key) => write!(f, "{METADATA_FIELD_PREFIX}{key}"),
+            Self::Parsed(label) => write!(f, "{}({})", label.parser(), label.key()),
         }
     }
 }

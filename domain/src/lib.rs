@@ -14,6 +14,7 @@ mod filter;
 mod ids;
 mod level;
 pub mod limits;
+mod line_parser;
 mod metric;
 mod search;
 mod text;
@@ -28,6 +29,7 @@ pub use field::{FieldName, METADATA_FIELD_PREFIX, SampleRows};
 pub use filter::{Filter, FilterDraft, Limit, SortOrder};
 pub use ids::{EventId, IdText, SpanId, TraceId};
 pub use level::Level;
+pub use line_parser::{LineParser, ParsedLabel, UNQUOTE_PATTERN, unquote};
 pub use metric::{
     MetricKind, MetricSpec, RangeFunction, SeriesGrouping, StepGrid, label_name, labels_of,
     stream_labels,

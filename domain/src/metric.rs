@@ -88,6 +88,7 @@ pub fn label_name(field: &FieldName) -> &str {
         FieldName::Service => "service",
         FieldName::Level => "level",
         FieldName::Metadata(key) => key,
+        FieldName::Parsed(label) => label.key(),
     }
 }
 

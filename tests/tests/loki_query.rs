@@ -804,3 +804,171 @@ fn tail_lines(message: &Value) -> Vec<String> {
         .map(|entry| entry[1].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// `| json` and `| logfmt`: label filters read the line's pairs (an event's metadata entry of
+/// the name wins), the answer's streams carry the pairs as labels (`<name>_extracted` where the
+/// stream has the name), and a metric groups by them.
+#[tokio::test]
+async fn parser_stages_read_labels_from_the_line() {
+    let (stack, _) = start_with_data(Vec::new()).await;
+    let line = |service: &str, second: u64, message: &str, metadata: Value| {
+        json!({
+            "service": service,
+            "level": "INFO",
+            "message": message,
+            "timestamp": format!("2026-05-05T10:30:{second:02}Z"),
+            "metadata": metadata,
+        })
+    };
+    let parsed = vec![
+        line(
+            "jsonapp",
+            1,
+            r#"{"status": 500, "path": "/pay", "region": "ap"}"#,
+            json!({"region": "eu"}),
+        ),
+        line("jsonapp", 2, r#"{"status":404,"path":"/users"}"#, json!({})),
+        line(
+            "jsonapp",
+            3,
+            r#"{"status": "503", "path": "/pay", "msg": "say \"no\""}"#,
+            json!({}),
+        ),
+        line("jsonapp", 4, "not json status=500", json!({})),
+        line("jsonapp", 5, r#"{"status": 200}"#, json!({"status": "502"})),
+        line(
+            "fmtapp",
+            6,
+            r#"ts=1 status=500 msg="db down" took=12ms"#,
+            json!({}),
+        ),
+        line("fmtapp", 7, "ts=2 status=200 took=3ms", json!({})),
+    ];
+    let (status, body) = stack.ingest(&Value::Array(parsed)).await;
+    assert_eq!(status, 202, "{body}");
+    stack
+        .wait_for_logs(
+            &format!("{}&service=jsonapp,fmtapp", window_query()),
+            7,
+            Duration::from_secs(30),
+        )
+        .await;
+    let (start, end) = window_nanos();
+    let ask = |query: &str| {
+        let parameters = vec![
+            ("query", query.to_owned()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("direction", "forward".to_owned()),
+        ];
+        let stack = &stack;
+        async move { streams_of_answer(&loki_json(stack, "/query_range", &parameters).await) }
+    };
+    let stream = |labels: &[(&str, &str)], entries: &[(u64, &str)]| {
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let entries: Vec<(String, String)> = entries
+            .iter()
+            .map(|(second, line)| {
+                (
+                    (BASE + (1800 + second) * SECOND).to_string(),
+                    (*line).to_owned(),
+                )
+            })
+            .collect();
+        (labels_text(&labels), entries)
+    };
+
+    assert_eq!(
+        ask(r#"{service="jsonapp"} | json | status >= 500"#).await,
+        Streams::from([
+            stream(
+                &[
+                    ("level", "INFO"),
+                    ("path", "/pay"),
+                    ("region", "eu"),
+                    ("region_extracted", "ap"),
+                    ("service", "jsonapp"),
+                    ("status", "500"),
+                ],
+                &[(1, r#"{"status": 500, "path": "/pay", "region": "ap"}"#)],
+            ),
+            stream(
+                &[
+                    ("level", "INFO"),
+                    ("msg", r#"say \"no\""#),
+                    ("path", "/pay"),
+                    ("service", "jsonapp"),
+                    ("status", "503"),
+                ],
+                &[(
+                    3,
+                    r#"{"status": "503", "path": "/pay", "msg": "say \"no\""}"#
+                )],
+            ),
+            // The metadata entry `status` (502) wins over the line's 200.
+            stream(
+                &[
+                    ("level", "INFO"),
+                    ("service", "jsonapp"),
+                    ("status", "502"),
+                    ("status_extracted", "200")
+                ],
+                &[(5, r#"{"status": 200}"#)],
+            ),
+        ])
+    );
+    assert_eq!(
+        ask(r#"{service=~"jsonapp|fmtapp"} | logfmt | status="500""#).await,
+        Streams::from([
+            stream(
+                &[
+                    ("level", "INFO"),
+                    ("msg", "db down"),
+                    ("service", "fmtapp"),
+                    ("status", "500"),
+                    ("took", "12ms"),
+                    ("ts", "1"),
+                ],
+                &[(6, r#"ts=1 status=500 msg="db down" took=12ms"#)],
+            ),
+            // `status=500` after a space is a logfmt pair of this non-JSON line.
+            stream(
+                &[("level", "INFO"), ("service", "jsonapp"), ("status", "500")],
+                &[(4, "not json status=500")],
+            ),
+        ])
+    );
+
+    let body = loki_json(
+        &stack,
+        "/query",
+        &[
+            (
+                "query",
+                r#"sum by (status) (count_over_time({service="jsonapp"} | json [1h]))"#.to_owned(),
+            ),
+            ("time", (BASE + 3600 * SECOND).to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(body["data"]["resultType"], "vector", "{body}");
+    let mut counts: BTreeMap<String, String> = BTreeMap::new();
+    for sample in body["data"]["result"].as_array().unwrap() {
+        let status = sample["metric"]["status"].as_str().unwrap_or("").to_owned();
+        counts.insert(status, sample["value"][1].as_str().unwrap().to_owned());
+    }
+    let expected: BTreeMap<String, String> = [
+        ("", "1"),
+        ("404", "1"),
+        ("500", "1"),
+        ("502", "1"),
+        ("503", "1"),
+    ]
+    .into_iter()
+    .map(|(status, count)| (status.to_owned(), count.to_owned()))
+    .collect();
+    assert_eq!(counts, expected, "{body}");
+}

@@ -17,7 +17,7 @@ use domain::{FieldName, label_name};
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
-use crate::sql::{Statement, filter_conditions};
+use crate::sql::{Statement, field_value, filter_conditions};
 
 /// One row of [`metric_windows`]: a series' label values and the logs of it that the same
 /// steps' windows hold.
@@ -32,15 +32,6 @@ pub(crate) struct WindowRow {
     pub(crate) end_step: u64,
     pub(crate) hits: u64,
     pub(crate) bytes: u64,
-}
-
-/// The SQL of a label's value: a metadata key the log lacks reads as `''`.
-fn label_expression(field: &FieldName) -> &'static str {
-    match field {
-        FieldName::Service => "service",
-        FieldName::Level => "toString(level)",
-        FieldName::Metadata(_) => "metadata_values[indexOf(metadata_keys, ?)]",
-    }
 }
 
 /// Counts the logs of `request` per series and (first step, end step): see the module's
@@ -65,15 +56,14 @@ pub(crate) fn metric_windows(request: &MetricRequest) -> Statement {
             "SELECT emptyArrayString() AS series_keys, emptyArrayString() AS series_values",
         ),
         SeriesSplit::Labels(fields) => {
-            let values: Vec<&str> = fields.iter().map(label_expression).collect();
+            let labels: Vec<_> = fields.iter().map(field_value).collect();
+            let expressions: Vec<&str> = labels.iter().map(|(sql, _)| *sql).collect();
             let mut statement = Statement::new(format!(
                 "SELECT emptyArrayString() AS series_keys, [{}] AS series_values",
-                values.join(", ")
+                expressions.join(", ")
             ));
-            for field in fields {
-                if let FieldName::Metadata(key) = field {
-                    statement.text_value(key);
-                }
+            for value in labels.into_iter().flat_map(|(_, values)| values) {
+                statement.value(value);
             }
             statement
         }

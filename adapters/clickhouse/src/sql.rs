@@ -52,6 +52,11 @@ impl Statement {
         self
     }
 
+    pub(crate) fn value(&mut self, value: Value) -> &mut Self {
+        self.values.push(value);
+        self
+    }
+
     pub(crate) fn number_value(&mut self, value: u64) -> &mut Self {
         self.values.push(Value::Number(value));
         self
@@ -197,14 +202,7 @@ fn field_condition(condition: &FieldCondition) -> (String, Vec<Value>) {
     {
         return sql;
     }
-    let (expression, mut key_values) = match condition.field() {
-        FieldName::Service => ("service", vec![]),
-        FieldName::Level => ("toString(level)", vec![]),
-        FieldName::Metadata(key) => (
-            "metadata_values[indexOf(metadata_keys, ?)]",
-            vec![Value::Text(key.clone())],
-        ),
-    };
+    let (expression, mut key_values) = field_value(condition.field());
     let operand = Value::Text(match condition.pattern() {
         Some(pattern) => pattern.for_search(),
         None => condition.value().to_owned(),
@@ -234,6 +232,32 @@ fn field_condition(condition: &FieldCondition) -> (String, Vec<Value>) {
         key_values
     };
     (sql, values)
+}
+
+/// The SQL of a field's value and the values of its placeholders. A metadata key an event
+/// lacks reads as `''`; a parsed label reads the metadata entry of its name when the event has
+/// one, else what the parser's pattern captures in the message, unquoted (`domain::ParsedLabel`
+/// reads it the same way).
+pub(crate) fn field_value(field: &FieldName) -> (&'static str, Vec<Value>) {
+    match field {
+        FieldName::Service => ("service", vec![]),
+        FieldName::Level => ("toString(level)", vec![]),
+        FieldName::Metadata(key) => (
+            "metadata_values[indexOf(metadata_keys, ?)]",
+            vec![Value::Text(key.clone())],
+        ),
+        FieldName::Parsed(label) => (
+            "if(has(metadata_keys, ?), metadata_values[indexOf(metadata_keys, ?)], \
+             replaceRegexpOne(extract(message, ?), ?, ?))",
+            vec![
+                Value::Text(label.key().to_owned()),
+                Value::Text(label.key().to_owned()),
+                Value::Text(label.parser().pattern(label.key())),
+                Value::Text(domain::UNQUOTE_PATTERN.to_owned()),
+                Value::Text("\\1".to_owned()),
+            ],
+        ),
+    }
 }
 
 /// `level` compared with a value, on the column itself: ClickHouse 18.16 reads the primary key
@@ -874,6 +898,41 @@ mod statements_for_other_versions {
             ..FilterDraft::default()
         })
         .unwrap();
+        let parsed = |parser: domain::LineParser, key: &str| {
+            FieldName::Parsed(domain::ParsedLabel::new(parser, key).unwrap())
+        };
+        let parsed_condition = |parser, key: &str, op, value: &str| {
+            domain::FieldCondition::new(parsed(parser, key), op, value).unwrap()
+        };
+        let json_labels = Filter::from_draft(FilterDraft {
+            field_conditions: vec![
+                parsed_condition(
+                    domain::LineParser::Json,
+                    "status",
+                    FieldOp::GreaterOrEqual,
+                    "502",
+                ),
+                parsed_condition(
+                    domain::LineParser::Json,
+                    "path",
+                    FieldOp::Matches,
+                    "/api/[12]",
+                ),
+                parsed_condition(domain::LineParser::Json, "ok", FieldOp::Equal, "false"),
+            ],
+            ..FilterDraft::default()
+        })
+        .unwrap();
+        let logfmt_labels = Filter::from_draft(FilterDraft {
+            field_conditions: vec![
+                parsed_condition(domain::LineParser::Logfmt, "status", FieldOp::Less, "202"),
+                parsed_condition(domain::LineParser::Logfmt, "msg", FieldOp::Equal, "db down"),
+                // A metadata entry of the label's name wins over the message.
+                parsed_condition(domain::LineParser::Logfmt, "region", FieldOp::Equal, "eu"),
+            ],
+            ..FilterDraft::default()
+        })
+        .unwrap();
         let billing_trace = Filter::from_draft(FilterDraft {
             services: vec!["billing".into()],
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
@@ -964,6 +1023,20 @@ mod statements_for_other_versions {
                         FieldName::Level,
                         FieldName::Service,
                         FieldName::Metadata("user_id".into()),
+                    ]),
+                )),
+            ),
+            ("page_keys_json_labels", page_keys(&json_labels)),
+            ("page_keys_logfmt_labels", page_keys(&logfmt_labels)),
+            (
+                "metric_windows_by_parsed_labels",
+                metric_windows(&metric_request(
+                    &Filter::default(),
+                    RangeFunction::CountOverTime,
+                    SeriesGrouping::Sum(Vec::new()),
+                    SeriesSplit::Labels(vec![
+                        parsed(domain::LineParser::Json, "status"),
+                        parsed(domain::LineParser::Logfmt, "took"),
                     ]),
                 )),
             ),

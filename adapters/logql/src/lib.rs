@@ -6,11 +6,13 @@
 //! metadata key. Stream selectors and label filters take `=`, `!=`, `=~`, `!~` (regular
 //! expressions in RE2 syntax, matching the whole value); label filters also take `==` and the
 //! numeric comparisons `>`, `>=`, `<`, `<=`. Line filters `|=`, `!=`, `|~`, `!~` chain.
+//! One parser stage, `| json` or `| logfmt` without parameters, makes the labels named after
+//! it readable from the message (see `domain::ParsedLabel` for what it reads).
 
 mod lexer;
 mod parser;
 
-use domain::{FieldCondition, LineCondition};
+use domain::{FieldCondition, FieldName, LineCondition, LineParser, ParsedLabel};
 
 pub use lexer::duration_nanos;
 pub use parser::{label_field, parse};
@@ -31,6 +33,23 @@ pub enum Query {
 pub struct Selection {
     pub fields: Vec<FieldCondition>,
     pub lines: Vec<LineCondition>,
+    /// The parser stage (`| json`, `| logfmt`) of the pipeline, if any: labels named after it,
+    /// other than `service` and `level`, are read from the message unless the event has a
+    /// metadata entry of that name.
+    pub parser: Option<LineParser>,
+}
+
+impl Selection {
+    /// The label `name` as a field at the end of the pipeline: after a parser stage a label
+    /// other than `service` and `level` may come from the message.
+    pub fn label(&self, name: &str) -> Result<FieldName, LogqlError> {
+        match (self.parser, label_field(name)) {
+            (Some(parser), FieldName::Metadata(key)) => ParsedLabel::new(parser, &key)
+                .map(FieldName::Parsed)
+                .map_err(|error| LogqlError::invalid(format!("label {name:?}: {error}"))),
+            (_, field) => Ok(field),
+        }
+    }
 }
 
 /// `fn(selection [range])`, optionally aggregated.

@@ -1,6 +1,6 @@
 //! Recursive descent over the tokens of [`super::lexer`], into [`Query`].
 
-use domain::{Anchoring, FieldCondition, FieldName, FieldOp, LineCondition, Pattern};
+use domain::{Anchoring, FieldCondition, FieldName, FieldOp, LineCondition, LineParser, Pattern};
 
 use crate::lexer::{Token, tokens};
 use crate::{
@@ -415,10 +415,8 @@ impl Parser {
             _ => return Err(self.unexpected("a pipeline stage")),
         };
         match name.as_str() {
-            "json" | "logfmt" => Err(LogqlError::unsupported(format!(
-                "`| {name}`: metadata fields are labels already; filter them with \
-                 `| key=\"value\"`"
-            ))),
+            "json" => self.parser_stage(selection, LineParser::Json),
+            "logfmt" => self.parser_stage(selection, LineParser::Logfmt),
             "drop" => self.drop_errors(),
             // Stage names are keywords of LogQL, never label names (`| keep="x"` is not LogQL).
             _ if UNSUPPORTED_STAGES.contains(&name.as_str()) => {
@@ -426,6 +424,30 @@ impl Parser {
             }
             _ => self.label_filters(selection),
         }
+    }
+
+    /// `| json` or `| logfmt`, without parameters, once per pipeline.
+    fn parser_stage(
+        &mut self,
+        selection: &mut Selection,
+        parser: LineParser,
+    ) -> Result<(), LogqlError> {
+        self.at += 1;
+        if matches!(
+            self.peek(),
+            Some(Token::Name(_) | Token::Symbol("-" | "--"))
+        ) {
+            return Err(LogqlError::unsupported(format!(
+                "`| {parser}` with parameters or flags (write `| {parser}` alone)"
+            )));
+        }
+        if let Some(first) = selection.parser {
+            return Err(LogqlError::unsupported(format!(
+                "a second parser stage (`| {parser}` after `| {first}`)"
+            )));
+        }
+        selection.parser = Some(parser);
+        Ok(())
     }
 
     /// `drop __error__, __error_details__`: nothing to drop, since reading stored logs never
@@ -465,6 +487,11 @@ impl Parser {
 
     fn label_filter(&mut self, selection: &mut Selection) -> Result<(), LogqlError> {
         let name = self.expect_name("a label name")?;
+        let field = selection.label(&name)?;
+        let condition = |op: FieldOp, value: &str| {
+            FieldCondition::new(field.clone(), op, value)
+                .map_err(|error| LogqlError::invalid(format!("{error}: {value:?}")))
+        };
         let op = match self.next() {
             Some(Token::Symbol(op)) => op,
             _ => {
@@ -474,24 +501,18 @@ impl Parser {
         };
         match (op, self.next()) {
             ("=" | "==", Some(Token::Text(value))) => {
-                selection
-                    .fields
-                    .push(field_condition(&name, FieldOp::Equal, &value)?);
+                selection.fields.push(condition(FieldOp::Equal, &value)?);
             }
             ("!=", Some(Token::Text(value))) => {
-                selection
-                    .fields
-                    .push(field_condition(&name, FieldOp::NotEqual, &value)?);
+                selection.fields.push(condition(FieldOp::NotEqual, &value)?);
             }
             ("=~", Some(Token::Text(value))) => {
-                selection
-                    .fields
-                    .push(field_condition(&name, FieldOp::Matches, &value)?);
+                selection.fields.push(condition(FieldOp::Matches, &value)?);
             }
             ("!~", Some(Token::Text(value))) => {
                 selection
                     .fields
-                    .push(field_condition(&name, FieldOp::NotMatches, &value)?);
+                    .push(condition(FieldOp::NotMatches, &value)?);
             }
             (">" | ">=" | "<" | "<=" | "==" | "=", Some(Token::Number(number))) => {
                 let value = number.to_string();
@@ -503,7 +524,7 @@ impl Parser {
                     _ => &[FieldOp::GreaterOrEqual, FieldOp::LessOrEqual],
                 };
                 for op in ops {
-                    selection.fields.push(field_condition(&name, *op, &value)?);
+                    selection.fields.push(condition(*op, &value)?);
                 }
             }
             ("!=", Some(Token::Number(_))) => {

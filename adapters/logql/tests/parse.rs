@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use domain::{Anchoring, FieldCondition, FieldName, FieldOp, LineCondition, Pattern};
+use domain::{
+    Anchoring, FieldCondition, FieldName, FieldOp, LineCondition, LineParser, ParsedLabel, Pattern,
+};
 use logql::{
     Aggregation, AggregationOperator, MetricQuery, Query, RangeFunction, Selection, parse,
 };
@@ -56,6 +58,7 @@ fn metric_queries_describe_function_range_and_grouping() {
     let selection = Selection {
         fields: vec![field(FieldName::Service, FieldOp::Equal, "auth")],
         lines: vec![LineCondition::Contains("error".into())],
+        parser: None,
     };
     for (query, function, aggregation) in [
         (
@@ -120,11 +123,75 @@ fn errors_say_where_and_what() {
         "parse error at line 1, col 14: unexpected the number 42, expected a string"
     );
     assert!(!error.unsupported);
-    let error = parse(r#"{app="x"} | json"#).unwrap_err();
+    let error = parse(r#"{app="x"} | json status="response.code""#).unwrap_err();
     assert!(error.unsupported);
     assert!(
-        error.message.starts_with("unsupported LogQL: `| json`"),
+        error
+            .message
+            .starts_with("unsupported LogQL: `| json` with parameters"),
         "{}",
         error.message
+    );
+    let error = parse(r#"{app="x"} | json | logfmt"#).unwrap_err();
+    assert!(error.unsupported);
+    assert!(
+        error.message.contains("a second parser stage"),
+        "{}",
+        error.message
+    );
+}
+
+fn parsed(parser: LineParser, key: &str) -> FieldName {
+    FieldName::Parsed(ParsedLabel::new(parser, key).unwrap())
+}
+
+#[test]
+fn labels_after_a_parser_stage_are_read_from_the_message() {
+    let query =
+        r#"{app="x"} | region="eu" | json | status >= 500, level="ERROR" | path=~"/api/.*""#;
+
+    let Query::Logs(selection) = parse(query).unwrap() else {
+        panic!("not a log query");
+    };
+
+    assert_eq!(selection.parser, Some(LineParser::Json));
+    assert_eq!(
+        selection.fields,
+        [
+            field(metadata("app"), FieldOp::Equal, "x"),
+            // Before the parser: metadata only.
+            field(metadata("region"), FieldOp::Equal, "eu"),
+            field(
+                parsed(LineParser::Json, "status"),
+                FieldOp::GreaterOrEqual,
+                "500"
+            ),
+            // The event's own fields stay what they are.
+            field(FieldName::Level, FieldOp::Equal, "ERROR"),
+            field(
+                parsed(LineParser::Json, "path"),
+                FieldOp::Matches,
+                "/api/.*"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_metric_groups_by_labels_of_its_parser() {
+    let query = r#"sum by (status, service) (count_over_time({app="x"} | logfmt [5m]))"#;
+
+    let Query::Metric(metric) = parse(query).unwrap() else {
+        panic!("not a metric query");
+    };
+
+    assert_eq!(metric.selection.parser, Some(LineParser::Logfmt));
+    assert_eq!(
+        metric.selection.label("status").unwrap(),
+        parsed(LineParser::Logfmt, "status")
+    );
+    assert_eq!(
+        metric.selection.label("service").unwrap(),
+        FieldName::Service
     );
 }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use domain::{
     Anchoring, Cursor, EventId, FieldCondition, FieldName, FieldOp, Filter, FilterDraft, GroupBy,
-    HistogramInterval, Level, LineCondition, LogEvent, LogEventParts, Message, Metadata,
-    MetricKind, MetricSpec, Pattern, RangeFunction, SampleRows, SeriesGrouping, ServiceName,
-    SortOrder, StepGrid, Timestamp, TraceId,
+    HistogramInterval, Level, LineCondition, LineParser, LogEvent, LogEventParts, Message,
+    Metadata, MetricKind, MetricSpec, ParsedLabel, Pattern, RangeFunction, SampleRows,
+    SeriesGrouping, ServiceName, SortOrder, StepGrid, Timestamp, TraceId,
 };
 
 use super::sample_event;
@@ -513,6 +513,130 @@ pub async fn field_and_line_conditions_select_what_filter_matches_accepts(
             conditions.line_conditions()
         );
     }
+}
+
+/// Labels that `| json` and `| logfmt` read from the message select the same events in the
+/// store as `Filter::matches` selects in memory (both run `domain::ParsedLabel`'s pattern), an
+/// event's metadata entry of the label's name wins, and metric windows group by them.
+pub async fn labels_parsed_from_the_message_select_what_filter_matches_accepts(
+    store: &dyn LogStoreUnderTest,
+) {
+    let messages: [(&str, &[(&str, &str)]); 12] = [
+        (r#"{"status":500,"path":"/api/pay","msg":"boom"}"#, &[]),
+        (
+            r#"{"status": 404, "path": "/api/users", "msg": "not \"here\""}"#,
+            &[],
+        ),
+        (r#"{"status":"503","path":"/health"}"#, &[]),
+        (
+            r#"{"request": {"status": 201, "path": "/api/orders"}}"#,
+            &[],
+        ),
+        (r#"{"status": null, "path": "/x"}"#, &[]),
+        (r#"{"statuses": 500}"#, &[]),
+        (r#"{"status": 500}"#, &[("status", "200")]),
+        ("not json at all status=500", &[]),
+        (
+            "ts=2024 level=error status=502 msg=\"db \\\"down\\\"\" took=12ms",
+            &[],
+        ),
+        ("level=info status=200 path=/api/pay", &[]),
+        ("xstatus=500 status= took=3ms", &[]),
+        ("status", &[]),
+    ];
+    let corpus: Vec<LogEvent> = messages
+        .iter()
+        .zip(0_u64..)
+        .map(|((message, metadata), i)| {
+            custom_event("app", Level::Info, message, at(i), metadata, TRACE_A)
+        })
+        .collect();
+    store.insert(&corpus).await.expect("insert");
+    let label = |parser: LineParser, key: &str| {
+        FieldName::Parsed(ParsedLabel::new(parser, key).expect("label"))
+    };
+    let json = |key: &str, op: FieldOp, value: &str| {
+        FieldCondition::new(label(LineParser::Json, key), op, value).expect("condition")
+    };
+    let logfmt = |key: &str, op: FieldOp, value: &str| {
+        FieldCondition::new(label(LineParser::Logfmt, key), op, value).expect("condition")
+    };
+    // (conditions, how many events the in-memory reading selects: pins that the cases select
+    // something and not everything)
+    let cases: Vec<(Vec<FieldCondition>, usize)> = vec![
+        (vec![json("status", FieldOp::Equal, "500")], 1),
+        (vec![json("status", FieldOp::GreaterOrEqual, "400")], 3),
+        (vec![json("status", FieldOp::Matches, "5..")], 2),
+        (vec![json("status", FieldOp::NotEqual, "")], 5),
+        (vec![json("path", FieldOp::Matches, "/api/.*")], 3),
+        (vec![json("msg", FieldOp::Equal, r#"not \"here\""#)], 1),
+        (
+            vec![
+                json("status", FieldOp::Less, "500"),
+                json("path", FieldOp::NotEqual, "/api/users"),
+            ],
+            2,
+        ),
+        (vec![logfmt("status", FieldOp::GreaterOrEqual, "500")], 2),
+        (vec![logfmt("status", FieldOp::Equal, "")], 8),
+        (vec![logfmt("msg", FieldOp::Equal, r#"db \"down\""#)], 1),
+        (vec![logfmt("took", FieldOp::Matches, "[0-9]+ms")], 2),
+        (vec![logfmt("level", FieldOp::Equal, "error")], 1),
+    ];
+    for (field_conditions, selected) in cases {
+        let conditions = filter(FilterDraft {
+            field_conditions,
+            ..FilterDraft::default()
+        });
+        let mut expected: Vec<&LogEvent> = corpus
+            .iter()
+            .filter(|event| conditions.matches(event))
+            .collect();
+        expected.sort_by_key(|event| (event.timestamp(), event.id()));
+        expected.reverse();
+        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        assert_eq!(
+            expected.len(),
+            selected,
+            "{:?}",
+            conditions.field_conditions()
+        );
+        let found = everything(store, &conditions).await;
+        assert_eq!(ids(&found), expected, "{:?}", conditions.field_conditions());
+    }
+
+    #[allow(clippy::expect_used)]
+    let spec = MetricSpec::new(
+        Filter::default(),
+        RangeFunction::CountOverTime,
+        3_600_000_000_000,
+        StepGrid::range(at(3_000), at(3_000), 60_000_000_000).expect("valid steps"),
+        SeriesGrouping::Streams,
+        MetricKind::Instant,
+    )
+    .expect("valid metric");
+    let request = MetricRequest {
+        spec,
+        split: SeriesSplit::Labels(vec![label(LineParser::Json, "status")]),
+        max_rows: 100,
+    };
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for row in store.metric_windows(&request).await.expect("metric") {
+        let status = row.labels.get("status").cloned().unwrap_or_default();
+        *counts.entry(status).or_default() += row.count;
+    }
+    let expected: BTreeMap<String, u64> = [
+        ("", 7),
+        ("200", 1),
+        ("201", 1),
+        ("404", 1),
+        ("500", 1),
+        ("503", 1),
+    ]
+    .into_iter()
+    .map(|(status, count)| (status.to_owned(), count))
+    .collect();
+    assert_eq!(counts, expected);
 }
 
 /// Paging with cursors visits every matching event once, in order, even when many share a
@@ -1177,6 +1301,7 @@ macro_rules! store_contract_tests {
             min_level_selects_that_level_and_above,
             the_store_selects_what_filter_matches_accepts,
             field_and_line_conditions_select_what_filter_matches_accepts,
+            labels_parsed_from_the_message_select_what_filter_matches_accepts,
             cursors_page_through_equal_timestamps_without_gaps_or_repeats,
             pages_of_recent_logs_are_complete_in_both_orders,
             counts_per_group_are_largest_first,

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use application::{QueryUseCase, TailItem, TailSubscription};
-use domain::{EventId, FilterDraft, LogEvent, Timestamp};
+use domain::{EventId, FilterDraft, LineParser, LogEvent, Timestamp};
 use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
 use poem::{FromRequest, IntoResponse, Request, Response};
@@ -68,6 +68,7 @@ pub(crate) async fn tail(
                 .saturating_sub(super::params::DEFAULT_SINCE_NANOS),
         ),
     };
+    let parser = selection.parser;
     let conditions = selection_draft(selection)?;
     // Subscribed before the stored entries are read: an entry stored in between comes from
     // the poller, and is skipped there when the read already had it.
@@ -92,7 +93,7 @@ pub(crate) async fn tail(
     let mut backfill = stored.logs;
     backfill.reverse();
     Ok(websocket
-        .on_upgrade(move |socket| follow(socket, backfill, subscription))
+        .on_upgrade(move |socket| follow(socket, backfill, subscription, parser))
         .into_response())
 }
 
@@ -101,10 +102,11 @@ async fn follow(
     socket: WebSocketStream,
     backfill: Vec<LogEvent>,
     mut subscription: TailSubscription,
+    parser: Option<LineParser>,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let sent: HashSet<EventId> = backfill.iter().map(LogEvent::id).collect();
-    if !backfill.is_empty() && send_entries(&mut sink, &backfill).await.is_err() {
+    if !backfill.is_empty() && send_entries(&mut sink, &backfill, parser).await.is_err() {
         return;
     }
     loop {
@@ -118,7 +120,7 @@ async fn follow(
                         return;
                     }
                     Some(Ok(TailItem::Log(event))) if sent.contains(&event.id()) => Ok(()),
-                    Some(Ok(TailItem::Log(event))) => send_entries(&mut sink, std::slice::from_ref(&event)).await,
+                    Some(Ok(TailItem::Log(event))) => send_entries(&mut sink, std::slice::from_ref(&event), parser).await,
                     Some(Ok(TailItem::Heartbeat(_))) => sink
                         .send(Message::Ping(Vec::new()))
                         .await
@@ -148,11 +150,15 @@ async fn follow(
 
 type Sink = futures_util::stream::SplitSink<WebSocketStream, Message>;
 
-async fn send_entries(sink: &mut Sink, events: &[LogEvent]) -> Result<(), ClientGone> {
+async fn send_entries(
+    sink: &mut Sink,
+    events: &[LogEvent],
+    parser: Option<LineParser>,
+) -> Result<(), ClientGone> {
     send_json(
         sink,
         &TailMessage {
-            streams: group_into_streams(events),
+            streams: group_into_streams(events, parser),
             dropped_entries: None,
         },
     )

@@ -10,7 +10,7 @@
 
 use application::{MetricAnswer, MetricDraft, MetricTimes, QueryUseCase};
 use domain::{MetricKind, RangeFunction, SeriesGrouping};
-use logql::{AggregationOperator, MetricQuery, label_field};
+use logql::{AggregationOperator, MetricQuery};
 
 use crate::loki_query::answer::{LokiError, Point, QueryResult, Sample, Series};
 use crate::loki_query::params::QueryTimes;
@@ -29,8 +29,9 @@ pub(crate) async fn answer_metric(
             let labels = aggregation
                 .by
                 .iter()
-                .map(|name| label_field(name))
-                .collect();
+                .map(|name| metric.selection.label(name))
+                .collect::<Result<_, _>>()
+                .map_err(LokiError::logql)?;
             match aggregation.operator {
                 AggregationOperator::Sum => SeriesGrouping::Sum(labels),
                 AggregationOperator::Count => SeriesGrouping::Count(labels),

@@ -94,6 +94,7 @@ async fn log_query(
 ) -> Result<Response, LokiError> {
     let limit = params.limit()?;
     let order = params.direction()?;
+    let parser = selection.parser;
     let (from, to) = if times.instant {
         let end = times.end.saturating_add_nanos(1);
         let start =
@@ -118,7 +119,7 @@ async fn log_query(
     let page = query.query(draft).await.map_err(LokiError::query)?;
     let entries = page.logs.len() as u64;
     let data = QueryData {
-        result: QueryResult::Streams(group_into_streams(&page.logs)),
+        result: QueryResult::Streams(group_into_streams(&page.logs, parser)),
         stats: Stats::new(started, entries),
     };
     Ok(json(&Success::new(data)))

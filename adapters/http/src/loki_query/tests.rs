@@ -343,7 +343,8 @@ async fn unsupported_constructs_and_syntax_errors_are_400_plain_text_naming_them
             r#"avg_over_time({service="api"} | unwrap x [5m])"#,
             "avg_over_time",
         ),
-        (r#"{service="api"} | json"#, "json"),
+        (r#"{service="api"} | json status="response.code""#, "json"),
+        (r#"{service="api"} | json | logfmt"#, "second parser stage"),
         (r#"{service="api""#, "parse error"),
         (
             r#"count_over_time({service="api"}[5m] offset 1h)"#,
