@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use application::ports::{MetricRequest, SeriesSplit, WindowCount};
-use domain::{FieldName, label_name};
+use domain::label_name;
 use serde::Deserialize;
 
 use crate::row::LOGS_TABLE;
@@ -135,8 +135,8 @@ pub(crate) fn window_count(row: WindowRow, split: &SeriesSplit) -> WindowCount {
 mod tests {
     use clickhouse::Client;
     use domain::{
-        Filter, FilterDraft, MetricKind, MetricSpec, RangeFunction, SeriesGrouping, StepGrid,
-        Timestamp,
+        FieldName, Filter, FilterDraft, MetricKind, MetricSpec, RangeFunction, SeriesGrouping,
+        StepGrid, Timestamp,
     };
 
     use super::*;
