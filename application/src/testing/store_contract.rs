@@ -497,13 +497,7 @@ pub async fn field_and_line_conditions_select_what_filter_matches_accepts(
             line_conditions,
             ..FilterDraft::default()
         });
-        let mut expected: Vec<&LogEvent> = corpus
-            .iter()
-            .filter(|event| conditions.matches(event))
-            .collect();
-        expected.sort_by_key(|event| (event.timestamp(), event.id()));
-        expected.reverse();
-        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        let expected = newest_first_matching(&corpus, &conditions);
         let found = everything(store, &conditions).await;
         assert_eq!(
             ids(&found),
@@ -513,6 +507,18 @@ pub async fn field_and_line_conditions_select_what_filter_matches_accepts(
             conditions.line_conditions()
         );
     }
+}
+
+/// The ids of the events of `corpus` that `conditions` accepts in memory, newest first, as the
+/// store answers them.
+fn newest_first_matching(corpus: &[LogEvent], conditions: &Filter) -> Vec<EventId> {
+    let mut expected: Vec<&LogEvent> = corpus
+        .iter()
+        .filter(|event| conditions.matches(event))
+        .collect();
+    expected.sort_by_key(|event| (event.timestamp(), event.id()));
+    expected.reverse();
+    expected.iter().map(|event| event.id()).collect()
 }
 
 /// Labels that `| json` and `| logfmt` read from the message select the same events in the
@@ -588,13 +594,7 @@ pub async fn labels_parsed_from_the_message_select_what_filter_matches_accepts(
             field_conditions,
             ..FilterDraft::default()
         });
-        let mut expected: Vec<&LogEvent> = corpus
-            .iter()
-            .filter(|event| conditions.matches(event))
-            .collect();
-        expected.sort_by_key(|event| (event.timestamp(), event.id()));
-        expected.reverse();
-        let expected: Vec<EventId> = expected.iter().map(|event| event.id()).collect();
+        let expected = newest_first_matching(&corpus, &conditions);
         assert_eq!(
             expected.len(),
             selected,
