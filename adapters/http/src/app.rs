@@ -23,7 +23,7 @@ use crate::elasticsearch;
 use crate::explorer;
 use crate::ingest::IngestApi;
 use crate::loki_push::{self, LOKI_PUSH_PATH, LokiPushApi};
-use crate::loki_query::{self, LOKI_TAIL_PATH};
+use crate::loki_query::{self, LOKI_QUERY_ROUTES};
 use crate::otlp::{self, OTLP_LOGS_PATH, OtlpApi};
 use crate::query::QueryApi;
 use crate::query::fields::FieldsApi;
@@ -132,13 +132,16 @@ pub fn query_app_with(
         .nest("/", api)
         .nest("/docs", document.swagger_ui())
         .at("/openapi.json", document.spec_endpoint());
-    let routes =
-        loki_query::mount(routes, query).data(AccessPolicy::new(Arc::new(keys), Scope::Query));
+    let deadline = Duration::from_millis(config.request_timeout_ms);
+    // Loki's routes answer the deadline in Loki's format themselves.
+    let routes = loki_query::mount(routes, query, deadline)
+        .data(AccessPolicy::new(Arc::new(keys), Scope::Query));
     let routes = explorer::mount(routes);
     let routes = AllowOn405::new(routes, document.allowed_methods());
     // Streamed answers run as long as the client reads.
-    let routes = RequestTimeout::new(routes, Duration::from_millis(config.request_timeout_ms))
-        .exempt(&["/logs/tail", "/logs/export", LOKI_TAIL_PATH]);
+    let routes = RequestTimeout::new(routes, deadline)
+        .exempt(&["/logs/tail", "/logs/export"])
+        .exempt_under(&[LOKI_QUERY_ROUTES]);
     Traced::new(routes).map_to_response()
 }
 

@@ -208,6 +208,37 @@ impl<E: Endpoint> Endpoint for AllowOn405<E> {
     }
 }
 
+/// Adds a fixed `Allow` to every 405 of `inner` that lacks one: for routes outside the OpenAPI
+/// document, which name the methods they serve themselves.
+pub(crate) struct AllowOn405Of<E> {
+    inner: E,
+    allow: HeaderValue,
+}
+
+impl<E: Endpoint> AllowOn405Of<E> {
+    /// `allow`: the methods `inner` serves, as the header writes them (`GET, POST, HEAD`).
+    pub(crate) fn new(inner: E, allow: &'static str) -> Self {
+        Self {
+            inner,
+            allow: HeaderValue::from_static(allow),
+        }
+    }
+}
+
+impl<E: Endpoint> Endpoint for AllowOn405Of<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> Result<Response> {
+        let mut response = self.inner.get_response(request).await;
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+            && !response.headers().contains_key(ALLOW)
+        {
+            response.headers_mut().insert(ALLOW, self.allow.clone());
+        }
+        Ok(response)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -14,7 +14,8 @@
 //!
 //! Streamed answers (the live tail, the NDJSON export) are exempt: they run for as long as the
 //! client reads, bounded by their own settings. A protocol with an error format of its own wraps
-//! its routes in a deadline of its own that answers in that format ([`RequestTimeout::answering`]).
+//! its routes in a deadline of its own that answers in that format ([`RequestTimeout::answering`]);
+//! the service-wide deadline then leaves that route tree to it ([`RequestTimeout::exempt_under`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,7 @@ pub(crate) struct RequestTimeout<E> {
     limit: Duration,
     covers: Covers,
     exempt: &'static [&'static str],
+    exempt_under: &'static [&'static str],
     answer: TimeoutAnswer,
 }
 
@@ -55,6 +57,7 @@ impl<E: Endpoint> RequestTimeout<E> {
             limit,
             covers: Covers::WholeRequest,
             exempt: &[],
+            exempt_under: &[],
             answer: timed_out,
         }
     }
@@ -71,6 +74,13 @@ impl<E: Endpoint> RequestTimeout<E> {
     /// Requests to these paths (exactly) run without the deadline: streamed answers.
     pub(crate) fn exempt(mut self, paths: &'static [&'static str]) -> Self {
         self.exempt = paths;
+        self
+    }
+
+    /// Requests to paths under these prefixes run without this deadline: route trees mounted
+    /// with a deadline of their own that answers in their protocol's format.
+    pub(crate) fn exempt_under(mut self, prefixes: &'static [&'static str]) -> Self {
+        self.exempt_under = prefixes;
         self
     }
 
@@ -95,7 +105,13 @@ impl<E: Endpoint> Endpoint for RequestTimeout<E> {
 
     async fn call(&self, mut request: Request) -> Result<Response> {
         let path = request.uri().path();
-        if self.limit.is_zero() || self.exempt.contains(&path) {
+        if self.limit.is_zero()
+            || self.exempt.contains(&path)
+            || self
+                .exempt_under
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+        {
             return Ok(self.inner.get_response(request).await);
         }
         // The request is gone once handed on: keep what the answer's format depends on.

@@ -140,6 +140,12 @@ impl IntoResponse for LokiError {
     }
 }
 
+/// A request past the service's deadline (`HTTP_REQUEST_TIMEOUT_MS`): 503 with `Retry-After`,
+/// as the service answers it elsewhere, in Loki's plain text.
+pub(crate) fn request_timed_out(_content_type: Option<&str>, reason: String) -> Response {
+    LokiError::unavailable(reason).into_response()
+}
+
 /// `{"status":"success","data":...}`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Success<T> {

@@ -26,51 +26,89 @@ mod streams;
 #[cfg(test)]
 mod tests;
 
+use std::time::Duration;
+
 use application::QueryUseCase;
 use poem::web::{Data, Path};
-use poem::{Body, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 
 use crate::common::access::authorize;
+use crate::common::openapi::AllowOn405Of;
+use crate::common::timeout::RequestTimeout;
 use answer::LokiError;
 use params::Params;
 
 /// The path prefix of the API.
 const PREFIX: &str = "/loki/api/v1";
+/// Every route of the API is under this prefix; they answer the request deadline themselves.
+pub(crate) const LOKI_QUERY_ROUTES: &str = "/loki/api/v1/";
 /// The live tail's path: a streamed answer, exempt from the request deadline.
 pub(crate) const LOKI_TAIL_PATH: &str = "/loki/api/v1/tail";
 
-/// Adds the Loki query API to the query service's routes.
-pub(crate) fn mount(routes: Route, query: QueryUseCase) -> Route {
+/// The `Allow` of a route read by GET or a posted form (poem answers HEAD wherever GET).
+const GET_OR_POST: &str = "GET, POST, HEAD";
+/// The `Allow` of a route read by GET only.
+const GET_ONLY: &str = "GET, HEAD";
+
+/// Adds the Loki query API to the query service's routes. Each route names its methods in the
+/// `Allow` of its 405, and answers a request past `deadline` (`HTTP_REQUEST_TIMEOUT_MS`) in
+/// Loki's plain text; the live tail has no deadline.
+pub(crate) fn mount(routes: Route, query: QueryUseCase, deadline: Duration) -> Route {
     let at = |path: &str| format!("{PREFIX}{path}");
+    let get_or_post = |endpoint| served(endpoint, GET_OR_POST, deadline);
+    let get_only = |endpoint| served(endpoint, GET_ONLY, deadline);
     routes
         .at(
             at("/query_range"),
-            get(query_range).post(query_range).data(query.clone()),
+            get_or_post(get(query_range).post(query_range).data(query.clone())),
         )
         .at(
             at("/query"),
-            get(instant_query).post(instant_query).data(query.clone()),
+            get_or_post(get(instant_query).post(instant_query).data(query.clone())),
         )
-        .at(at("/labels"), get(labels).post(labels).data(query.clone()))
+        .at(
+            at("/labels"),
+            get_or_post(get(labels).post(labels).data(query.clone())),
+        )
         .at(
             at("/label/:name/values"),
-            get(label_values).post(label_values).data(query.clone()),
+            get_or_post(get(label_values).post(label_values).data(query.clone())),
         )
-        .at(at("/series"), get(series).post(series).data(query.clone()))
+        .at(
+            at("/series"),
+            get_or_post(get(series).post(series).data(query.clone())),
+        )
         .at(
             at("/index/stats"),
-            get(index_stats).post(index_stats).data(query.clone()),
+            get_or_post(get(index_stats).post(index_stats).data(query.clone())),
         )
         .at(
             at("/detected_fields"),
-            get(detected_fields).data(query.clone()),
+            get_only(get(detected_fields).data(query.clone())),
         )
         .at(
             at("/detected_field/:name/values"),
-            get(detected_field_values).data(query.clone()),
+            get_only(get(detected_field_values).data(query.clone())),
         )
-        .at(at("/status/buildinfo"), get(build_info))
-        .at(LOKI_TAIL_PATH, get(tail).data(query))
+        .at(
+            at("/status/buildinfo"),
+            served(get(build_info), GET_ONLY, deadline),
+        )
+        .at(LOKI_TAIL_PATH, get_only(get(tail).data(query)))
+}
+
+/// `endpoint` with `allow` on its 405 and its own deadline, answered in Loki's format.
+fn served<E: Endpoint<Output = Response>>(
+    endpoint: E,
+    allow: &'static str,
+    deadline: Duration,
+) -> AllowOn405Of<RequestTimeout<E>> {
+    AllowOn405Of::new(
+        RequestTimeout::new(endpoint, deadline)
+            .exempt(&[LOKI_TAIL_PATH])
+            .answering(answer::request_timed_out),
+        allow,
+    )
 }
 
 /// Checks the key, reads the parameters, runs `answer` and turns a refusal into Loki's error

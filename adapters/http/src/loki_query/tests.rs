@@ -590,3 +590,120 @@ async fn a_metric_query_past_the_store_time_limit_is_504_and_too_many_steps_400(
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("step"), "{body}");
 }
+
+#[tokio::test]
+async fn a_method_a_route_does_not_serve_is_405_naming_the_methods_it_does() {
+    let app = app().await;
+    let client = TestClient::new(&app);
+    let cases = [
+        ("/loki/api/v1/query_range", "GET, POST, HEAD"),
+        ("/loki/api/v1/query", "GET, POST, HEAD"),
+        ("/loki/api/v1/labels", "GET, POST, HEAD"),
+        ("/loki/api/v1/label/service/values", "GET, POST, HEAD"),
+        ("/loki/api/v1/series", "GET, POST, HEAD"),
+        ("/loki/api/v1/index/stats", "GET, POST, HEAD"),
+        ("/loki/api/v1/detected_fields", "GET, HEAD"),
+        ("/loki/api/v1/detected_field/service/values", "GET, HEAD"),
+        ("/loki/api/v1/status/buildinfo", "GET, HEAD"),
+        ("/loki/api/v1/tail", "GET, HEAD"),
+    ];
+    for (path, allow) in cases {
+        let response = client.delete(path).send().await;
+        response.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+        response.assert_header("Allow", allow);
+    }
+    // A GET-only route refuses a POST, naming GET.
+    let response = client.post("/loki/api/v1/detected_fields").send().await;
+    response.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    response.assert_header("Allow", "GET, HEAD");
+}
+
+/// A store whose `query` takes an hour; anything else is refused by the mock (no expectations).
+struct SlowReader(MockLogReader);
+
+#[async_trait::async_trait]
+impl LogReader for SlowReader {
+    async fn query(&self, _filter: &domain::Filter) -> Result<Vec<LogEvent>, StoreError> {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        Ok(Vec::new())
+    }
+    async fn count_by(
+        &self,
+        filter: &domain::Filter,
+        group_by: domain::GroupBy,
+    ) -> Result<Vec<application::ports::GroupCount>, StoreError> {
+        self.0.count_by(filter, group_by).await
+    }
+    async fn histogram(
+        &self,
+        request: &application::ports::HistogramRequest,
+    ) -> Result<Vec<application::ports::BucketCount>, StoreError> {
+        self.0.histogram(request).await
+    }
+    async fn metric_windows(
+        &self,
+        request: &application::ports::MetricRequest,
+    ) -> Result<Vec<application::ports::WindowCount>, StoreError> {
+        self.0.metric_windows(request).await
+    }
+    async fn metadata_keys(
+        &self,
+        filter: &domain::Filter,
+        sample: domain::SampleRows,
+    ) -> Result<application::ports::SampledCounts, StoreError> {
+        self.0.metadata_keys(filter, sample).await
+    }
+    async fn metadata_values(
+        &self,
+        filter: &domain::Filter,
+        key: &str,
+        sample: domain::SampleRows,
+    ) -> Result<application::ports::SampledCounts, StoreError> {
+        self.0.metadata_values(filter, key, sample).await
+    }
+    async fn export(
+        &self,
+        filter: &domain::Filter,
+    ) -> Result<Box<dyn application::ports::EventCursor>, StoreError> {
+        self.0.export(filter).await
+    }
+    async fn arrivals(
+        &self,
+        window: &application::ports::ArrivalWindow,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        self.0.arrivals(window).await
+    }
+    async fn health(&self) -> Result<(), StoreError> {
+        self.0.health().await
+    }
+}
+
+// Tokio's clock is paused: the hour passes at once, the deadline is exact.
+#[tokio::test(start_paused = true)]
+async fn a_query_past_the_request_deadline_is_503_with_retry_after_in_lokis_plain_text() {
+    let app = crate::app::query_app_with(
+        use_case(Arc::new(SlowReader(MockLogReader::new()))),
+        ApiKeys::none(),
+        crate::QueryHttpConfig {
+            request_timeout_ms: 500,
+        },
+    );
+    let client = TestClient::new(&app);
+    let response = client.get(range_uri(r#"{service="api"}"#, "")).send().await;
+    response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    response.assert_header("Retry-After", "1");
+    response.assert_content_type("text/plain; charset=utf-8");
+    let body = response.0.into_body().into_string().await.unwrap();
+    assert!(body.contains("500 ms"), "{body}");
+    assert!(body.ends_with('\n') && !body.starts_with('{'), "{body}");
+
+    // Elsewhere on the service the same deadline still answers our JSON error.
+    let response = client
+        .get("/logs?service=api&from=2026-05-05T10:00:00Z")
+        .send()
+        .await;
+    response.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    response.assert_content_type("application/json; charset=utf-8");
+    let body: Value = response.0.into_body().into_json().await.unwrap();
+    assert_eq!(body["code"], "request_timeout", "{body}");
+}
