@@ -500,7 +500,7 @@ async fn unsupported_constructs_and_bad_parameters_get_lokis_plain_text_400() {
             r#"{service="api"} | line_format "{{.user_id}}""#,
             "line_format",
         ),
-        (r#"{service="api"} | json"#, "json"),
+        (r#"{service="api"} | json status="response.code""#, "json"),
         (r#"{service="api"} | pattern "<ip> <_>""#, "pattern"),
         (r#"topk(3, count_over_time({service="api"}[5m]))"#, "topk"),
         (
