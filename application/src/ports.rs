@@ -303,6 +303,9 @@ pub struct GroupCount {
     /// The level's name or the service.
     pub key: String,
     pub count: u64,
+    /// The summed byte length of the group's messages, counted in the same pass by
+    /// [`LogReader::count_by`]; 0 in sampled counts ([`SampledCounts`]).
+    pub bytes: u64,
 }
 
 /// Counts per group over a bounded sample of the matching events.

@@ -710,6 +710,7 @@ mod tests {
                 Ok(vec![GroupCount {
                     key: "auth".into(),
                     count: 3,
+                    bytes: 0,
                 }])
             });
         let use_case = QueryUseCase::new(Arc::new(store));
@@ -733,6 +734,7 @@ mod tests {
         GroupCount {
             key: key.to_owned(),
             count,
+            bytes: 0,
         }
     }
 

@@ -648,6 +648,12 @@ async fn a_grafana_session_health_check_label_browser_explore_and_live_tail_is_a
         .filter(|log| field(log, "service") == "api")
         .count();
     assert_eq!(stats["entries"], json!(api_count));
+    let api_bytes: usize = all
+        .iter()
+        .filter(|log| field(log, "service") == "api")
+        .map(|log| field(log, "message").len())
+        .sum();
+    assert_eq!(stats["bytes"], json!(api_bytes));
     assert_eq!(stats["streams"], json!(1));
 
     // Explore: the log query as Grafana's backend sends it.

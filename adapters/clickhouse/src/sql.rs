@@ -420,14 +420,24 @@ pub(crate) struct GroupRow {
     pub(crate) hits: u64,
 }
 
-/// Counts per level name or service: largest first, ties by key, at most the filter's limit.
+/// A group of [`count_by`]: its events and the byte length of their messages.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub(crate) struct GroupBytesRow {
+    pub(crate) group_key: String,
+    pub(crate) hits: u64,
+    pub(crate) bytes: u64,
+}
+
+/// Counts per level name or service, with the summed byte length of their messages: largest
+/// first, ties by key, at most the filter's limit.
 pub(crate) fn count_by(filter: &Filter, group_by: GroupBy) -> Statement {
     let key = match group_by {
         GroupBy::Level => "toString(level)",
         GroupBy::Service => "service",
     };
     let mut statement = Statement::new(format!(
-        "SELECT {key} AS group_key, count() AS hits FROM {LOGS_TABLE}"
+        "SELECT {key} AS group_key, count() AS hits, sum(length(message)) AS bytes \
+         FROM {LOGS_TABLE}"
     ));
     statement
         .where_all(filter_conditions(filter))

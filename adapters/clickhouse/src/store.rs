@@ -20,7 +20,7 @@ use crate::errors::{NoAnswerInTime, Operation, classify};
 use crate::export::ExportCursor;
 use crate::metric::{self, WindowRow};
 use crate::row::{LOGS_TABLE, LogRow, LogRowRef, RowIds, level_from_code};
-use crate::sql::{self, BucketRow, GroupRow, PageKey, Statement, StoredId};
+use crate::sql::{self, BucketRow, GroupBytesRow, GroupRow, PageKey, Statement, StoredId};
 
 /// How often a retry looks whether an earlier insert still runs.
 const EARLIER_INSERT_POLL: Duration = Duration::from_millis(100);
@@ -208,6 +208,7 @@ impl ClickHouseLogStore {
                 counts.groups.push(GroupCount {
                     key: key.to_owned(),
                     count: row.hits,
+                    bytes: 0,
                 });
             }
         }
@@ -368,7 +369,7 @@ impl LogReader for ClickHouseLogStore {
             self.query_timeout,
             Operation::Query,
             self.read(&sql::count_by(filter, group_by))
-                .fetch_all::<GroupRow>(),
+                .fetch_all::<GroupBytesRow>(),
         )
         .await
         .inspect_err(|error| debug!(error = ?error, "clickhouse count failed"))?;
@@ -377,6 +378,7 @@ impl LogReader for ClickHouseLogStore {
             .map(|row| GroupCount {
                 key: row.group_key,
                 count: row.hits,
+                bytes: row.bytes,
             })
             .collect())
     }

@@ -72,7 +72,11 @@ impl InMemoryLogStore {
 fn largest_first(counts: HashMap<String, u64>, limit: usize) -> Vec<GroupCount> {
     let mut groups: Vec<GroupCount> = counts
         .into_iter()
-        .map(|(key, count)| GroupCount { key, count })
+        .map(|(key, count)| GroupCount {
+            key,
+            count,
+            bytes: 0,
+        })
         .collect();
     groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
     groups.truncate(limit);
@@ -130,10 +134,17 @@ impl LogReader for InMemoryLogStore {
         group_by: GroupBy,
     ) -> Result<Vec<GroupCount>, StoreError> {
         let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut bytes: HashMap<String, u64> = HashMap::new();
         for event in self.matching(filter) {
-            *counts.entry(group_by.key_of(&event)).or_default() += 1;
+            let key = group_by.key_of(&event);
+            *bytes.entry(key.clone()).or_default() += event.message().as_str().len() as u64;
+            *counts.entry(key).or_default() += 1;
         }
-        Ok(largest_first(counts, filter.limit().get() as usize))
+        let mut groups = largest_first(counts, filter.limit().get() as usize);
+        for group in &mut groups {
+            group.bytes = bytes.get(&group.key).copied().unwrap_or_default();
+        }
+        Ok(groups)
     }
 
     async fn histogram(&self, request: &HistogramRequest) -> Result<Vec<BucketCount>, StoreError> {

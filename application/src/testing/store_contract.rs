@@ -775,13 +775,20 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
     ];
     for (service, level, count) in spec {
         for i in 0..count {
-            events.push(sample_event(service, level, "m", at(i as u64)));
+            events.push(sample_event(
+                service,
+                level,
+                &format!("{service}é"),
+                at(i as u64),
+            ));
         }
     }
     store.insert(&events).await.expect("insert");
-    let count = |key: &str, count: u64| GroupCount {
+    // Messages are the service and "é" (two bytes): `bytes` sums bytes, not characters.
+    let count = |key: &str, count: u64, bytes: u64| GroupCount {
         key: key.to_owned(),
         count,
+        bytes,
     };
 
     let by_level = store
@@ -790,7 +797,11 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
         .expect("count");
     assert_eq!(
         by_level,
-        [count("ERROR", 5), count("INFO", 3), count("WARN", 2)]
+        [
+            count("ERROR", 5, 3 * 6 + 2 * 9),
+            count("INFO", 3, 6 + 2 * 8),
+            count("WARN", 2, 2 * 9)
+        ]
     );
     let by_service = store
         .count_by(&Filter::default(), GroupBy::Service)
@@ -798,7 +809,11 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
         .expect("count");
     assert_eq!(
         by_service,
-        [count("auth", 4), count("billing", 4), count("search", 2)]
+        [
+            count("auth", 4, 4 * 6),
+            count("billing", 4, 4 * 9),
+            count("search", 2, 2 * 8)
+        ]
     );
     let errors_top_one = filter(FilterDraft {
         levels: vec!["error".into()],
@@ -810,7 +825,7 @@ pub async fn counts_per_group_are_largest_first(store: &dyn LogStoreUnderTest) {
             .count_by(&errors_top_one, GroupBy::Service)
             .await
             .expect("count"),
-        [count("auth", 3)]
+        [count("auth", 3, 3 * 6)]
     );
     let nothing = filter(FilterDraft {
         q: Some("absent".into()),
@@ -863,6 +878,7 @@ pub async fn metadata_keys_and_values_are_counted_over_a_bounded_sample(
     let count = |key: &str, count: u64| GroupCount {
         key: key.to_owned(),
         count,
+        bytes: 0,
     };
     let everything = SampleRows::new(1000);
 

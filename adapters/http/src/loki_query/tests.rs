@@ -454,7 +454,8 @@ async fn labels_values_series_stats_and_fields_describe_the_range() {
     .await;
     assert_eq!(
         stats,
-        json!({"streams": 1, "chunks": 0, "bytes": 0, "entries": 4})
+        json!({"streams": 1, "chunks": 0, "bytes": 65, "entries": 4}),
+        "bytes: the api messages' lengths, 20 + 21 + 13 + 11"
     );
     let fields = json_of(
         &app,
