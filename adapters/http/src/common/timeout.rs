@@ -252,6 +252,22 @@ mod tests {
         response.assert_status_is_ok();
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn paths_under_an_exempt_prefix_are_left_to_their_own_deadline() {
+        let routes = poem::Route::new()
+            .at("/own/slow", slow)
+            .at("/other/slow", slow);
+        let app = RequestTimeout::new(routes, Duration::from_millis(500)).exempt_under(&["/own/"]);
+        let client = TestClient::new(app);
+        let response = client.get("/own/slow").send().await;
+        response.assert_status_is_ok();
+        response.assert_text("done").await;
+
+        let (status, _, body) = answer(client.get("/other/slow").send().await).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "request_timeout");
+    }
+
     /// Reads the body, then takes an hour to answer.
     #[handler]
     async fn slow_after_body(body: Vec<u8>) -> String {
