@@ -14,6 +14,8 @@ mod retention;
 mod row;
 mod sql;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{ClickHouseCompression, ClickHouseConfig};
 pub use migrations::{

@@ -174,7 +174,7 @@ fn for_cluster(statement: &str, config: &ClickHouseConfig) -> String {
     }
 }
 
-async fn apply(
+pub(crate) async fn apply(
     config: &ClickHouseConfig,
     migrations: &[EmbeddedMigration],
 ) -> Result<Vec<AppliedMigration>, MigrationError> {
@@ -540,51 +540,5 @@ FROM t; SELECT 2"#;
         let error = apply_migrations(&config).await.unwrap_err();
         assert!(matches!(error, MigrationError::InvalidDatabaseName(_)));
         assert!(!error.is_retryable());
-    }
-
-    /// Needs a real server, like the tests in `tests/`: `TEST_CLICKHOUSE_URL`.
-    #[tokio::test]
-    async fn a_failing_statement_names_its_file_and_statement_and_is_not_recorded() {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let config = ClickHouseConfig {
-            url: std::env::var("TEST_CLICKHOUSE_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            database: format!("test_{}_{nanos}_unit", std::process::id()),
-            ..ClickHouseConfig::default()
-        };
-        let broken = [EmbeddedMigration {
-            version: 7,
-            name: "007_broken.sql",
-            sql: "CREATE TABLE IF NOT EXISTS t (x UInt8) ENGINE = Memory;\n-- typo next\nSELEC 1;",
-        }];
-
-        let error = apply(&config, &broken).await.unwrap_err();
-
-        match &error {
-            MigrationError::Statement {
-                file, statement, ..
-            } => assert_eq!((*file, statement.as_str()), ("007_broken.sql", "SELEC 1")),
-            other => panic!("expected a statement error, got {other:?}"),
-        }
-        assert_eq!(
-            error.to_string(),
-            "migration 007_broken.sql failed on `SELEC 1`"
-        );
-        assert!(!error.is_retryable());
-        let fixed = [EmbeddedMigration {
-            sql: "CREATE TABLE IF NOT EXISTS t (x UInt8) ENGINE = Memory",
-            ..broken[0]
-        }];
-        let applied = apply(&config, &fixed).await.unwrap();
-        assert_eq!(applied.len(), 1, "the failed migration was not recorded");
-        config
-            .server_client()
-            .query_raw(&format!("DROP DATABASE `{}`", config.database))
-            .execute()
-            .await
-            .unwrap();
     }
 }

@@ -652,8 +652,8 @@ mod tests {
         });
         assert_eq!(
             bound(&count_by(&filter, GroupBy::Level)),
-            "SELECT toString(level) AS group_key, count() AS hits FROM logs WHERE 0 \
-             GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT 100"
+            "SELECT toString(level) AS group_key, count() AS hits, sum(length(message)) AS bytes \
+             FROM logs WHERE 0 GROUP BY group_key ORDER BY hits DESC, group_key ASC LIMIT 100"
         );
     }
 

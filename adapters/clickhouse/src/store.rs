@@ -516,62 +516,6 @@ mod tests {
     use domain::FilterDraft;
 
     use super::*;
-    use crate::errors::ErrorKind;
-
-    fn test_config(suffix: &str) -> ClickHouseConfig {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        ClickHouseConfig {
-            url: std::env::var("TEST_CLICKHOUSE_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            database: format!("test_{}_{nanos}_{suffix}", std::process::id()),
-            ..ClickHouseConfig::default()
-        }
-    }
-
-    async fn drop_database(config: &ClickHouseConfig) {
-        config
-            .server_client()
-            .query_raw(&format!("DROP DATABASE `{}`", config.database))
-            .execute()
-            .await
-            .unwrap();
-    }
-
-    /// Needs a real server, like the tests in `tests/`: `TEST_CLICKHOUSE_URL`.
-    #[tokio::test]
-    async fn a_service_filter_uses_the_primary_key_in_both_steps_of_a_page_read() {
-        let config = test_config("pk");
-        crate::apply_migrations(&config).await.unwrap();
-        let store = ClickHouseLogStore::new(&config);
-        let event =
-            application::testing::sample_event("auth", domain::Level::Info, "m", Timestamp::now());
-        store.insert(std::slice::from_ref(&event)).await.unwrap();
-        let filter = Filter::from_draft(FilterDraft {
-            services: vec!["auth".into(), "billing".into()],
-            ..FilterDraft::default()
-        })
-        .unwrap();
-
-        // With `force_primary_key` the server refuses (code 277) a query whose conditions cannot
-        // be answered from the primary index, as `has(['auth'], service)` cannot on 18.16.
-        let keys = store
-            .read(&sql::page_keys(&filter))
-            .with_setting("force_primary_key", "1")
-            .fetch_all::<PageKey>()
-            .await;
-        let keys = keys.unwrap();
-        let rows = store
-            .read(&sql::rows_by_keys(&keys, filter.order()))
-            .with_setting("force_primary_key", "1")
-            .fetch_all::<LogRow>()
-            .await;
-
-        assert_eq!(rows.unwrap()[0].id, event.id().to_string());
-        drop_database(&config).await;
-    }
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text, "t").unwrap()
@@ -650,27 +594,5 @@ mod tests {
             ..FilterDraft::default()
         });
         assert!(first_hour(&unbounded_oldest_first, now).is_none());
-    }
-
-    /// Needs a real server: what it answers when a query passes `max_execution_time`.
-    #[tokio::test]
-    async fn a_query_stopped_by_the_server_time_limit_is_a_timeout() {
-        let config = test_config("slow");
-        let client = config.server_client();
-
-        let error = client
-            .query("SELECT sleep(0.5) FROM numbers(5)")
-            .with_setting("max_execution_time", "1")
-            .with_setting("max_block_size", "1")
-            .with_setting("wait_end_of_query", "1")
-            .fetch_all::<u8>()
-            .await
-            .unwrap_err();
-
-        assert_eq!(
-            crate::errors::kind_of(&error, Operation::Query),
-            ErrorKind::TimedOut,
-            "{error}"
-        );
     }
 }

@@ -1,7 +1,10 @@
 //! The migration runner against a real server.
 
 use clickhouse::Row;
-use clickhouse_adapter::{apply_migrations, embedded_migrations};
+use clickhouse_adapter::testing::apply_migrations_from;
+use clickhouse_adapter::{
+    EmbeddedMigration, MigrationError, apply_migrations, embedded_migrations,
+};
 use serde::Deserialize;
 
 use crate::common::{TestDatabase, config_for_new_database};
@@ -115,4 +118,37 @@ async fn an_unreachable_server_is_a_retryable_migration_error() {
     let error = apply_migrations(&config).await.unwrap_err();
 
     assert!(error.is_retryable(), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_failing_statement_names_its_file_and_statement_and_is_not_recorded() {
+    let config = config_for_new_database();
+    let broken = [EmbeddedMigration {
+        version: 7,
+        name: "007_broken.sql",
+        sql: "CREATE TABLE IF NOT EXISTS t (x UInt8) ENGINE = Memory;\n-- typo next\nSELEC 1;",
+    }];
+
+    let error = apply_migrations_from(&config, &broken).await.unwrap_err();
+
+    match &error {
+        MigrationError::Statement {
+            file, statement, ..
+        } => assert_eq!((*file, statement.as_str()), ("007_broken.sql", "SELEC 1")),
+        other => panic!("expected a statement error, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "migration 007_broken.sql failed on `SELEC 1`"
+    );
+    assert!(!error.is_retryable());
+    let fixed = [EmbeddedMigration {
+        sql: "CREATE TABLE IF NOT EXISTS t (x UInt8) ENGINE = Memory",
+        ..broken[0]
+    }];
+    let applied = apply_migrations_from(&config, &fixed).await.unwrap();
+    assert_eq!(applied.len(), 1, "the failed migration was not recorded");
+    let database = TestDatabase { config };
+    assert_eq!(recorded_versions(&database).await, [7]);
+    database.drop().await;
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use application::ports::{LogReader, LogWriter, StoreError};
 use application::testing::sample_event;
-use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore};
+use clickhouse_adapter::{ClickHouseConfig, ClickHouseLogStore, testing};
 use domain::{
     EventId, Filter, FilterDraft, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName,
     SpanId, Timestamp, TraceId,
@@ -356,5 +356,46 @@ async fn rows_the_table_cannot_hold_are_rejected() {
 async fn a_healthy_server_answers_the_health_check() {
     let database = TestDatabase::migrated().await;
     LogWriter::health(&database.store()).await.unwrap();
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn a_query_stopped_by_the_server_time_limit_is_a_timeout() {
+    let database = TestDatabase::empty().await;
+
+    let error = database
+        .client()
+        .query("SELECT sleep(0.5) FROM numbers(5)")
+        .with_setting("max_execution_time", "1")
+        .with_setting("max_block_size", "1")
+        .with_setting("wait_end_of_query", "1")
+        .fetch_all::<u8>()
+        .await
+        .unwrap_err();
+
+    let error = testing::query_error(error);
+    assert!(matches!(error, StoreError::TimedOut(_)), "{error:?}");
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn a_service_filter_uses_the_primary_key_in_both_steps_of_a_page_read() {
+    let database = TestDatabase::migrated().await;
+    let store = database.store();
+    let event = sample_event("auth", Level::Info, "m", at(0));
+    store.insert(std::slice::from_ref(&event)).await.unwrap();
+    let filter = Filter::from_draft(FilterDraft {
+        services: vec!["auth".into(), "billing".into()],
+        ..FilterDraft::default()
+    })
+    .unwrap();
+
+    // `has(['auth'], service)` could not use the index on 18.16; `force_primary_key` makes the
+    // server refuse such a step (code 277) instead of scanning.
+    let ids = testing::page_ids_with_primary_key_forced(&store, &filter)
+        .await
+        .unwrap();
+
+    assert_eq!(ids, [event.id().to_string()]);
     database.drop().await;
 }
