@@ -104,6 +104,8 @@ enum Segment {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AllowedMethods {
     paths: Vec<PathMethods>,
+    /// For a route outside the document: the methods it serves, whatever the path.
+    fixed: Option<HeaderValue>,
 }
 
 /// The operation keys of an OpenAPI path item that are methods.
@@ -140,11 +142,23 @@ impl AllowedMethods {
                 })
             })
             .collect();
-        Self { paths }
+        Self { paths, fixed: None }
+    }
+
+    /// One `Allow` for every path: for a route outside the OpenAPI document, which names the
+    /// methods it serves itself, as the header writes them (`GET, POST, HEAD`).
+    pub(crate) fn fixed(allow: &'static str) -> Self {
+        Self {
+            paths: Vec::new(),
+            fixed: Some(HeaderValue::from_static(allow)),
+        }
     }
 
     /// The `Allow` value of `path`, when the document has it.
     pub(crate) fn allow(&self, path: &str) -> Option<&HeaderValue> {
+        if let Some(fixed) = &self.fixed {
+            return Some(fixed);
+        }
         let requested: Vec<&str> = split(path).collect();
         self.paths
             .iter()
@@ -208,37 +222,6 @@ impl<E: Endpoint> Endpoint for AllowOn405<E> {
     }
 }
 
-/// Adds a fixed `Allow` to every 405 of `inner` that lacks one: for routes outside the OpenAPI
-/// document, which name the methods they serve themselves.
-pub(crate) struct AllowOn405Of<E> {
-    inner: E,
-    allow: HeaderValue,
-}
-
-impl<E: Endpoint> AllowOn405Of<E> {
-    /// `allow`: the methods `inner` serves, as the header writes them (`GET, POST, HEAD`).
-    pub(crate) fn new(inner: E, allow: &'static str) -> Self {
-        Self {
-            inner,
-            allow: HeaderValue::from_static(allow),
-        }
-    }
-}
-
-impl<E: Endpoint> Endpoint for AllowOn405Of<E> {
-    type Output = Response;
-
-    async fn call(&self, request: Request) -> Result<Response> {
-        let mut response = self.inner.get_response(request).await;
-        if response.status() == StatusCode::METHOD_NOT_ALLOWED
-            && !response.headers().contains_key(ALLOW)
-        {
-            response.headers_mut().insert(ALLOW, self.allow.clone());
-        }
-        Ok(response)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -287,5 +270,13 @@ mod tests {
         assert_eq!(allow("/label//values"), None);
         assert_eq!(allow("/logs/else"), None);
         assert_eq!(allow("/nothing"), None);
+
+        let fixed = AllowedMethods::fixed("GET, POST, HEAD");
+        assert_eq!(
+            fixed
+                .allow("/anything/at/all")
+                .map(|value| value.to_str().unwrap()),
+            Some("GET, POST, HEAD")
+        );
     }
 }

@@ -33,7 +33,7 @@ use poem::web::{Data, Path};
 use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 
 use crate::common::access::authorize;
-use crate::common::openapi::AllowOn405Of;
+use crate::common::openapi::{AllowOn405, AllowedMethods};
 use crate::common::timeout::RequestTimeout;
 use answer::LokiError;
 use params::Params;
@@ -102,12 +102,12 @@ fn served<E: Endpoint<Output = Response>>(
     endpoint: E,
     allow: &'static str,
     deadline: Duration,
-) -> AllowOn405Of<RequestTimeout<E>> {
-    AllowOn405Of::new(
+) -> AllowOn405<RequestTimeout<E>> {
+    AllowOn405::new(
         RequestTimeout::new(endpoint, deadline)
             .exempt(&[LOKI_TAIL_PATH])
             .answering(answer::request_timed_out),
-        allow,
+        AllowedMethods::fixed(allow),
     )
 }
 
