@@ -46,11 +46,15 @@ struct Outcome {
     duplicate_rows: u64,
     /// Every answer after the switch, from a second load: all 202.
     after_switch: LoadReport,
+    /// Loads after the switch during which the sentinels moved the primary again: counted for
+    /// loss, not held to "all 202".
+    moved_during: Vec<LoadReport>,
 }
 
 impl Outcome {
     fn lost(&self) -> u64 {
-        self.load.accepted() + self.after_switch.accepted() - self.stored
+        let moved: u64 = self.moved_during.iter().map(LoadReport::accepted).sum();
+        self.load.accepted() + self.after_switch.accepted() + moved - self.stored
     }
 }
 
@@ -153,14 +157,33 @@ async fn failover_under_load(wait_replicas: u32) -> Outcome {
     let mut load_report = load.finish().await;
     load_report.accepted_ids.extend(probe_ids);
 
-    // After the switch: nothing but 202 (the restarted node is a replica again).
-    script("ready", None).await;
-    let after = Load::start(&stack, &service, 4, Duration::from_millis(10));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after_switch = after.finish().await;
+    // After the switch: nothing but 202 (the restarted node is a replica again). The sentinels
+    // may still move the primary once more while the restarted node rejoins (a CI run saw them
+    // make it primary again 12 s after the failover, during this load: 88 answers 503 in the
+    // 252 ms the services took to follow, none lost). A load that saw the primary move is kept
+    // for the loss count, held to "only 202 or 503", and the load is measured again once settled.
+    let mut moved_during = Vec::new();
+    let after_switch = loop {
+        script("ready", None).await;
+        let primary = script("primary", None).await;
+        let after = Load::start(&stack, &service, 4, Duration::from_millis(10));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let report = after.finish().await;
+        let now = script("primary", None).await;
+        if now == primary || moved_during.len() == 2 {
+            break report;
+        }
+        println!(
+            "the primary moved from {primary} to {now} during the load after the switch: measured again"
+        );
+        moved_during.push(report);
+    };
 
     let mut wanted = load_report.accepted_ids.clone();
     wanted.extend(after_switch.accepted_ids.iter().cloned());
+    for report in &moved_during {
+        wanted.extend(report.accepted_ids.iter().cloned());
+    }
     let distinct_wanted: HashSet<&String> = wanted.iter().collect();
     assert_eq!(distinct_wanted.len(), wanted.len(), "ids are unique");
     let (stored, distinct, rows) = stored_once_settled(&stack, &wanted).await;
@@ -171,6 +194,7 @@ async fn failover_under_load(wait_replicas: u32) -> Outcome {
         stored,
         duplicate_rows: rows - distinct,
         after_switch,
+        moved_during,
     };
     println!(
         "| REDIS_WAIT_REPLICAS={} | {} sent | {} answered 202 | {} answered 503 | back to 202 \
@@ -212,6 +236,10 @@ async fn the_services_follow_a_failover_of_the_redis_primary_and_the_replica_wai
 
     for outcome in [&without_wait, &with_wait] {
         assert_only_202_and_503(&outcome.load);
+        outcome
+            .moved_during
+            .iter()
+            .for_each(assert_only_202_and_503);
         assert!(outcome.load.accepted() > 0, "{outcome:?}");
         // Once switched, the services stay on the new primary: every request is accepted.
         assert_eq!(
