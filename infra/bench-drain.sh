@@ -81,7 +81,7 @@ wait_http "http://127.0.0.1:$ingestion_port/health" 30 "" "$!" || die "ingestion
 "$BIN/loadgen" batch --url "http://127.0.0.1:$ingestion_port" --connections 4 --events "$EVENTS" \
     --batch 1000 >"$WORK/results/preload.json" || die "preloading failed"
 stop_started
-queued="$(redis LLEN "$SOURCE_KEY")"
+queued="$(redis GET "$SOURCE_KEY:events")"
 [[ "$queued" == "$EVENTS" ]] || die "the source list holds $queued events, not $EVENTS"
 
 # ------------------------------------------------------------------ one run
@@ -89,7 +89,7 @@ queued="$(redis LLEN "$SOURCE_KEY")"
 drain_run() {
     local workers="$1" round="$2" i port ports=() pids=()
     ch "DROP DATABASE IF EXISTS $DATABASE" >/dev/null
-    redis DEL "$QUEUE_KEY" >/dev/null
+    redis DEL "$QUEUE_KEY" "$QUEUE_KEY:events" >/dev/null
     for ((i = 1; i <= workers; i++)); do
         port="$(free_port "${ports[@]}")"
         ports+=("$port")
@@ -108,6 +108,7 @@ drain_run() {
     redis_mark="$(cpu_seconds "$REDIS_PID")"
     clickhouse_mark="$(cpu_seconds "$CLICKHOUSE_PID")"
     start="$(date +%s.%N)"
+    redis COPY "$SOURCE_KEY:events" "$QUEUE_KEY:events" REPLACE >/dev/null
     redis COPY "$SOURCE_KEY" "$QUEUE_KEY" REPLACE >/dev/null
     local deadline=$((SECONDS + 600))
     while ((count < EVENTS)); do

@@ -776,14 +776,21 @@ impl Stack {
             .unwrap()
     }
 
-    /// Length of this stack's queue list.
+    /// Events in this stack's queue list, counted document by document (an element holds the
+    /// documents of one push, one per line).
     pub async fn queue_length(&self) -> u64 {
         let mut redis = self.redis().await;
-        redis::cmd("LLEN")
+        let elements: Vec<String> = redis::cmd("LRANGE")
             .arg(&self.queue_key)
+            .arg(0)
+            .arg(-1)
             .query_async(&mut redis)
             .await
-            .unwrap()
+            .unwrap();
+        elements
+            .iter()
+            .map(|element| element.lines().count() as u64)
+            .sum()
     }
 
     /// Polls `GET /logs?query` until it returns at least `count` logs or `within` passes.

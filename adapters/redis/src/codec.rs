@@ -1,4 +1,11 @@
-//! The JSON document one queued event is stored as, and its conversion to and from the domain.
+//! The JSON document one queued event is stored as, its conversion to and from the domain, and
+//! the queue elements that hold those documents.
+//!
+//! An element of the queue list holds the documents of one or more events pushed together, one
+//! per line (NDJSON without a final newline): `redis-cli LRANGE` still shows readable JSON, and
+//! an element of one event is the single document versions before queued, so either version
+//! drains the other's queue. JSON text never holds a raw newline (serde_json escapes it inside
+//! strings), so the lines of an element are exactly its documents.
 
 use std::collections::BTreeMap;
 
@@ -67,6 +74,15 @@ impl Serialize for MetadataRef<'_> {
 }
 
 pub(crate) fn encode(event: &LogEvent) -> Result<String, serde_json::Error> {
+    // Most documents are a few hundred bytes: one allocation instead of several doublings.
+    let mut bytes = Vec::with_capacity(256 + event.parts().message.as_str().len());
+    write_document(&mut bytes, event)?;
+    // serde_json writes valid UTF-8 from `&str` fields.
+    String::from_utf8(bytes).map_err(|error| serde::ser::Error::custom(error.utf8_error()))
+}
+
+/// Appends the queue document of `event` to `bytes`.
+fn write_document(bytes: &mut Vec<u8>, event: &LogEvent) -> Result<(), serde_json::Error> {
     let parts = event.parts();
     let (id, trace_id) = (parts.id.text(), parts.trace_id.text());
     let span_id = parts.span_id.map(|span| span.text());
@@ -81,11 +97,55 @@ pub(crate) fn encode(event: &LogEvent) -> Result<String, serde_json::Error> {
         trace_id: trace_id.as_str(),
         span_id: span_id.as_ref().map(|span| span.as_str()),
     };
-    // Most documents are a few hundred bytes: one allocation instead of several doublings.
-    let mut bytes = Vec::with_capacity(256 + parts.message.as_str().len());
-    serde_json::to_writer(&mut bytes, &document)?;
-    // serde_json writes valid UTF-8 from `&str` fields.
-    String::from_utf8(bytes).map_err(|error| serde::ser::Error::custom(error.utf8_error()))
+    serde_json::to_writer(bytes, &document)
+}
+
+/// Most events in one element: a push of more is split, so that a consumer's batch (which
+/// takes whole elements) can come close to its size.
+pub(crate) const ELEMENT_MAX_EVENTS: usize = 1_000;
+
+/// An element is closed once it holds this many bytes (a single larger event is an element of
+/// its own).
+pub(crate) const ELEMENT_MAX_BYTES: usize = 1 << 20;
+
+/// The queue elements holding `events`, in order: one per [`ELEMENT_MAX_EVENTS`] events or
+/// [`ELEMENT_MAX_BYTES`] bytes, whichever comes first.
+pub(crate) fn encode_elements(events: &[LogEvent]) -> Result<Vec<String>, serde_json::Error> {
+    let mut elements = Vec::new();
+    let mut element = Vec::new();
+    let mut count = 0;
+    for (index, event) in events.iter().enumerate() {
+        if count == ELEMENT_MAX_EVENTS || element.len() >= ELEMENT_MAX_BYTES {
+            elements.push(std::mem::take(&mut element));
+            count = 0;
+        }
+        if count > 0 {
+            element.push(b'\n');
+        }
+        write_document(&mut element, event)?;
+        if count == 0 {
+            // Room for the rest of the element, guessed from its first document: one
+            // allocation instead of a dozen doublings.
+            let rest = (events.len() - index - 1).min(ELEMENT_MAX_EVENTS - 1);
+            element.reserve(((element.len() + 1) * rest).min(ELEMENT_MAX_BYTES));
+        }
+        count += 1;
+    }
+    if count > 0 {
+        elements.push(element);
+    }
+    elements
+        .into_iter()
+        .map(|bytes| {
+            // serde_json writes valid UTF-8 from `&str` fields, and newlines are ASCII.
+            String::from_utf8(bytes).map_err(|error| serde::ser::Error::custom(error.utf8_error()))
+        })
+        .collect()
+}
+
+/// The documents of one queue element, in the order they were pushed.
+pub(crate) fn documents(element: &str) -> std::str::Split<'_, char> {
+    element.split('\n')
 }
 
 pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
@@ -109,8 +169,9 @@ pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
     }))
 }
 
-/// When a queued document's event was received, read without decoding the whole event.
-pub(crate) fn received_at(raw: &str) -> Option<Timestamp> {
+/// When the first event of a queue element was received, read without decoding the whole event.
+pub(crate) fn received_at(element: &str) -> Option<Timestamp> {
+    let raw = documents(element).next()?;
     #[derive(Deserialize)]
     struct Received {
         observed_timestamp: u64,
@@ -230,6 +291,55 @@ mod tests {
             assert_eq!(borrowed, owned_document(event));
             assert_eq!(&decode(&borrowed).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn elements_hold_at_most_a_thousand_events_or_about_a_mebibyte_one_document_a_line() {
+        let small: Vec<LogEvent> = (0..2_001)
+            .map(|i| sample_event("svc", Level::Info, &format!("line\n{i}"), Timestamp::now()))
+            .collect();
+        let elements = encode_elements(&small).unwrap();
+        let counts: Vec<usize> = elements.iter().map(|e| documents(e).count()).collect();
+        assert_eq!(counts, [1_000, 1_000, 1]);
+        let decoded: Vec<LogEvent> = elements
+            .iter()
+            .flat_map(|element| documents(element).map(|line| decode(line).unwrap()))
+            .collect();
+        assert_eq!(
+            decoded, small,
+            "in order, intact, newlines in messages escaped"
+        );
+        assert_eq!(
+            elements[2],
+            encode(&small[2_000]).unwrap(),
+            "one event: its document"
+        );
+
+        let big_message = "m".repeat(300 * 1024);
+        let big: Vec<LogEvent> = (0..9)
+            .map(|_| {
+                let draft = domain::LogEventDraft {
+                    service: "svc".into(),
+                    level: "info".into(),
+                    message: big_message.clone(),
+                    ..domain::LogEventDraft::default()
+                };
+                LogEvent::from_draft_with_limits(
+                    draft,
+                    Timestamp::now(),
+                    TraceId::generate(),
+                    &CEILING,
+                )
+                .unwrap()
+            })
+            .collect();
+        let counts: Vec<usize> = encode_elements(&big)
+            .unwrap()
+            .iter()
+            .map(|e| documents(e).count())
+            .collect();
+        assert_eq!(counts, [4, 4, 1], "closed once past 1 MiB");
+        assert!(encode_elements(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The queue ports (`QueueProducer`, `QueueConsumer`) on a Redis list, with the reliable-queue pattern.
 //!
-//! Producers `LPUSH` one JSON document per event onto the queue key (default `logs_queue`), so the
-//! operator commands `LLEN logs_queue` and `LRANGE logs_queue 0 4` show what is waiting. A consumer
-//! moves batches from the other end, atomically, into processing lists of its own
+//! Producers `LPUSH` one element per push onto the queue key (default `logs_queue`): the JSON
+//! documents of its events, one per line, so the operator command `LRANGE logs_queue 0 4` shows
+//! what is waiting, and `GET logs_queue:events` how many events (a counter every script keeps in
+//! step with the list, see `scripts`). A consumer moves batches of events from the other end,
+//! atomically, into processing lists of its own
 //! (`logs_queue:processing:<consumer>:<batch>`) and removes them only when told they are stored.
 //! Each consumer holds a lease (`logs_queue:lease:<consumer>`, renewed by heartbeats): what a
 //! consumer left behind is put back at its own next start, or by any other consumer once its lease

@@ -2,7 +2,8 @@
 //! with the reliable-queue pattern. `sharded` puts one or more of them behind the ports.
 //!
 //! Keys, for shard name `Q` (the queue key, or `{<queue key>:<n>}` with several shards) and
-//! consumer `C`: `Q` (the queue), `Q:processing:C:<batch>` (one list
+//! consumer `C`: `Q` (the queue: elements of one or more events, see `codec`), `Q:events` (how
+//! many events it holds), `Q:processing:C:<batch>` (one list
 //! per reserved batch), `Q:batches:C` (the set of C's batch lists), `Q:lease:C` (C's lease, a key
 //! that expires), `Q:consumers` (the set of consumers), `Q:dead` (dead letters).
 
@@ -17,7 +18,7 @@ use redis::{AsyncCommands, RedisError};
 use tracing::{info, warn};
 
 use crate::breaker::Breaker;
-use crate::codec::{decode, encode, received_at};
+use crate::codec::{decode, documents, encode, encode_elements, received_at};
 use crate::config::RedisConfig;
 use crate::connection::{Link, RedisConnection};
 use crate::errors::classify;
@@ -78,9 +79,9 @@ pub enum RedisQueueError {
 /// How many items each list of a queue holds, for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueSizes {
-    /// Queued and not yet reserved.
+    /// Events queued and not yet reserved.
     pub queued: u64,
-    /// Reserved by this consumer and not yet acknowledged (its processing lists).
+    /// Events reserved by this consumer and not yet acknowledged (its processing lists).
     pub processing: u64,
     /// In the dead-letter list.
     pub dead_letters: u64,
@@ -102,12 +103,31 @@ pub struct DeadLetter {
     pub payload: String,
 }
 
+/// Elements to take out of a batch list, and elements to put in their place.
+#[derive(Debug, Default)]
+struct BatchRepair {
+    removed: Vec<String>,
+    replacements: Vec<String>,
+}
+
+/// The events a queue holds, from its length in elements and its event counter, as the scripts
+/// count them (`queued_events` in `scripts`).
+fn queued_events(length: u64, counted: Option<u64>) -> u64 {
+    if length == 0 {
+        0
+    } else {
+        counted.unwrap_or(0).max(length)
+    }
+}
+
 /// The consumer name of a handle that only pushes; its consumer keys are never used.
 pub(crate) const PRODUCER: &str = "-producer-";
 
 #[derive(Clone)]
 pub(crate) struct Keys {
     queue: String,
+    /// How many events the queue holds (a counter; see `scripts`).
+    events: String,
     consumer: String,
     consumers: String,
     batches: String,
@@ -131,6 +151,7 @@ impl Keys {
             .unwrap_or(0);
         Self {
             queue: queue.to_owned(),
+            events: format!("{queue}:events"),
             consumer: consumer.to_owned(),
             consumers: format!("{queue}:consumers"),
             batches: format!("{queue}:batches:{consumer}"),
@@ -252,6 +273,7 @@ impl ShardQueue {
                 .key(&self.keys.batches)
                 .key(&self.keys.dead)
                 .key(&self.keys.dead_dropped)
+                .key(&self.keys.events)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|error| self.fail(error))?;
@@ -269,18 +291,19 @@ impl ShardQueue {
         scripts::REQUEUE_DEAD
             .key(&self.keys.dead)
             .key(&self.keys.queue)
+            .key(&self.keys.events)
             .arg(limit)
             .invoke_async(&mut connection)
             .await
             .map_err(|error| self.fail(error))
     }
 
-    /// Adds dead letters, removing `from_batch` items from a batch list in the same step. Past
-    /// the cap the oldest dead letters go: logged, and counted in Redis for the metrics.
+    /// Adds dead letters, replacing elements of a batch list in the same step. Past the cap the
+    /// oldest dead letters go: logged, and counted in Redis for the metrics.
     async fn append_dead_letters(
         &self,
         letters: &[DeadLetter],
-        from_batch: Option<(&str, Vec<String>)>,
+        in_batch: Option<(&str, BatchRepair)>,
     ) -> Result<(), QueueError> {
         if letters.is_empty() {
             return Ok(());
@@ -295,12 +318,17 @@ impl ShardQueue {
             .key(&self.keys.dead)
             .key(&self.keys.dead_dropped)
             .arg(self.dead_letter_cap);
-        match from_batch {
-            Some((batch, items)) => {
-                invocation.key(batch).arg(items.len()).arg(items);
+        match in_batch {
+            Some((batch, repair)) => {
+                invocation
+                    .key(batch)
+                    .arg(repair.removed.len())
+                    .arg(repair.removed)
+                    .arg(repair.replacements.len())
+                    .arg(repair.replacements);
             }
             None => {
-                invocation.arg(0);
+                invocation.arg(0).arg(0);
             }
         }
         invocation.arg(documents);
@@ -331,7 +359,7 @@ impl ShardQueue {
 
     /// Answers `Full` at once, without asking Redis, while the depth last seen (by a push or a
     /// check at most `DEPTH_RECHECK_AFTER` ago) leaves no room for `adding` events; a full queue
-    /// then costs Redis at most a few LLEN a second, whatever the request rate. The push itself
+    /// then costs Redis at most a few reads of its count a second, whatever the request rate. The push itself
     /// checks the capacity exactly.
     async fn ensure_room(&self, adding: u64) -> Result<(), QueueError> {
         if self.capacity == 0 || self.depth.depth.load(Ordering::Relaxed) + adding <= self.capacity
@@ -348,11 +376,13 @@ impl ShardQueue {
         };
         if stale {
             let mut connection = self.connection().await?;
-            let depth: u64 = connection
+            let (length, counted): (u64, Option<u64>) = redis::pipe()
                 .llen(&self.keys.queue)
+                .get(&self.keys.events)
+                .query_async(&mut connection)
                 .await
                 .map_err(|error| self.fail(error))?;
-            self.record_depth(depth);
+            self.record_depth(queued_events(length, counted));
         }
         let depth = self.depth.depth.load(Ordering::Relaxed);
         if depth + adding > self.capacity {
@@ -403,6 +433,7 @@ impl ShardQueue {
             .key(&self.keys.queue)
             .key(&self.keys.consumers)
             .key(&self.keys.redelivered)
+            .key(&self.keys.events)
             .arg(consumer)
             .arg(if force { "1" } else { "0" })
             .invoke_async(&mut connection)
@@ -454,19 +485,18 @@ impl ShardQueue {
             return Ok(());
         }
         self.ensure_room(events.len() as u64).await?;
-        let documents = events
-            .iter()
-            .map(encode)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| QueueError::Failed(Box::new(error)))?;
+        let elements =
+            encode_elements(events).map_err(|error| QueueError::Failed(Box::new(error)))?;
         let mut connection = self.connection().await?;
         // One script: capacity check and multi-value LPUSH in one atomic round trip, so
         // concurrent pushes cannot overshoot the capacity. It answers the new depth.
         let mut invocation = scripts::PUSH.prepare_invoke();
         invocation
             .key(&self.keys.queue)
+            .key(&self.keys.events)
             .arg(self.capacity)
-            .arg(documents);
+            .arg(events.len())
+            .arg(elements);
         let answer: i64 = if self.wait_replicas == 0 {
             invocation
                 .invoke_async(&mut connection)
@@ -558,6 +588,7 @@ impl QueueConsumer for ShardQueue {
             .key(&batch)
             .key(&self.keys.batches)
             .key(&self.keys.redelivered)
+            .key(&self.keys.events)
             .arg(max)
             .invoke_async(&mut connection)
             .await
@@ -568,23 +599,37 @@ impl QueueConsumer for ShardQueue {
         let redelivered: usize = raw.remove(0).parse().unwrap_or(0);
         raw.reverse();
         let mut events = Vec::with_capacity(raw.len());
-        let mut undecodable = Vec::new();
-        for item in raw {
-            match decode(&item) {
-                Ok(event) => events.push(event),
-                Err(error) => {
-                    warn!(error = %error, dead_letter = %self.keys.dead, "undecodable queue item dead-lettered");
-                    undecodable.push((item, error.to_string()));
+        let mut letters = Vec::new();
+        let mut repair = BatchRepair::default();
+        for element in raw {
+            let mut kept: Option<Vec<&str>> = None;
+            for (index, document) in documents(&element).enumerate() {
+                match decode(document) {
+                    Ok(event) => {
+                        events.push(event);
+                        if let Some(kept) = &mut kept {
+                            kept.push(document);
+                        }
+                    }
+                    Err(error) => {
+                        warn!(error = %error, dead_letter = %self.keys.dead, "undecodable queue item dead-lettered");
+                        letters.push(self.letter(document.to_owned(), &error.to_string()));
+                        // The documents before this one are kept; from now on each is noted.
+                        kept.get_or_insert_with(|| documents(&element).take(index).collect());
+                    }
                 }
             }
+            if let Some(kept) = kept {
+                if !kept.is_empty() {
+                    repair.replacements.push(kept.join("\n"));
+                }
+                repair.removed.push(element);
+            }
         }
-        if !undecodable.is_empty() {
-            let letters: Vec<DeadLetter> = undecodable
-                .iter()
-                .map(|(item, error)| self.letter(item.clone(), error))
-                .collect();
-            let items = undecodable.into_iter().map(|(item, _)| item).collect();
-            self.append_dead_letters(&letters, Some((&batch, items)))
+        if !letters.is_empty() {
+            // The element leaves the batch with its undecodable documents, and what decoded
+            // takes its place: a redelivered batch does not dead-letter them again.
+            self.append_dead_letters(&letters, Some((&batch, repair)))
                 .await?;
         }
         Ok(Reservation {
@@ -619,6 +664,7 @@ impl QueueConsumer for ShardQueue {
             .key(&self.keys.queue)
             .key(&self.keys.batches)
             .key(&self.keys.redelivered)
+            .key(&self.keys.events)
             .invoke_async(&mut connection)
             .await
             .map_err(|error| self.fail(error))?;
@@ -635,14 +681,15 @@ impl QueueConsumer for ShardQueue {
 
     async fn backlog(&self) -> Result<Backlog, QueueError> {
         let mut connection = self.connection().await?;
-        let (depth, oldest): (u64, Option<String>) = redis::pipe()
+        let (length, counted, oldest): (u64, Option<u64>, Option<String>) = redis::pipe()
             .llen(&self.keys.queue)
+            .get(&self.keys.events)
             .lindex(&self.keys.queue, -1)
             .query_async(&mut connection)
             .await
             .map_err(|error| self.fail(error))?;
         Ok(Backlog {
-            depth,
+            depth: queued_events(length, counted),
             oldest_received_at: oldest.as_deref().and_then(received_at),
         })
     }

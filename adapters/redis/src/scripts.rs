@@ -13,35 +13,101 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: queue. ARGV: capacity (0: none), then the documents.
-/// Pushes all documents unless that would take the queue past its capacity; answers the new
-/// depth, or -(depth + 1) when it refused.
-const PUSH_LUA: &str = r"
-local capacity = tonumber(ARGV[1])
-local depth = redis.call('LLEN', KEYS[1])
-if capacity > 0 and depth + #ARGV - 1 > capacity then return -depth - 1 end
-for i = 2, #ARGV, 1000 do
-  depth = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+/// Functions the scripts below share (prepended to each that uses them).
+///
+/// A queue element holds one or more events, one JSON document per line (see `codec`); elements
+/// queued by a version with one event per element are simply one line. The queue's event count is
+/// kept in a counter key beside the list (`<queue>:events`), set by every script that moves
+/// elements in or out of the list; where the counter is missing (a queue filled by that older
+/// version) or below the element count (pushes of that version during an upgrade), the list's
+/// length stands in for it, and an empty list counts 0 whatever the counter says.
+const SHARED_LUA: &str = r"
+local function events_in(item)
+  local count, at = 1, 1
+  while true do
+    at = string.find(item, '\n', at, true)
+    if not at then return count end
+    count, at = count + 1, at + 1
+  end
 end
-return depth
+local function queued_events(queue, counter)
+  local length = redis.call('LLEN', queue)
+  if length == 0 then return 0 end
+  return math.max(tonumber(redis.call('GET', counter) or '0'), length)
+end
+local function events_of_list(list)
+  local count = 0
+  for _, item in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    count = count + events_in(item)
+  end
+  return count
+end
 ";
 
-/// KEYS: queue, batch list, consumer's batch set, redelivered counter. ARGV: max.
-/// Moves up to `max` of the oldest queued items into a new batch list and returns how many of
-/// them were delivered before (the counter, taken down by as many), then the items, newest first.
-/// Redelivered items wait at the consuming end, so the next batches reserved hold them, whichever
-/// consumer reserves them.
+/// KEYS: queue, event counter. ARGV: capacity in events (0: none), the number of events, then
+/// the elements holding them. Pushes all elements unless their events would take the queue past
+/// its capacity; answers the new event count, or -(count + 1) when it refused.
+const PUSH_LUA: &str = r"
+local capacity, adding = tonumber(ARGV[1]), tonumber(ARGV[2])
+local queued = queued_events(KEYS[1], KEYS[2])
+if capacity > 0 and queued + adding > capacity then return -queued - 1 end
+for i = 3, #ARGV, 1000 do
+  redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+queued = queued + adding
+redis.call('SET', KEYS[2], queued)
+return queued
+";
+
+/// KEYS: queue, batch list, consumer's batch set, redelivered counter, event counter. ARGV: max.
+/// Moves up to `max` of the oldest queued events into a new batch list and returns how many of
+/// them were delivered before (the redelivered counter, taken down by as many), then the batch's
+/// elements, newest first. An element holding more events than the batch has room for is split:
+/// its oldest documents go into the batch, the rest stays queued as the oldest element.
+/// Redelivered events wait at the consuming end, so the next batches reserved hold them,
+/// whichever consumer reserves them. Whole elements move with `LMOVE`, so that the append-only
+/// file (which records a script's write commands) gets the command, not the events' bytes a
+/// second time. Elements are read from the consuming end a few at a time:
+/// one, then as many as the room left would hold at the sizes seen so far (at most 64), so that
+/// no more than about one element past the batch is copied, whether elements hold one event or a
+/// thousand.
 const RESERVE_LUA: &str = r"
 local max = tonumber(ARGV[1])
 if max <= 0 then return {} end
-local items = redis.call('LRANGE', KEYS[1], -max, -1)
-if #items == 0 then return items end
-redis.call('LTRIM', KEYS[1], 0, -#items - 1)
-for i = 1, #items, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+local queued = queued_events(KEYS[1], KEYS[5])
+local oldest_first, whole, taken, rest = {}, 0, 0, nil
+while taken < max and not rest do
+  local wanted = 1
+  if whole > 0 then wanted = math.min(math.ceil((max - taken) * whole / taken), 64) end
+  local chunk = redis.call('LRANGE', KEYS[1], -whole - wanted, -whole - 1)
+  if #chunk == 0 then break end
+  for i = #chunk, 1, -1 do
+    local item = chunk[i]
+    local events = events_in(item)
+    if taken + events <= max then
+      oldest_first[#oldest_first + 1] = item
+      whole, taken = whole + 1, taken + events
+    else
+      local cut = 0
+      for _ = 1, max - taken do cut = string.find(item, '\n', cut + 1, true) end
+      oldest_first[#oldest_first + 1] = string.sub(item, 1, cut - 1)
+      rest = string.sub(item, cut + 1)
+      taken = max
+    end
+    if taken >= max then break end
+  end
 end
+if taken == 0 then return {} end
+for _ = 1, whole do redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') end
+if rest then
+  redis.call('LSET', KEYS[1], -1, rest)
+  redis.call('LPUSH', KEYS[2], oldest_first[#oldest_first])
+end
+redis.call('SET', KEYS[5], math.max(queued - taken, 0))
+local items = {}
+for i = #oldest_first, 1, -1 do items[#items + 1] = oldest_first[i] end
 redis.call('SADD', KEYS[3], KEYS[2])
-local redelivered = math.min(tonumber(redis.call('GET', KEYS[4]) or '0'), #items)
+local redelivered = math.min(tonumber(redis.call('GET', KEYS[4]) or '0'), taken)
 if redelivered > 0 then redis.call('DECRBY', KEYS[4], redelivered) end
 table.insert(items, 1, tostring(redelivered))
 return items
@@ -55,49 +121,56 @@ redis.call('SREM', KEYS[2], KEYS[1])
 return 0
 ";
 
-/// KEYS: batch list, queue, consumer's batch set, redelivered counter.
-/// Returns one batch to the consuming end of the queue, in order, counted as delivered before;
-/// answers how many items.
+/// KEYS: batch list, queue, consumer's batch set, redelivered counter, event counter.
+/// Returns one batch to the consuming end of the queue, in order (element by element with
+/// `LMOVE`, as the reserve took them), counted as delivered before; answers how many events.
 const RELEASE_LUA: &str = r"
+local queued = queued_events(KEYS[2], KEYS[5])
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = 1, #items, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
-end
+local events = 0
+for i = 1, #items do events = events + events_in(items[i]) end
+for _ = 1, #items do redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[3], KEYS[1])
-if #items > 0 then redis.call('INCRBY', KEYS[4], #items) end
-return #items
+if events > 0 then
+  redis.call('INCRBY', KEYS[4], events)
+  redis.call('SET', KEYS[5], queued + events)
+end
+return events
 ";
 
-/// KEYS: consumer's lease, consumer's batch set, queue, consumer set, redelivered counter.
-/// ARGV: consumer id, force.
+/// KEYS: consumer's lease, consumer's batch set, queue, consumer set, redelivered counter, event
+/// counter. ARGV: consumer id, force.
 /// Unless `force` is 1, does nothing (answers -1) while the consumer's lease lives. Otherwise
 /// returns all of the consumer's batches to the consuming end of the queue, oldest batch last
 /// (so it is taken first), counted as delivered before, forgets the consumer, and answers how
-/// many items moved.
+/// many events moved.
 const RECLAIM_LUA: &str = r"
 if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local queued = queued_events(KEYS[3], KEYS[6])
 local batches = redis.call('SMEMBERS', KEYS[2])
 table.sort(batches)
 local total = 0
 for b = #batches, 1, -1 do
   local items = redis.call('LRANGE', batches[b], 0, -1)
-  for i = 1, #items, 1000 do
-    redis.call('RPUSH', KEYS[3], unpack(items, i, math.min(i + 999, #items)))
-  end
+  for i = 1, #items do total = total + events_in(items[i]) end
+  for _ = 1, #items do redis.call('LMOVE', batches[b], KEYS[3], 'LEFT', 'RIGHT') end
   redis.call('DEL', batches[b])
-  total = total + #items
 end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[4], ARGV[1])
-if total > 0 then redis.call('INCRBY', KEYS[5], total) end
+if total > 0 then
+  redis.call('INCRBY', KEYS[5], total)
+  redis.call('SET', KEYS[6], queued + total)
+end
 return total
 ";
 
-/// KEYS: dead-letter list, queue. ARGV: most entries to move.
+/// KEYS: dead-letter list, queue, event counter. ARGV: most entries to move.
 /// Puts the payloads of the oldest dead letters back on the queue as new arrivals; entries whose
 /// payload cannot be read stay where they are. Answers how many moved.
 const REQUEUE_DEAD_LUA: &str = r"
+local queued = queued_events(KEYS[2], KEYS[3])
 local moved = 0
 local limit = tonumber(ARGV[1])
 local length = redis.call('LLEN', KEYS[1])
@@ -107,39 +180,47 @@ for i = 1, math.min(limit, length) do
   local ok, letter = pcall(cjson.decode, entry)
   if ok and type(letter) == 'table' and type(letter.payload) == 'string' then
     redis.call('LPUSH', KEYS[2], letter.payload)
+    queued = queued + events_in(letter.payload)
     moved = moved + 1
   else
     redis.call('LPUSH', KEYS[1], entry)
   end
 end
+if moved > 0 then redis.call('SET', KEYS[3], queued) end
 return moved
 ";
 
-/// KEYS: queue, consumer's batch set, dead-letter list, dropped dead-letter counter.
-/// Answers {queued items, items in the consumer's batch lists, dead letters, dead letters dropped
-/// past the cap since the counter was created}, read at one instant.
+/// KEYS: queue, consumer's batch set, dead-letter list, dropped dead-letter counter, event
+/// counter. Answers {queued events, events in the consumer's batch lists, dead letters, dead
+/// letters dropped past the cap since the counter was created}, read at one instant.
 const SIZES_LUA: &str = r"
 local processing = 0
 for _, batch in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  processing = processing + redis.call('LLEN', batch)
+  processing = processing + events_of_list(batch)
 end
 local dropped = tonumber(redis.call('GET', KEYS[4]) or '0')
-return {redis.call('LLEN', KEYS[1]), processing, redis.call('LLEN', KEYS[3]), dropped}
+return {queued_events(KEYS[1], KEYS[5]), processing, redis.call('LLEN', KEYS[3]), dropped}
 ";
 
 /// KEYS: dead-letter list, dropped dead-letter counter, and optionally a batch list. ARGV: cap
-/// (0: none), the number n of batch items, n items to remove from the batch list, then the
-/// entries. Removes the items from the batch (one occurrence each) and adds the entries as the
-/// newest dead letters, at once; past the cap the oldest dead letters are removed and counted in
-/// the counter. Answers how many were removed.
+/// (0: none), the number n of batch elements to remove, those n elements, the number m of
+/// elements to add to the batch in their place, those m elements, then the entries. Replaces the
+/// elements in the batch (removing one occurrence of each) and adds the entries as the newest
+/// dead letters, at once; past the cap the oldest dead letters are removed and counted in the
+/// counter. Answers how many were removed.
 const APPEND_DEAD_LUA: &str = r"
 local cap = tonumber(ARGV[1])
 local removing = tonumber(ARGV[2])
 for i = 3, 2 + removing do
   redis.call('LREM', KEYS[3], 1, ARGV[i])
 end
+local adding = tonumber(ARGV[3 + removing])
+local first_entry = 4 + removing + adding
+if adding > 0 then
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, 4 + removing, first_entry - 1))
+end
 local length = redis.call('LLEN', KEYS[1])
-for i = 3 + removing, #ARGV, 1000 do
+for i = first_entry, #ARGV, 1000 do
   length = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if cap == 0 or length <= cap then return 0 end
@@ -148,12 +229,17 @@ redis.call('INCRBY', KEYS[2], length - cap)
 return length - cap
 ";
 
+/// A script that uses the shared functions.
+fn with_shared(body: &str) -> Script {
+    Script::new(&format!("{SHARED_LUA}{body}"))
+}
+
 // Hashed on first use, then shared by every call.
-pub(crate) static PUSH: LazyLock<Script> = LazyLock::new(|| Script::new(PUSH_LUA));
-pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(RESERVE_LUA));
+pub(crate) static PUSH: LazyLock<Script> = LazyLock::new(|| with_shared(PUSH_LUA));
+pub(crate) static RESERVE: LazyLock<Script> = LazyLock::new(|| with_shared(RESERVE_LUA));
 pub(crate) static ACKNOWLEDGE: LazyLock<Script> = LazyLock::new(|| Script::new(ACKNOWLEDGE_LUA));
-pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
-pub(crate) static RECLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(RECLAIM_LUA));
-pub(crate) static REQUEUE_DEAD: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_DEAD_LUA));
-pub(crate) static SIZES: LazyLock<Script> = LazyLock::new(|| Script::new(SIZES_LUA));
+pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| with_shared(RELEASE_LUA));
+pub(crate) static RECLAIM: LazyLock<Script> = LazyLock::new(|| with_shared(RECLAIM_LUA));
+pub(crate) static REQUEUE_DEAD: LazyLock<Script> = LazyLock::new(|| with_shared(REQUEUE_DEAD_LUA));
+pub(crate) static SIZES: LazyLock<Script> = LazyLock::new(|| with_shared(SIZES_LUA));
 pub(crate) static APPEND_DEAD: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_DEAD_LUA));

@@ -42,27 +42,244 @@ mod contract {
     );
 }
 
+/// The documents in the queue list `key`, counted line by line (not from the queue's counter),
+/// after checking that the counter says as many.
+async fn queued_documents(key: &str) -> usize {
+    let mut redis = raw_connection().await;
+    let elements: Vec<String> = redis.lrange(key, 0, -1).await.unwrap();
+    let documents = elements.iter().map(|element| element.lines().count()).sum();
+    let counted: Option<usize> = redis.get(format!("{key}:events")).await.unwrap();
+    assert_eq!(
+        counted.unwrap_or(0),
+        documents,
+        "the event counter of {key}"
+    );
+    documents
+}
+
 #[tokio::test]
-async fn operators_see_queued_events_as_json_with_llen_and_lrange() {
+async fn operators_see_queued_events_as_json_lines_with_lrange_and_their_count() {
     let key = unique_key("logs_queue");
     let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
     let event = sample_event(
         "auth-service",
         Level::Error,
-        "DB connection failed",
+        "DB connection failed\nsecond line",
         Timestamp::now(),
     );
+    let together = events(3, "together");
+    queue.push(&together).await.unwrap();
     queue.push(std::slice::from_ref(&event)).await.unwrap();
 
     let mut redis = raw_connection().await;
     let length: usize = redis.llen(&key).await.unwrap();
     let peek: Vec<String> = redis.lrange(&key, 0, 4).await.unwrap();
+    let counted: String = redis.get(format!("{key}:events")).await.unwrap();
 
-    assert_eq!(length, 1);
+    assert_eq!(length, 2, "one element per push");
+    assert_eq!(counted, "4", "GET <queue>:events counts events");
+    // The newest element: one event, one JSON document (its message's newline escaped).
     let document: serde_json::Value = serde_json::from_str(&peek[0]).unwrap();
     assert_eq!(document["service"], "auth-service");
     assert_eq!(document["level"], "ERROR");
     assert_eq!(document["id"], event.id().to_string());
+    assert_eq!(document["message"], "DB connection failed\nsecond line");
+    // The older one: three documents, one per line, in the order they were pushed.
+    let lines: Vec<serde_json::Value> = peek[1]
+        .split('\n')
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ids: Vec<String> = together.iter().map(|e| e.id().to_string()).collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|line| line["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ids
+    );
+}
+
+#[tokio::test]
+async fn a_large_push_is_split_into_elements_of_at_most_a_thousand_events_and_drains_in_order() {
+    let key = unique_key("logs_queue");
+    let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
+    let pushed = events(2_500, "many");
+    queue.push(&pushed).await.unwrap();
+
+    let mut redis = raw_connection().await;
+    let elements: Vec<String> = redis.lrange(&key, 0, -1).await.unwrap();
+    let sizes: Vec<usize> = elements.iter().map(|e| e.lines().count()).collect();
+    assert_eq!(sizes, [500, 1_000, 1_000], "newest first");
+    assert_eq!(queue.backlog().await.unwrap().depth, 2_500);
+
+    let mut drained = Vec::new();
+    loop {
+        let batch = queue.reserve(700).await.unwrap();
+        if batch.events.is_empty() {
+            break;
+        }
+        assert!(batch.events.len() <= 700, "{}", batch.events.len());
+        drained.extend(batch.events);
+        queue.acknowledge(batch.receipt).await.unwrap();
+    }
+    assert_eq!(ids(&drained), ids(&pushed));
+    assert_eq!(queued_documents(&key).await, 0);
+}
+
+#[tokio::test]
+async fn a_batch_that_ends_inside_an_element_leaves_the_rest_of_it_queued_first() {
+    let key = unique_key("logs_queue");
+    let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
+    let older = events(5, "older");
+    let newer = events(2, "newer");
+    queue.push(&older).await.unwrap();
+    queue.push(&newer).await.unwrap();
+
+    let first = queue.reserve(2).await.unwrap();
+    assert_eq!(ids(&first.events), ids(&older[..2]));
+    let mut redis = raw_connection().await;
+    let elements: Vec<String> = redis.lrange(&key, 0, -1).await.unwrap();
+    let sizes: Vec<usize> = elements.iter().map(|e| e.lines().count()).collect();
+    assert_eq!(sizes, [2, 3], "the rest of the split element is the oldest");
+    assert_eq!(queued_documents(&key).await, 5);
+
+    let second = queue.reserve(4).await.unwrap();
+    assert_eq!(
+        ids(&second.events),
+        [&ids(&older[2..])[..], &ids(&newer[..1])[..]].concat()
+    );
+    queue.release(first.receipt).await.unwrap();
+    assert_eq!(queued_documents(&key).await, 3);
+    let again = queue.reserve(10).await.unwrap();
+    assert_eq!(again.redelivered, 2);
+    assert_eq!(
+        ids(&again.events),
+        [&ids(&older[..2])[..], &ids(&newer[1..])[..]].concat()
+    );
+    queue.acknowledge(again.receipt).await.unwrap();
+    queue.acknowledge(second.receipt).await.unwrap();
+    assert_eq!(queued_documents(&key).await, 0);
+    assert_eq!(queue.sizes().await.unwrap(), QueueSizes::default());
+}
+
+#[tokio::test]
+async fn batches_are_exact_over_elements_of_one_event_and_of_hundreds() {
+    let key = unique_key("logs_queue");
+    let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
+    let singles = events(200, "single");
+    for event in &singles {
+        queue.push(std::slice::from_ref(event)).await.unwrap();
+    }
+    let large = events(500, "large");
+    queue.push(&large).await.unwrap();
+    let pushed = [singles, large].concat();
+
+    let mut drained = Vec::new();
+    for (max, expected) in [(150, 150), (1_000, 550), (10, 0)] {
+        let batch = queue.reserve(max).await.unwrap();
+        assert_eq!(batch.events.len(), expected, "reserve({max})");
+        drained.extend(batch.events);
+        queue.acknowledge(batch.receipt).await.unwrap();
+    }
+    assert_eq!(ids(&drained), ids(&pushed));
+    assert_eq!(queued_documents(&key).await, 0);
+}
+
+#[tokio::test]
+async fn a_queue_left_by_the_version_with_one_event_per_element_drains_and_is_counted() {
+    // That version pushed one document per element and kept no counter; during an upgrade it
+    // may still push next to this one.
+    let key = unique_key("logs_queue");
+    let queue = RedisLogQueue::new(
+        &RedisConfig {
+            max_queue_events: 6,
+            ..config(&key)
+        },
+        "worker-a",
+    )
+    .unwrap();
+    let old = events(3, "old");
+    let encoder = unique_key("encoder");
+    RedisLogQueue::producer(&config(&encoder))
+        .unwrap()
+        .push(&old)
+        .await
+        .unwrap();
+    let mut redis = raw_connection().await;
+    let element: String = redis.lindex(&encoder, 0).await.unwrap();
+    for document in element.lines() {
+        let _: () = redis.lpush(&key, document).await.unwrap();
+    }
+    assert_eq!(
+        queue.backlog().await.unwrap().depth,
+        3,
+        "counted by the list's length"
+    );
+
+    let new = events(2, "new");
+    queue.push(&new).await.unwrap();
+    let _: () = redis
+        .lpush(&key, element.lines().next().unwrap())
+        .await
+        .unwrap();
+    // Counted 3 + 2, and the list's five elements: the old version's last push is not seen
+    // until the list is empty again (the count never falls below the list's length).
+    assert_eq!(queue.backlog().await.unwrap().depth, 5);
+    let extra = events(1, "extra");
+    queue.push(&extra).await.unwrap();
+    assert!(
+        matches!(
+            queue.push(&events(1, "over")).await,
+            Err(QueueError::Full {
+                depth: 6,
+                capacity: 6
+            })
+        ),
+        "the capacity holds for what this version counts"
+    );
+
+    let batch = queue.reserve(10).await.unwrap();
+    let mut expected = ids(&old);
+    expected.extend(ids(&new));
+    expected.push(old[0].id());
+    expected.extend(ids(&extra));
+    assert_eq!(ids(&batch.events), expected);
+    queue.acknowledge(batch.receipt).await.unwrap();
+    assert_eq!(queue.backlog().await.unwrap().depth, 0);
+}
+
+#[tokio::test]
+async fn an_undecodable_line_is_dead_lettered_alone_and_not_again_after_a_release() {
+    let key = unique_key("logs_queue");
+    let queue = RedisLogQueue::new(&config(&key), "worker-a").unwrap();
+    let good = events(3, "good");
+    queue.push(&good).await.unwrap();
+    let mut redis = raw_connection().await;
+    let element: String = redis.lindex(&key, 0).await.unwrap();
+    let mut lines: Vec<&str> = element.lines().collect();
+    lines.insert(1, "{not json");
+    let _: () = redis.lset(&key, 0, lines.join("\n")).await.unwrap();
+    let _: () = redis.set(format!("{key}:events"), 4).await.unwrap();
+
+    let batch = queue.reserve(10).await.unwrap();
+    assert_eq!(ids(&batch.events), ids(&good));
+    let dead: Vec<String> = redis.lrange(queue.dead_letter_key(), 0, -1).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let entry: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
+    assert_eq!(entry["payload"], "{not json");
+
+    queue.release(batch.receipt).await.unwrap();
+    assert_eq!(
+        queued_documents(&key).await,
+        3,
+        "the batch went back without it"
+    );
+    let again = queue.reserve(10).await.unwrap();
+    assert_eq!(ids(&again.events), ids(&good));
+    assert_eq!(again.redelivered, 3);
+    queue.acknowledge(again.receipt).await.unwrap();
+    let dead: Vec<String> = redis.lrange(queue.dead_letter_key(), 0, -1).await.unwrap();
+    assert_eq!(dead.len(), 1, "dead-lettered once");
 }
 
 #[tokio::test]
@@ -515,14 +732,11 @@ async fn a_push_no_replica_confirms_in_time_is_unavailable_but_may_still_be_deli
     assert!(matches!(error, QueueError::Unavailable(_)), "{error:?}");
     assert!(chain(&error).contains("0 of 1 redis replicas"), "{error:?}");
     // At-least-once: the primary holds the events; a consumer may still deliver them.
-    let mut redis = raw_connection().await;
-    let length: usize = redis.llen(&key).await.unwrap();
-    assert_eq!(length, 3);
+    assert_eq!(queued_documents(&key).await, 3);
     // Too few replicas is not an outage: the next push is tried, not refused by the breaker.
     let error = queue.push(&events(1, "again")).await.unwrap_err();
     assert!(chain(&error).contains("0 of 1"), "{error:?}");
-    let length: usize = redis.llen(&key).await.unwrap();
-    assert_eq!(length, 4);
+    assert_eq!(queued_documents(&key).await, 4);
 }
 
 #[tokio::test]
@@ -544,8 +758,7 @@ async fn a_waiting_push_loads_a_script_redis_forgot() {
         .unwrap();
     let error = queue.push(&events(2, "flushed")).await.unwrap_err();
     assert!(chain(&error).contains("0 of 1"), "{error:?}");
-    let length: usize = redis.llen(&key).await.unwrap();
-    assert_eq!(length, 2);
+    assert_eq!(queued_documents(&key).await, 2);
 }
 
 #[test]
