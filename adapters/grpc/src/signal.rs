@@ -2,8 +2,9 @@
 //! worker's Drain RPC from one background task.
 //!
 //! `request_drain` only bumps a counter and notifies the task, so it never waits on the network.
-//! The task sends at most one RPC at a time; all requests that arrive while one is in flight are
-//! coalesced into exactly one follow-up RPC. A failed RPC is sent again after a pause (100 ms,
+//! The task sends at most one RPC at a time, and under load at most one per 10 ms; all requests
+//! that arrive while one is in flight, or within 10 ms of the last, are coalesced into exactly one
+//! follow-up RPC. A failed RPC is sent again after a pause (100 ms,
 //! doubling up to 2 s) until the worker answers, together with any request made meanwhile: events
 //! queued while the worker could not be reached (not yet listening, restarting, its address not yet
 //! resolvable) are drained as soon as it can be, instead of waiting for its next poll.
@@ -29,6 +30,13 @@ use crate::{GrpcClientConfig, GrpcError};
 /// After a logged failure, further failures are only counted until this much time has passed, so
 /// a dead worker under heavy ingestion costs one log line per interval.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Under load, requests that come sooner than this after the last RPC are joined into one RPC
+/// sent once this much time has passed: the worker drains whatever is queued when woken, so a
+/// busy one needs no more wakes (its batch timeout, 50 ms by default, is longer), while the first
+/// request after a quiet spell is still sent at once. Without it, signals went back to back, one
+/// per round trip: thousands of RPCs a second, each costing both services CPU.
+const MIN_SIGNAL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The pause before the first retry of a failed signal; each further failure doubles it.
 const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
@@ -155,12 +163,21 @@ async fn send_signals(
     // Requests of a failed RPC, to be sent again.
     let mut undelivered = 0_u64;
     let mut retry_pause = RETRY_FIRST_PAUSE;
+    let mut last_sent: Option<Instant> = None;
     loop {
         if undelivered == 0 {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
                 () = pending.wake.notified() => {}
+            }
+            let next_allowed = last_sent.map(|sent| sent + MIN_SIGNAL_INTERVAL);
+            if let Some(next_allowed) = next_allowed.filter(|at| *at > Instant::now()) {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep_until(next_allowed.into()) => {}
+                }
             }
         } else {
             tokio::select! {
@@ -175,6 +192,7 @@ async fn send_signals(
             // Already covered by the RPC that took the count just before this wake was stored.
             continue;
         }
+        last_sent = Some(Instant::now());
         let outcome = tokio::select! {
             biased;
             () = stop.cancelled() => break,

@@ -259,6 +259,42 @@ async fn requests_made_while_an_rpc_is_in_flight_cause_exactly_one_follow_up_rpc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_stream_of_requests_costs_at_most_one_rpc_per_ten_milliseconds() {
+    let gate = Arc::new(Semaphore::new(Semaphore::MAX_PERMITS));
+    let (server, calls) = start_counting_worker(DrainTrigger::new(), gate).await;
+    let signal = GrpcDrainSignal::new(&server.url(), CancellationToken::new()).unwrap();
+
+    // A request every 100 µs for 300 ms: an answering worker on loopback would otherwise see
+    // one RPC per round trip, hundreds of them.
+    let started = Instant::now();
+    let mut requests = 0_u64;
+    while started.elapsed() < Duration::from_millis(300) {
+        signal.request_drain().unwrap();
+        requests += 1;
+        sleep(Duration::from_micros(100)).await;
+    }
+    eventually(
+        "every request covered by an answered RPC",
+        Duration::from_secs(10),
+        || calls.arrived().iter().sum::<u64>() == requests,
+    )
+    .await;
+    let spanned = started.elapsed();
+
+    let rpcs = calls.arrived().len() as u128;
+    // The first at once, then at most one per 10 ms of the time the requests spanned.
+    let most = spanned.as_millis() / 10 + 1;
+    assert!(
+        rpcs <= most,
+        "{rpcs} RPCs for {requests} requests over {spanned:?} (at most {most})"
+    );
+    assert!(
+        rpcs >= 2,
+        "a stream of requests is signalled more than once: {rpcs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_worker_requests_return_at_once_and_signals_get_through_once_it_starts() {
     let addr = bind_loopback().await.local_addr().unwrap(); // closed again at once
     let signal = GrpcDrainSignal::new(&format!("http://{addr}"), CancellationToken::new()).unwrap();
