@@ -4,10 +4,10 @@
 //! `request_drain` only bumps a counter and notifies the task, so it never waits on the network.
 //! The task sends at most one RPC at a time, and under load at most one per 10 ms; all requests
 //! that arrive while one is in flight, or within 10 ms of the last, are coalesced into exactly one
-//! follow-up RPC. A failed RPC is sent again after a pause (100 ms,
-//! doubling up to 2 s) until the worker answers, together with any request made meanwhile: events
-//! queued while the worker could not be reached (not yet listening, restarting, its address not yet
-//! resolvable) are drained as soon as it can be, instead of waiting for its next poll.
+//! follow-up RPC. A failed RPC is sent again after a pause (100 ms, doubling up to 2 s) until the
+//! worker answers, together with any request made meanwhile: events queued while the worker could
+//! not be reached (not yet listening, restarting, its address not yet resolvable) are drained as
+//! soon as it can be, instead of waiting for its next poll.
 
 use std::fmt;
 use std::sync::Arc;

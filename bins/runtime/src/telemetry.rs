@@ -54,15 +54,15 @@ impl<'writer> FormatFields<'writer> for JsonObjectFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        if current.fields.len() < 2 {
+        if current.fields.pop() != Some('}') {
+            // No object formatted yet: start one.
             current.fields.clear();
             return self.format_fields(current.as_writer(), fields);
         }
-        let had_members = current.fields != "{}";
-        current.fields.pop();
+        let first = current.fields == "{";
         let mut writer = current.as_writer();
         let mut members = JsonMembers::new(&mut writer);
-        members.first = !had_members;
+        members.first = first;
         fields.record(&mut members);
         members.result?;
         writer.write_char('}')
