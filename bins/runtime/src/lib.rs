@@ -4,6 +4,7 @@
 
 mod blocks;
 mod config;
+mod log_output;
 mod metrics_server;
 mod prometheus;
 mod shutdown;
@@ -11,6 +12,7 @@ mod telemetry;
 
 pub use blocks::{ClickHouseSettings, HttpSettings, RedisSettings};
 pub use config::{ConfigError, SettingsSource, load_settings, load_settings_from, secret_text};
+pub use log_output::LogFlush;
 pub use metrics_server::serve_metrics;
 pub use prometheus::{MetricsError, MetricsHandle, install_metrics, prometheus_recorder};
 pub use shutdown::shutdown_on_signal;
@@ -27,16 +29,19 @@ use tokio_util::sync::CancellationToken;
 pub struct Runtime {
     pub metrics: MetricsHandle,
     pub shutdown: CancellationToken,
+    /// Writes the log lines still waiting when the service exits (dropped with the runtime).
+    pub logs: LogFlush,
 }
 
 /// Starts what every service needs before its own parts: JSON logs tagged with `service`, the
 /// metrics recorder (once per process) and the shutdown signal. Call inside the Tokio runtime.
 pub fn start(service: &'static str) -> Result<Runtime, MetricsError> {
-    init_tracing(service);
+    let logs = init_tracing(service);
     let metrics = install_metrics()?;
     Ok(Runtime {
         metrics,
         shutdown: shutdown_on_signal(),
+        logs,
     })
 }
 

@@ -19,15 +19,21 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Installs the JSON log subscriber for the service named `service`.
-pub fn init_tracing(service: &'static str) {
+use crate::log_output::{LogFlush, buffered_stdout};
+
+/// Installs the JSON log subscriber for the service named `service`, writing to standard output
+/// in batches (`log_output`); the service holds the [`LogFlush`] until it exits.
+pub fn init_tracing(service: &'static str) -> LogFlush {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (output, flush) = buffered_stdout();
     tracing_subscriber::fmt()
         .fmt_fields(JsonObjectFields)
         .event_format(JsonLine)
         .with_env_filter(filter)
+        .with_writer(output)
         .init();
     tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");
+    flush
 }
 
 /// Formats fields as one JSON object, `{"name":value,…}`: a span's fields when it is created
