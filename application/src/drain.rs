@@ -3,7 +3,9 @@
 //! A pass reserves a batch, inserts it and acknowledges it; while a full batch is being inserted
 //! the next one is already reserved, so reading Redis overlaps writing ClickHouse. A short batch
 //! waits until its oldest event has waited `batch_timeout`, so a trickle of events still makes
-//! few, larger inserts. A batch the store refuses for its content is split in halves until the
+//! few, larger inserts; under steady traffic (a short batch already holding `busy_batch_events`)
+//! it waits up to `busy_batch_timeout`, since every insert costs ClickHouse a new part whatever
+//! its size. A batch the store refuses for its content is split in halves until the
 //! refused events are isolated; those go to the dead-letter list and the rest is stored. Beside
 //! the drain loop, a maintenance loop renews this worker's lease and reclaims the batches of
 //! workers whose lease ran out. After a failed pass, the next one first puts back whatever this
@@ -35,6 +37,11 @@ pub struct DrainSettings {
     /// How long the oldest waiting event may wait for a batch to fill before a short batch is
     /// stored anyway. Zero stores whatever is there at once.
     pub batch_timeout: Duration,
+    /// A short batch holding at least this many events comes from steady traffic: it waits up
+    /// to `busy_batch_timeout` instead of `batch_timeout`.
+    pub busy_batch_events: u64,
+    /// How long the oldest event of a busy short batch may wait (at least `batch_timeout`).
+    pub busy_batch_timeout: Duration,
     /// How long the worker sleeps when nobody signals it.
     pub poll_interval: Duration,
     /// First wait after a failed batch; doubled on each further failure, with jitter.
@@ -52,6 +59,8 @@ impl Default for DrainSettings {
         Self {
             batch_size: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
             batch_timeout: Duration::from_millis(50),
+            busy_batch_events: 100,
+            busy_batch_timeout: Duration::from_millis(200),
             poll_interval: Duration::from_secs(5),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
@@ -268,7 +277,8 @@ impl DrainUseCase {
     }
 
     /// Waits until the waiting events make a batch worth storing: a full one, or one whose
-    /// oldest event has waited `batch_timeout`. False when nothing waits.
+    /// oldest event has waited `batch_timeout` (`busy_batch_timeout` once it holds
+    /// `busy_batch_events`). False when nothing waits.
     async fn wait_for_batch(&self, shutdown: &CancellationToken) -> Result<bool, DrainError> {
         loop {
             let backlog = self.queue.backlog().await?;
@@ -278,6 +288,13 @@ impl DrainUseCase {
             if backlog.depth >= self.batch_size() as u64 || self.settings.batch_timeout.is_zero() {
                 return Ok(true);
             }
+            let timeout = if backlog.depth >= self.settings.busy_batch_events {
+                self.settings
+                    .busy_batch_timeout
+                    .max(self.settings.batch_timeout)
+            } else {
+                self.settings.batch_timeout
+            };
             let waited = backlog
                 .oldest_received_at
                 .map(|received| {
@@ -285,18 +302,15 @@ impl DrainUseCase {
                         .unix_nanos()
                         .saturating_sub(received.unix_nanos())
                 })
-                .map_or(self.settings.batch_timeout, Duration::from_nanos);
-            let Some(remaining) = self
-                .settings
-                .batch_timeout
-                .checked_sub(waited)
-                .filter(|left| !left.is_zero())
-            else {
+                .map_or(timeout, Duration::from_nanos);
+            let Some(remaining) = timeout.checked_sub(waited).filter(|left| !left.is_zero()) else {
                 return Ok(true);
             };
+            // Looked at again at least every `batch_timeout`: a busy batch that fills up goes
+            // without waiting out the rest of its timeout.
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(true),
-                () = tokio::time::sleep(remaining) => {}
+                () = tokio::time::sleep(remaining.min(self.settings.batch_timeout)) => {}
             }
         }
     }
@@ -540,6 +554,8 @@ mod tests {
         DrainSettings {
             batch_size: NonZeroUsize::new(batch_size).unwrap(),
             batch_timeout: Duration::ZERO,
+            busy_batch_events: 100,
+            busy_batch_timeout: Duration::ZERO,
             poll_interval: Duration::from_secs(5),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(1),
@@ -1024,6 +1040,108 @@ mod tests {
             .unwrap();
 
         assert_eq!(outcome.stored, 1);
+    }
+
+    #[tokio::test]
+    async fn a_short_batch_below_the_busy_mark_goes_at_the_batch_timeout() {
+        let arrived = Timestamp::now();
+        let mut queue = MockQueueConsumer::new();
+        // One event short of busy: checked on arrival and once after `batch_timeout` (then
+        // stored); a wait for the busy timeout would have looked a third time and found the
+        // queue empty.
+        let mut sequence = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(2)
+            .in_sequence(&mut sequence)
+            .returning(move || {
+                Ok(Backlog {
+                    depth: 9,
+                    oldest_received_at: Some(arrived),
+                })
+            });
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(|_| Ok(reservation(9, 1)));
+        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
+        let mut store = MockLogWriter::new();
+        store.expect_insert().times(1).returning(|_| Ok(()));
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), busy_settings());
+
+        let outcome = use_case
+            .drain_until_empty(&CancellationToken::new())
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.stored, 9);
+    }
+
+    #[tokio::test]
+    async fn a_short_batch_of_steady_traffic_waits_for_the_busy_timeout_looking_again_meanwhile() {
+        let arrived = Timestamp::now();
+        let started = std::time::Instant::now();
+        let stored_at = Arc::new(std::sync::Mutex::new(None));
+        let looks = Arc::new(AtomicUsize::new(0));
+        let mut queue = MockQueueConsumer::new();
+        queue.expect_backlog().returning({
+            let (stored_at, looks) = (Arc::clone(&stored_at), Arc::clone(&looks));
+            move || {
+                looks.fetch_add(1, Ordering::SeqCst);
+                if stored_at.lock().unwrap().is_some() {
+                    return Ok(Backlog::default());
+                }
+                Ok(Backlog {
+                    depth: 10,
+                    oldest_received_at: Some(arrived),
+                })
+            }
+        });
+        queue
+            .expect_reserve()
+            .withf(|max| *max == 50)
+            .times(1)
+            .returning(|_| Ok(reservation(10, 1)));
+        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
+        let mut store = MockLogWriter::new();
+        store.expect_insert().times(1).returning({
+            let stored_at = Arc::clone(&stored_at);
+            move |_| {
+                *stored_at.lock().unwrap() = Some(std::time::Instant::now());
+                Ok(())
+            }
+        });
+        let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), busy_settings());
+
+        let outcome = use_case
+            .drain_until_empty(&CancellationToken::new())
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.stored, 10);
+        let waited = stored_at.lock().unwrap().unwrap().duration_since(started);
+        assert!(
+            waited >= Duration::from_millis(145),
+            "stored after {waited:?}, before the busy timeout (150 ms)"
+        );
+        // On arrival, at least once in between (every `batch_timeout`), at the timeout, and
+        // once more after storing.
+        assert!(looks.load(Ordering::SeqCst) >= 4, "{looks:?}");
+    }
+
+    /// Batches of 50; short ones wait 30 ms, or 150 ms from 10 events on.
+    fn busy_settings() -> DrainSettings {
+        DrainSettings {
+            batch_timeout: Duration::from_millis(30),
+            busy_batch_events: 10,
+            busy_batch_timeout: Duration::from_millis(150),
+            ..settings(50)
+        }
     }
 
     fn quiet_maintenance(queue: &mut MockQueueConsumer) {

@@ -38,6 +38,10 @@ pub(crate) struct WorkerSettings {
     pub(crate) worker_batch_size: NonZeroUsize,
     /// How long a short batch may wait to fill, measured from its oldest event.
     pub(crate) worker_batch_timeout_ms: u64,
+    /// From this many events, a short batch is steady traffic and waits up to
+    /// `worker_batch_busy_timeout_ms`.
+    pub(crate) worker_batch_busy_events: u64,
+    pub(crate) worker_batch_busy_timeout_ms: u64,
     pub(crate) worker_poll_interval_ms: u64,
     /// How long this worker's lease lasts without a heartbeat; after that other workers take
     /// over the batches it holds.
@@ -57,6 +61,8 @@ impl Default for WorkerSettings {
             worker_id: hostname(),
             worker_batch_size: DrainSettings::default().batch_size,
             worker_batch_timeout_ms: 50,
+            worker_batch_busy_events: DrainSettings::default().busy_batch_events,
+            worker_batch_busy_timeout_ms: 200,
             worker_poll_interval_ms: 5_000,
             worker_lease_ms: redis.lease_ms,
             dead_letter_max_events: redis.max_dead_letters,
@@ -119,6 +125,8 @@ impl Settings {
         DrainSettings {
             batch_size: self.worker.worker_batch_size,
             batch_timeout: Duration::from_millis(self.worker.worker_batch_timeout_ms),
+            busy_batch_events: self.worker.worker_batch_busy_events,
+            busy_batch_timeout: Duration::from_millis(self.worker.worker_batch_busy_timeout_ms),
             poll_interval: Duration::from_millis(self.worker.worker_poll_interval_ms),
             heartbeat_interval: lease / 3,
             reclaim_interval: lease / 2,
@@ -165,6 +173,7 @@ mod tests {
             jail.create_file(".env", "REDIS_QUEUE_SHARDS=4\nWORKER_LEASE_MS=900\n")?;
             jail.set_env("CLICKHOUSE_COMPRESSION", "none");
             jail.set_env("CLICKHOUSE_DATABASE", "other");
+            jail.set_env("WORKER_BATCH_BUSY_TIMEOUT_MS", "300");
             let settings = Settings::load().unwrap();
             let redis = settings.redis();
             assert_eq!(redis.queue_shards, 4);
@@ -177,6 +186,11 @@ mod tests {
                 settings.drain().heartbeat_interval,
                 Duration::from_millis(300)
             );
+            assert_eq!(
+                settings.drain().busy_batch_timeout,
+                Duration::from_millis(300)
+            );
+            assert_eq!(settings.drain().busy_batch_events, 100);
             assert_eq!(settings.worker.worker_grpc_listen.port(), 50051);
             Ok(())
         });
