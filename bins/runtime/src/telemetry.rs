@@ -1,4 +1,5 @@
-//! Logs as JSON lines on stdout; the level comes from `RUST_LOG` (default `info`).
+//! Logs as JSON lines on stdout, written in batches (`log_output`); the level comes from
+//! `RUST_LOG` (default `info`).
 //!
 //! One line per event: `{"timestamp":…,"level":"INFO","fields":{"message":…,…},"span":{…,"name":…}}`,
 //! where `span` holds the fields of the span the event happened in (a request's `trace_id`, say)
