@@ -1001,33 +1001,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_batch_waits_for_its_oldest_event_to_reach_the_batch_timeout() {
-        let arrived = Timestamp::now();
-        let mut queue = MockQueueConsumer::new();
-        // Checked once on arrival (too young: wait), once after waiting (old enough: store), and
-        // once more after storing (empty: done).
-        let mut sequence = Sequence::new();
-        queue
-            .expect_backlog()
-            .times(2)
-            .in_sequence(&mut sequence)
-            .returning(move || {
-                Ok(Backlog {
-                    depth: 1,
-                    oldest_received_at: Some(arrived),
-                })
-            });
-        queue
-            .expect_backlog()
-            .times(1)
-            .in_sequence(&mut sequence)
-            .returning(|| Ok(Backlog::default()));
-        queue
-            .expect_reserve()
-            .times(1)
-            .returning(|_| Ok(reservation(1, 1)));
-        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
-        let mut store = MockLogWriter::new();
-        store.expect_insert().times(1).returning(|_| Ok(()));
+        let (queue, store) = stored_after_one_wait(1);
         let slow = DrainSettings {
             batch_timeout: Duration::from_millis(100),
             ..settings(50)
@@ -1044,34 +1018,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_batch_below_the_busy_mark_goes_at_the_batch_timeout() {
-        let arrived = Timestamp::now();
-        let mut queue = MockQueueConsumer::new();
-        // One event short of busy: checked on arrival and once after `batch_timeout` (then
-        // stored); a wait for the busy timeout would have looked a third time and found the
-        // queue empty.
-        let mut sequence = Sequence::new();
-        queue
-            .expect_backlog()
-            .times(2)
-            .in_sequence(&mut sequence)
-            .returning(move || {
-                Ok(Backlog {
-                    depth: 9,
-                    oldest_received_at: Some(arrived),
-                })
-            });
-        queue
-            .expect_backlog()
-            .times(1)
-            .in_sequence(&mut sequence)
-            .returning(|| Ok(Backlog::default()));
-        queue
-            .expect_reserve()
-            .times(1)
-            .returning(|_| Ok(reservation(9, 1)));
-        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
-        let mut store = MockLogWriter::new();
-        store.expect_insert().times(1).returning(|_| Ok(()));
+        // One event short of busy: a wait for the busy timeout would have looked a third time
+        // and found the queue empty.
+        let (queue, store) = stored_after_one_wait(9);
         let use_case = DrainUseCase::new(Arc::new(queue), Arc::new(store), busy_settings());
 
         let outcome = use_case
@@ -1132,6 +1081,38 @@ mod tests {
         // On arrival, at least once in between (every `batch_timeout`), at the timeout, and
         // once more after storing.
         assert!(looks.load(Ordering::SeqCst) >= 4, "{looks:?}");
+    }
+
+    /// A queue holding `depth` events that just arrived, looked at twice (on arrival: too
+    /// young, wait; after waiting: old enough, store) and then empty, whose batch is reserved
+    /// and acknowledged once; and a store that takes one insert.
+    fn stored_after_one_wait(depth: u64) -> (MockQueueConsumer, MockLogWriter) {
+        let arrived = Timestamp::now();
+        let mut queue = MockQueueConsumer::new();
+        let mut sequence = Sequence::new();
+        queue
+            .expect_backlog()
+            .times(2)
+            .in_sequence(&mut sequence)
+            .returning(move || {
+                Ok(Backlog {
+                    depth,
+                    oldest_received_at: Some(arrived),
+                })
+            });
+        queue
+            .expect_backlog()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|| Ok(Backlog::default()));
+        queue
+            .expect_reserve()
+            .times(1)
+            .returning(move |_| Ok(reservation(depth as usize, 1)));
+        queue.expect_acknowledge().times(1).returning(|_| Ok(()));
+        let mut store = MockLogWriter::new();
+        store.expect_insert().times(1).returning(|_| Ok(()));
+        (queue, store)
     }
 
     /// Batches of 50; short ones wait 30 ms, or 150 ms from 10 events on.
