@@ -14,13 +14,13 @@ use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The longest an informational line waits before it is written.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Waiting lines are written once they take this many bytes.
-pub const FLUSH_BYTES: usize = 64 * 1024;
+pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Lines waiting for `out`, shared by every thread that logs.
-pub struct LineBuffer<W> {
+pub(crate) struct LineBuffer<W> {
     /// Every line is urgent (no thread writes the waiting ones).
     write_through: bool,
     waiting: Mutex<Vec<u8>>,
@@ -31,7 +31,7 @@ pub struct LineBuffer<W> {
 
 impl<W: Write> LineBuffer<W> {
     /// Lines wait until a flush.
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         Self {
             write_through: false,
             waiting: Mutex::new(Vec::with_capacity(FLUSH_BYTES)),
@@ -40,7 +40,7 @@ impl<W: Write> LineBuffer<W> {
     }
 
     /// Every line is written at once.
-    pub fn write_through(out: W) -> Self {
+    pub(crate) fn write_through(out: W) -> Self {
         Self {
             write_through: true,
             ..Self::new(out)
@@ -63,7 +63,7 @@ impl<W: Write> LineBuffer<W> {
     }
 
     /// Writes every waiting line.
-    pub fn flush(&self) -> io::Result<()> {
+    pub(crate) fn flush(&self) -> io::Result<()> {
         let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
         let (out, batch) = &mut *out;
         {
@@ -80,7 +80,7 @@ impl<W: Write> LineBuffer<W> {
 }
 
 /// What the formatter writes one event's line through.
-pub struct LineWriter<'a, W: Write> {
+pub(crate) struct LineWriter<'a, W: Write> {
     buffer: &'a LineBuffer<W>,
     urgent: bool,
 }
@@ -98,7 +98,7 @@ impl<W: Write> Write for LineWriter<'_, W> {
 
 /// The writer for each event: warnings and errors are urgent.
 #[derive(Clone)]
-pub struct BufferedOutput<W>(pub Arc<LineBuffer<W>>);
+pub(crate) struct BufferedOutput<W>(pub(crate) Arc<LineBuffer<W>>);
 
 impl<'a, W: Write + 'a> MakeWriter<'a> for BufferedOutput<W> {
     type Writer = LineWriter<'a, W>;
@@ -136,7 +136,7 @@ impl std::fmt::Debug for LogFlush {
 
 /// Standard output through a [`LineBuffer`], with a thread that writes the waiting lines every
 /// [`FLUSH_EVERY`]; the [`LogFlush`] writes the rest at exit.
-pub fn buffered_stdout() -> (BufferedOutput<io::Stdout>, LogFlush) {
+pub(crate) fn buffered_stdout() -> (BufferedOutput<io::Stdout>, LogFlush) {
     let buffer = Arc::new(LineBuffer::new(io::stdout()));
     let flushed = Arc::downgrade(&buffer);
     let timer = std::thread::Builder::new()
@@ -154,10 +154,8 @@ pub fn buffered_stdout() -> (BufferedOutput<io::Stdout>, LogFlush) {
         // Without the timer nothing would write the informational lines until a warning or
         // the buffer filled: write every line at once instead.
         eprintln!("cannot start the log-flush thread ({error}); writing every log line at once");
-        return (
-            BufferedOutput(Arc::new(LineBuffer::write_through(io::stdout()))),
-            LogFlush(buffer),
-        );
+        let through = Arc::new(LineBuffer::write_through(io::stdout()));
+        return (BufferedOutput(Arc::clone(&through)), LogFlush(through));
     }
     (BufferedOutput(Arc::clone(&buffer)), LogFlush(buffer))
 }
