@@ -158,7 +158,7 @@ impl LogEvent {
         limits: &EventLimits,
     ) -> Result<Self, ValidationError> {
         let service =
-            ServiceName::parse_at_most(&draft.service, "service", limits.service_max_chars())?;
+            ServiceName::from_string_at_most(draft.service, "service", limits.service_max_chars())?;
         let level = Level::parse(&draft.level)?;
         let message = Message::at_most(draft.message, limits.message_max_bytes())?;
         let metadata = Metadata::with_limits(draft.metadata, limits)?;

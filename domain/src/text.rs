@@ -27,6 +27,30 @@ impl ServiceName {
         field: &str,
         max_chars: usize,
     ) -> Result<Self, ValidationError> {
+        Self::checked(text, field, max_chars).map(|name| Self(name.to_owned()))
+    }
+
+    /// Like [`ServiceName::parse_at_most`], keeping the buffer of `text` when it needs no
+    /// trimming (an event's service moves into the event instead of being copied).
+    pub fn from_string_at_most(
+        text: String,
+        field: &str,
+        max_chars: usize,
+    ) -> Result<Self, ValidationError> {
+        let name = Self::checked(&text, field, max_chars)?;
+        if name.len() == text.len() {
+            Ok(Self(text))
+        } else {
+            Ok(Self(name.to_owned()))
+        }
+    }
+
+    /// `text` trimmed, once it passed the rules.
+    fn checked<'a>(
+        text: &'a str,
+        field: &str,
+        max_chars: usize,
+    ) -> Result<&'a str, ValidationError> {
         let max_chars = max_chars.min(SERVICE_MAX_CHARS_CEILING);
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -47,7 +71,7 @@ impl ServiceName {
                 ValidationReason::ControlCharacter,
             ));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(trimmed)
     }
 
     /// The name as text.
@@ -135,6 +159,19 @@ mod tests {
             (control.field(), control.reason()),
             ("service", &ValidationReason::ControlCharacter)
         );
+    }
+
+    #[test]
+    fn an_owned_service_name_is_checked_and_trimmed_like_a_borrowed_one() {
+        for text in ["auth", "  auth \t", "", " ", "auth\u{7}", &"s".repeat(6)] {
+            assert_eq!(
+                ServiceName::from_string_at_most(text.to_owned(), "service", 5),
+                ServiceName::parse_at_most(text, "service", 5),
+                "{text:?}"
+            );
+        }
+        let name = ServiceName::from_string_at_most(" auth ".into(), "service", 5).unwrap();
+        assert_eq!(name.as_str(), "auth");
     }
 
     #[test]

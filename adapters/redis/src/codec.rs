@@ -7,6 +7,7 @@
 //! drains the other's queue. JSON text never holds a raw newline (serde_json escapes it inside
 //! strings), so the lines of an element are exactly its documents.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use domain::limits::EventLimits;
@@ -14,29 +15,38 @@ use domain::{
     EventId, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName, SpanId, Timestamp,
     TraceId, ValidationError,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
+
+use crate::json_text;
 
 /// The limits queued events are read back with: the widest any configuration may have.
 const CEILING: EventLimits = EventLimits::CEILING;
 
 /// One event on the queue. Field names are stable: operators read them with `LRANGE`, and events
-/// queued by one version are drained by the next. Written through [`QueuedEventRef`], which
-/// must produce exactly this document.
+/// queued by one version are drained by the next. Written by [`write_document`], which must
+/// produce exactly the document `serde_json` makes of this struct. Read with the fields that
+/// are only parsed (ids, level, service) borrowed from the element when they hold no escape.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
-struct QueuedEvent {
-    id: String,
+struct QueuedEvent<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
     /// Nanoseconds since the Unix epoch.
     timestamp: u64,
     observed_timestamp: u64,
-    service: String,
-    level: String,
+    #[serde(borrow)]
+    service: Cow<'a, str>,
+    #[serde(borrow)]
+    level: Cow<'a, str>,
     message: String,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
-    trace_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    span_id: Option<String>,
+    #[serde(borrow)]
+    trace_id: Cow<'a, str>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    span_id: Option<Cow<'a, str>>,
 }
 
 /// Why a queued item could not be turned back into an event.
@@ -48,56 +58,46 @@ pub(crate) enum DecodeError {
     Invalid(#[from] ValidationError),
 }
 
-/// [`QueuedEvent`] borrowed from the event it encodes, with ids written on the stack: encoding
-/// copies each field once, into the document.
-#[derive(Serialize)]
-struct QueuedEventRef<'a> {
-    id: &'a str,
-    timestamp: u64,
-    observed_timestamp: u64,
-    service: &'a str,
-    level: &'a str,
-    message: &'a str,
-    metadata: MetadataRef<'a>,
-    trace_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    span_id: Option<&'a str>,
-}
-
-/// Metadata serialized as a JSON object in key order, like the `BTreeMap` it is read back into.
-struct MetadataRef<'a>(&'a Metadata);
-
-impl Serialize for MetadataRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter())
-    }
-}
-
-pub(crate) fn encode(event: &LogEvent) -> Result<String, serde_json::Error> {
+pub(crate) fn encode(event: &LogEvent) -> String {
     // Most documents are a few hundred bytes: one allocation instead of several doublings.
-    let mut bytes = Vec::with_capacity(256 + event.parts().message.as_str().len());
-    write_document(&mut bytes, event)?;
-    // serde_json writes valid UTF-8 from `&str` fields.
-    String::from_utf8(bytes).map_err(|error| serde::ser::Error::custom(error.utf8_error()))
+    let mut document = String::with_capacity(256 + event.parts().message.as_str().len());
+    write_document(&mut document, event);
+    document
 }
 
-/// Appends the queue document of `event` to `bytes`.
-fn write_document(bytes: &mut Vec<u8>, event: &LogEvent) -> Result<(), serde_json::Error> {
+/// Appends the queue document of `event` to `out`: the bytes `serde_json` writes for the
+/// [`QueuedEvent`] of the event (fields in declaration order, metadata in key order, no
+/// `span_id` when there is none), written by hand with ids formatted on the stack.
+fn write_document(out: &mut String, event: &LogEvent) {
     let parts = event.parts();
-    let (id, trace_id) = (parts.id.text(), parts.trace_id.text());
-    let span_id = parts.span_id.map(|span| span.text());
-    let document = QueuedEventRef {
-        id: id.as_str(),
-        timestamp: parts.timestamp.unix_nanos(),
-        observed_timestamp: parts.observed_timestamp.unix_nanos(),
-        service: parts.service.as_str(),
-        level: parts.level.as_str(),
-        message: parts.message.as_str(),
-        metadata: MetadataRef(&parts.metadata),
-        trace_id: trace_id.as_str(),
-        span_id: span_id.as_ref().map(|span| span.as_str()),
-    };
-    serde_json::to_writer(bytes, &document)
+    out.push_str("{\"id\":");
+    json_text::push_string(out, parts.id.text().as_str());
+    out.push_str(",\"timestamp\":");
+    json_text::push_u64(out, parts.timestamp.unix_nanos());
+    out.push_str(",\"observed_timestamp\":");
+    json_text::push_u64(out, parts.observed_timestamp.unix_nanos());
+    out.push_str(",\"service\":");
+    json_text::push_string(out, parts.service.as_str());
+    out.push_str(",\"level\":");
+    json_text::push_string(out, parts.level.as_str());
+    out.push_str(",\"message\":");
+    json_text::push_string(out, parts.message.as_str());
+    out.push_str(",\"metadata\":{");
+    for (index, (key, value)) in parts.metadata.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        json_text::push_string(out, key);
+        out.push(':');
+        json_text::push_string(out, value);
+    }
+    out.push_str("},\"trace_id\":");
+    json_text::push_string(out, parts.trace_id.text().as_str());
+    if let Some(span_id) = parts.span_id {
+        out.push_str(",\"span_id\":");
+        json_text::push_string(out, span_id.text().as_str());
+    }
+    out.push('}');
 }
 
 /// Most events in one element: a push of more is split, so that a consumer's batch (which
@@ -110,9 +110,9 @@ pub(crate) const ELEMENT_MAX_BYTES: usize = 1 << 20;
 
 /// The queue elements holding `events`, in order: one per [`ELEMENT_MAX_EVENTS`] events or
 /// [`ELEMENT_MAX_BYTES`] bytes, whichever comes first.
-pub(crate) fn encode_elements(events: &[LogEvent]) -> Result<Vec<String>, serde_json::Error> {
+pub(crate) fn encode_elements(events: &[LogEvent]) -> Vec<String> {
     let mut elements = Vec::new();
-    let mut element = Vec::new();
+    let mut element = String::new();
     let mut count = 0;
     for (index, event) in events.iter().enumerate() {
         if count == ELEMENT_MAX_EVENTS || element.len() >= ELEMENT_MAX_BYTES {
@@ -120,9 +120,9 @@ pub(crate) fn encode_elements(events: &[LogEvent]) -> Result<Vec<String>, serde_
             count = 0;
         }
         if count > 0 {
-            element.push(b'\n');
+            element.push('\n');
         }
-        write_document(&mut element, event)?;
+        write_document(&mut element, event);
         if count == 0 {
             // Room for the rest of the element, guessed from its first document: one
             // allocation instead of a dozen doublings.
@@ -135,12 +135,6 @@ pub(crate) fn encode_elements(events: &[LogEvent]) -> Result<Vec<String>, serde_
         elements.push(element);
     }
     elements
-        .into_iter()
-        .map(|bytes| {
-            // serde_json writes valid UTF-8 from `&str` fields, and newlines are ASCII.
-            String::from_utf8(bytes).map_err(|error| serde::ser::Error::custom(error.utf8_error()))
-        })
-        .collect()
 }
 
 /// The documents of one queue element, in the order they were pushed.
@@ -156,8 +150,8 @@ pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
         observed_timestamp: Timestamp::from_unix_nanos(queued.observed_timestamp),
         // Checked against the ceilings: the ingestion service may be configured to accept more
         // than the default limits, and what it queued must still decode.
-        service: ServiceName::parse_at_most(
-            &queued.service,
+        service: ServiceName::from_string_at_most(
+            queued.service.into_owned(),
             "service",
             CEILING.service_max_chars(),
         )?,
@@ -195,7 +189,7 @@ mod tests {
             "quote \" and \\ and ünïcode",
             Timestamp::now(),
         );
-        assert_eq!(decode(&encode(&event).unwrap()).unwrap(), event);
+        assert_eq!(decode(&encode(&event)).unwrap(), event);
     }
 
     #[test]
@@ -206,7 +200,7 @@ mod tests {
             "disk almost full",
             Timestamp::from_unix_nanos(1_777_975_200_000_000_005),
         );
-        let document: serde_json::Value = serde_json::from_str(&encode(&event).unwrap()).unwrap();
+        let document: serde_json::Value = serde_json::from_str(&encode(&event)).unwrap();
         assert_eq!(document["service"], "auth-service");
         assert_eq!(document["level"], "WARN");
         assert_eq!(document["message"], "disk almost full");
@@ -230,27 +224,27 @@ mod tests {
         let event =
             LogEvent::from_draft_with_limits(draft, Timestamp::now(), TraceId::generate(), &wide)
                 .unwrap();
-        assert_eq!(decode(&encode(&event).unwrap()).unwrap(), event);
+        assert_eq!(decode(&encode(&event)).unwrap(), event);
     }
 
-    /// The document as the owned [`QueuedEvent`] writes it (how events were encoded before
-    /// [`QueuedEventRef`]): the queue's bytes must not change.
+    /// The document `serde_json` makes of the [`QueuedEvent`] (how events were encoded before
+    /// [`write_document`]): the queue's bytes must not change.
     fn owned_document(event: &LogEvent) -> String {
         let parts = event.parts();
         serde_json::to_string(&QueuedEvent {
-            id: parts.id.to_string(),
+            id: parts.id.to_string().into(),
             timestamp: parts.timestamp.unix_nanos(),
             observed_timestamp: parts.observed_timestamp.unix_nanos(),
-            service: parts.service.to_string(),
-            level: parts.level.to_string(),
+            service: parts.service.to_string().into(),
+            level: parts.level.to_string().into(),
             message: parts.message.as_str().to_owned(),
             metadata: parts
                 .metadata
                 .iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            trace_id: parts.trace_id.to_string(),
-            span_id: parts.span_id.map(|span| span.to_string()),
+            trace_id: parts.trace_id.to_string().into(),
+            span_id: parts.span_id.map(|span| span.to_string().into()),
         })
         .unwrap()
     }
@@ -287,7 +281,7 @@ mod tests {
         };
         events.push(LogEvent::from_draft(draft, Timestamp::now(), TraceId::generate()).unwrap());
         for event in &events {
-            let borrowed = encode(event).unwrap();
+            let borrowed = encode(event);
             assert_eq!(borrowed, owned_document(event));
             assert_eq!(&decode(&borrowed).unwrap(), event);
         }
@@ -298,7 +292,7 @@ mod tests {
         let small: Vec<LogEvent> = (0..2_001)
             .map(|i| sample_event("svc", Level::Info, &format!("line\n{i}"), Timestamp::now()))
             .collect();
-        let elements = encode_elements(&small).unwrap();
+        let elements = encode_elements(&small);
         let counts: Vec<usize> = elements.iter().map(|e| documents(e).count()).collect();
         assert_eq!(counts, [1_000, 1_000, 1]);
         let decoded: Vec<LogEvent> = elements
@@ -311,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             elements[2],
-            encode(&small[2_000]).unwrap(),
+            encode(&small[2_000]),
             "one event: its document"
         );
 
@@ -334,12 +328,11 @@ mod tests {
             })
             .collect();
         let counts: Vec<usize> = encode_elements(&big)
-            .unwrap()
             .iter()
             .map(|e| documents(e).count())
             .collect();
         assert_eq!(counts, [4, 4, 1], "closed once past 1 MiB");
-        assert!(encode_elements(&[]).unwrap().is_empty());
+        assert!(encode_elements(&[]).is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod codec;
 mod config;
 mod connection;
 mod errors;
+mod json_text;
 mod queue;
 mod scripts;
 mod sharded;

@@ -485,8 +485,7 @@ impl ShardQueue {
             return Ok(());
         }
         self.ensure_room(events.len() as u64).await?;
-        let elements =
-            encode_elements(events).map_err(|error| QueueError::Failed(Box::new(error)))?;
+        let elements = encode_elements(events);
         let mut connection = self.connection().await?;
         // One script: capacity check and multi-value LPUSH in one atomic round trip, so
         // concurrent pushes cannot overshoot the capacity. It answers the new depth.
@@ -733,11 +732,10 @@ impl QueueConsumer for ShardQueue {
     }
 
     async fn dead_letter(&self, events: &[LogEvent], reason: &str) -> Result<(), QueueError> {
-        let letters = events
+        let letters: Vec<_> = events
             .iter()
-            .map(|event| encode(event).map(|payload| self.letter(payload, reason)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| QueueError::Failed(Box::new(error)))?;
+            .map(|event| self.letter(encode(event), reason))
+            .collect();
         self.append_dead_letters(&letters, None).await
     }
 
