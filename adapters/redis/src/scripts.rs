@@ -63,49 +63,37 @@ return queued
 /// Moves up to `max` of the oldest queued events into a new batch list and returns how many of
 /// them were delivered before (the redelivered counter, taken down by as many), then the batch's
 /// elements, newest first. An element holding more events than the batch has room for is split:
-/// its oldest documents go into the batch, the rest stays queued as the oldest element.
+/// its oldest documents stay in the batch, the rest goes back to the queue as its oldest element.
 /// Redelivered events wait at the consuming end, so the next batches reserved hold them,
-/// whichever consumer reserves them. Whole elements move with `LMOVE`, so that the append-only
-/// file (which records a script's write commands) gets the command, not the events' bytes a
-/// second time. Elements are read from the consuming end a few at a time:
-/// one, then as many as the room left would hold at the sizes seen so far (at most 64), so that
-/// no more than about one element past the batch is copied, whether elements hold one event or a
-/// thousand.
+/// whichever consumer reserves them. Elements move one at a time with `LMOVE`, so that the
+/// append-only file (which records a script's write commands) gets the command, not the events'
+/// bytes a second time, and the element `LMOVE` answers is the one counted and returned: every
+/// string Redis hands to Lua is hashed byte by byte (Redis 7 hashes all of a Lua string's bytes),
+/// so each element taken is read into Lua once, and no element past the batch is read at all.
 const RESERVE_LUA: &str = r"
 local max = tonumber(ARGV[1])
 if max <= 0 then return {} end
 local queued = queued_events(KEYS[1], KEYS[5])
-local oldest_first, whole, taken, rest = {}, 0, 0, nil
-while taken < max and not rest do
-  local wanted = 1
-  if whole > 0 then wanted = math.min(math.ceil((max - taken) * whole / taken), 64) end
-  local chunk = redis.call('LRANGE', KEYS[1], -whole - wanted, -whole - 1)
-  if #chunk == 0 then break end
-  for i = #chunk, 1, -1 do
-    local item = chunk[i]
-    local events = events_in(item)
-    if taken + events <= max then
-      oldest_first[#oldest_first + 1] = item
-      whole, taken = whole + 1, taken + events
-    else
-      local cut = 0
-      for _ = 1, max - taken do cut = string.find(item, '\n', cut + 1, true) end
-      oldest_first[#oldest_first + 1] = string.sub(item, 1, cut - 1)
-      rest = string.sub(item, cut + 1)
-      taken = max
-    end
-    if taken >= max then break end
+local newest_last, taken = {}, 0
+while taken < max do
+  local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not item then break end
+  local events = events_in(item)
+  if taken + events > max then
+    local cut = 0
+    for _ = 1, max - taken do cut = string.find(item, '\n', cut + 1, true) end
+    local rest = string.sub(item, cut + 1)
+    item, events = string.sub(item, 1, cut - 1), max - taken
+    redis.call('LSET', KEYS[2], 0, item)
+    redis.call('RPUSH', KEYS[1], rest)
   end
+  newest_last[#newest_last + 1] = item
+  taken = taken + events
 end
 if taken == 0 then return {} end
-for _ = 1, whole do redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') end
-if rest then
-  redis.call('LSET', KEYS[1], -1, rest)
-  redis.call('LPUSH', KEYS[2], oldest_first[#oldest_first])
-end
 redis.call('SET', KEYS[5], math.max(queued - taken, 0))
 local items = {}
-for i = #oldest_first, 1, -1 do items[#items + 1] = oldest_first[i] end
+for i = #newest_last, 1, -1 do items[#items + 1] = newest_last[i] end
 redis.call('SADD', KEYS[3], KEYS[2])
 local redelivered = math.min(tonumber(redis.call('GET', KEYS[4]) or '0'), taken)
 if redelivered > 0 then redis.call('DECRBY', KEYS[4], redelivered) end
