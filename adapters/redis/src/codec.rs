@@ -8,7 +8,6 @@
 //! strings), so the lines of an element are exactly its documents.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use domain::limits::EventLimits;
 use domain::{
@@ -41,12 +40,48 @@ struct QueuedEvent<'a> {
     #[serde(borrow)]
     level: Cow<'a, str>,
     message: String,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
+    /// In document order (the encoder writes key order); no map is built on the way.
+    #[serde(default, deserialize_with = "entries")]
+    #[cfg_attr(test, serde(serialize_with = "entries_as_object"))]
+    metadata: Vec<(String, String)>,
     #[serde(borrow)]
     trace_id: Cow<'a, str>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     span_id: Option<Cow<'a, str>>,
+}
+
+/// The entries of a JSON object of strings, in document order.
+fn entries<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, String)>, D::Error> {
+    struct Entries;
+    impl<'de> serde::de::Visitor<'de> for Entries {
+        type Value = Vec<(String, String)>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("an object of strings")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
+    }
+    deserializer.deserialize_map(Entries)
+}
+
+#[cfg(test)]
+fn entries_as_object<S: serde::Serializer>(
+    entries: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(entries.iter().map(|(key, value)| (key, value)))
 }
 
 /// Why a queued item could not be turned back into an event.
@@ -157,7 +192,7 @@ pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
         )?,
         level: Level::parse(&queued.level)?,
         message: Message::at_most(queued.message, CEILING.message_max_bytes())?,
-        metadata: Metadata::with_limits(queued.metadata, &CEILING)?,
+        metadata: Metadata::from_pairs_with_limits(queued.metadata, &CEILING)?,
         trace_id: TraceId::parse(&queued.trace_id)?,
         span_id: queued.span_id.as_deref().map(SpanId::parse).transpose()?,
     }))
@@ -225,6 +260,23 @@ mod tests {
             LogEvent::from_draft_with_limits(draft, Timestamp::now(), TraceId::generate(), &wide)
                 .unwrap();
         assert_eq!(decode(&encode(&event)).unwrap(), event);
+    }
+
+    #[test]
+    fn metadata_written_out_of_order_or_twice_decodes_as_a_map_would_read_it() {
+        let event = sample_event("svc", Level::Info, "hand-written", Timestamp::now());
+        let document = encode(&event);
+        let (head, tail) = document
+            .split_once(",\"metadata\":{")
+            .expect("a metadata object");
+        let rest = tail.split_once('}').expect("the end of the object").1;
+        let hand_written =
+            format!(r#"{head},"metadata":{{"zone":"a","host":"b","zone":"c","app":"d"}}{rest}"#);
+        let decoded = decode(&hand_written).unwrap();
+        assert_eq!(
+            decoded.metadata().iter().collect::<Vec<_>>(),
+            [("app", "d"), ("host", "b"), ("zone", "c")]
+        );
     }
 
     /// The document `serde_json` makes of the [`QueuedEvent`] (how events were encoded before
