@@ -57,7 +57,7 @@ pub struct DrainSettings {
 impl Default for DrainSettings {
     fn default() -> Self {
         Self {
-            batch_size: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+            batch_size: NonZeroUsize::new(20_000).unwrap_or(NonZeroUsize::MIN),
             batch_timeout: Duration::from_millis(50),
             busy_batch_events: 100,
             busy_batch_timeout: Duration::from_millis(200),
