@@ -57,7 +57,7 @@ async fn events_stored_twice_are_returned_once_across_cursor_pages() {
     database.drop().await;
 }
 
-/// The worker's largest batch (10,000 events) retried after an attempt of unknown outcome that
+/// A full batch of the worker's default size (20,000 events) retried after an attempt of unknown outcome that
 /// did store it: the look-up (ids longer than the server's default query size) finds every one,
 /// and only the events the attempt did not hold are inserted.
 #[tokio::test]
@@ -65,7 +65,7 @@ async fn a_retried_full_batch_adds_only_its_missing_events() {
     let database = TestDatabase::migrated().await;
     let store = database.store();
     let now = Timestamp::now().unix_nanos();
-    let events: Vec<_> = (0..10_010u64)
+    let events: Vec<_> = (0..20_000u64)
         .map(|i| {
             let level = if i % 3 == 0 { Level::Warn } else { Level::Info };
             sample_event(
@@ -76,7 +76,7 @@ async fn a_retried_full_batch_adds_only_its_missing_events() {
             )
         })
         .collect();
-    store.insert(&events[..10_000]).await.unwrap();
+    store.insert(&events[..19_990]).await.unwrap();
 
     let inserted = store.insert_unless_stored(&events).await.unwrap();
 
@@ -87,6 +87,6 @@ async fn a_retried_full_batch_adds_only_its_missing_events() {
         .fetch_one::<(u64, u64)>()
         .await
         .unwrap();
-    assert_eq!(rows, (10_010, 10_010));
+    assert_eq!(rows, (20_000, 20_000));
     database.drop().await;
 }
