@@ -4,8 +4,6 @@
 //! ClickHouse 18.16), so the field order and types here must match
 //! `migrations/001_create_logs.sql` exactly; the round-trip tests against a real server guard it.
 
-use std::collections::BTreeMap;
-
 use domain::limits::EventLimits;
 use domain::{
     EventId, IdText, Level, LogEvent, LogEventParts, Message, Metadata, ServiceName, SpanId,
@@ -190,7 +188,8 @@ impl LogRow {
                 values: self.metadata_values.len(),
             });
         }
-        let entries: BTreeMap<String, String> = self
+        // Stored in key order, as the events held them: no map on the way back.
+        let entries: Vec<(String, String)> = self
             .metadata_keys
             .into_iter()
             .zip(self.metadata_values)
@@ -205,8 +204,8 @@ impl LogRow {
             observed_timestamp: Timestamp::from_unix_nanos(self.observed_timestamp),
             // Checked against the ceilings: the events were stored under the configured limits,
             // which may be above the defaults.
-            service: ServiceName::parse_at_most(
-                &self.service,
+            service: ServiceName::from_string_at_most(
+                self.service,
                 "service",
                 CEILING.service_max_chars(),
             )
@@ -214,7 +213,8 @@ impl LogRow {
             level,
             message: Message::at_most(self.message, CEILING.message_max_bytes())
                 .map_err(invalid(&self.id))?,
-            metadata: Metadata::with_limits(entries, &CEILING).map_err(invalid(&self.id))?,
+            metadata: Metadata::from_pairs_with_limits(entries, &CEILING)
+                .map_err(invalid(&self.id))?,
             trace_id: TraceId::parse(&self.trace_id).map_err(invalid(&self.id))?,
             span_id,
         }))

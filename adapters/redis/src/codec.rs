@@ -185,8 +185,8 @@ pub(crate) fn decode(raw: &str) -> Result<LogEvent, DecodeError> {
         observed_timestamp: Timestamp::from_unix_nanos(queued.observed_timestamp),
         // Checked against the ceilings: the ingestion service may be configured to accept more
         // than the default limits, and what it queued must still decode.
-        service: ServiceName::from_string_at_most(
-            queued.service.into_owned(),
+        service: ServiceName::parse_at_most(
+            &queued.service,
             "service",
             CEILING.service_max_chars(),
         )?,

@@ -67,9 +67,9 @@ return queued
 /// Redelivered events wait at the consuming end, so the next batches reserved hold them,
 /// whichever consumer reserves them. Elements move one at a time with `LMOVE`, so that the
 /// append-only file (which records a script's write commands) gets the command, not the events'
-/// bytes a second time, and the element `LMOVE` answers is the one counted and returned: every
-/// string Redis hands to Lua is hashed byte by byte (Redis 7 hashes all of a Lua string's bytes),
-/// so each element taken is read into Lua once, and no element past the batch is read at all.
+/// bytes a second time, and the element `LMOVE` answers is the one counted and returned: Redis 7
+/// hashes every byte of each string it hands to Lua, so each element taken is read into Lua
+/// once, and no element past the batch is read at all.
 const RESERVE_LUA: &str = r"
 local max = tonumber(ARGV[1])
 if max <= 0 then return {} end

@@ -57,9 +57,9 @@ async fn events_stored_twice_are_returned_once_across_cursor_pages() {
     database.drop().await;
 }
 
-/// A full batch of the worker's default size (20,000 events) retried after an attempt of unknown outcome that
-/// did store it: the look-up (ids longer than the server's default query size) finds every one,
-/// and only the events the attempt did not hold are inserted.
+/// A full batch of the worker's default size (20,000 events) retried after an attempt of unknown
+/// outcome that did store all but ten: the look-up (ids longer than the server's default query
+/// size) finds every stored one, and only the events the attempt did not hold are inserted.
 #[tokio::test]
 async fn a_retried_full_batch_adds_only_its_missing_events() {
     let database = TestDatabase::migrated().await;
